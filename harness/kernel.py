@@ -1,0 +1,205 @@
+"""Find, configure and build a kernel tree out of tree (make O=...), cached per tree/arch/config."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import paths
+from harness.arches import COMMON_KCONFIG, Arch
+from harness.errors import KernelBuildError, UserError
+from harness.proc import CommandLog, run_logged, tail
+
+DEFAULT_KERNEL = "6.12"
+SOURCE_TARBALL = "/usr/src/linux-source-{version}.tar.xz"
+_KCONFIG_LINE = re.compile(r'CONFIG_[A-Za-z0-9_]+=(?:y|m|n|-?[0-9]+|0x[0-9a-fA-F]+|"[^"\\]*")')
+
+
+@dataclass(frozen=True)
+class KernelTree:
+    path: Path
+    version: str  # e.g. 6.12.117
+
+
+@dataclass(frozen=True)
+class KernelBuild:
+    tree: KernelTree
+    arch: Arch
+    out: Path  # the O= folder
+    kconfig: tuple[str, ...]
+    cross_compile: str
+
+    def make_argv(self, *targets: str, jobs: int | None = None) -> list[str]:
+        argv = ["make", "-C", str(self.tree.path), f"O={self.out}", f"ARCH={self.arch.linux_arch}"]
+        if self.cross_compile:
+            argv.append(f"CROSS_COMPILE={self.cross_compile}")
+        if jobs:
+            argv.append(f"-j{jobs}")
+        return argv + list(targets)
+
+    @property
+    def image(self) -> Path:
+        return self.out / self.arch.kernel_image
+
+
+def jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def read_version(makefile_text: str) -> str:
+    """VERSION.PATCHLEVEL.SUBLEVEL from a top-level kernel Makefile."""
+    fields = {}
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL"):
+        m = re.search(rf"^{key}\s*=\s*(\d+)\s*$", makefile_text, re.M)
+        if not m:
+            return ""
+        fields[key] = m.group(1)
+    return f"{fields['VERSION']}.{fields['PATCHLEVEL']}.{fields['SUBLEVEL']}"
+
+
+def check_tree(path: Path) -> KernelTree:
+    """Validate a kernel source tree given by the user; never writes into it."""
+    path = path.expanduser().resolve()
+    if not path.is_dir():
+        raise UserError(f"kernel tree '{path}' does not exist; pass --tree with a kernel source folder")
+    makefile = path / "Makefile"
+    needed = [makefile, path / "Kconfig", path / "scripts/kconfig/merge_config.sh", path / "kernel/trace"]
+    missing = [str(p.relative_to(path)) for p in needed if not p.exists()]
+    version = read_version(makefile.read_text(errors="replace")) if makefile.exists() else ""
+    if missing or not version:
+        raise UserError(
+            f"'{path}' is not a kernel source tree (missing: {', '.join(missing) or 'VERSION in Makefile'}); "
+            "pass --tree with the top folder of a Linux checkout"
+        )
+    if (path / ".config").exists() or (path / "include/config").exists():
+        raise UserError(
+            f"kernel tree '{path}' has an in-tree build (.config or include/config); out-of-tree builds "
+            "(make O=...) need a clean source tree: run 'make mrproper' in it or pass a clean worktree"
+        )
+    return KernelTree(path, version)
+
+
+def default_tree(version: str = DEFAULT_KERNEL, commands: CommandLog | None = None) -> KernelTree:
+    """The distribution's linux-source-<version>, unpacked once into the cache."""
+    tarball = Path(SOURCE_TARBALL.format(version=version))
+    target = paths.trees_dir() / f"linux-source-{version}"
+    if (target / ".kh-unpacked").exists():
+        return check_tree(target)
+    if not tarball.exists():
+        raise UserError(
+            f"{tarball} is missing: run 'inv setup' (installs linux-source-{version}) or pass --tree PATH"
+        )
+    paths.trees_dir().mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=paths.trees_dir()))
+    argv = ["tar", "-xf", str(tarball), "-C", str(staging)]
+    if commands:
+        commands.record(argv)
+    try:
+        subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
+        if target.exists():
+            shutil.rmtree(target)
+        (staging / f"linux-source-{version}").rename(target)
+        (target / ".kh-unpacked").write_text(str(tarball) + "\n")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return check_tree(target)
+
+
+def kconfig_lines(arch: Arch, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The full fragment for an arch: common lines, arch lines, then the user's additions."""
+    for line in extra:
+        if not _KCONFIG_LINE.fullmatch(line):
+            raise UserError(
+                f"invalid --kconfig-add '{line}': expected CONFIG_NAME=y|m|n|NUMBER|\"STRING\""
+            )
+    return COMMON_KCONFIG + arch.kconfig + tuple(extra)
+
+
+def parse_config(text: str) -> dict[str, str]:
+    """A .config as name -> value, with '# CONFIG_X is not set' as 'n'."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        m = re.fullmatch(r"(CONFIG_[A-Za-z0-9_]+)=(.*)", line)
+        if m:
+            values[m.group(1)] = m.group(2)
+            continue
+        m = re.fullmatch(r"# (CONFIG_[A-Za-z0-9_]+) is not set", line)
+        if m:
+            values[m.group(1)] = "n"
+    return values
+
+
+def missing_options(requested: tuple[str, ...], config_text: str) -> list[str]:
+    """Requested lines whose value did not land in .config (last request of a name wins)."""
+    have = parse_config(config_text)
+    wanted: dict[str, str] = {}
+    for line in requested:
+        name, _, value = line.partition("=")
+        wanted[name] = value
+    missing = []
+    for name, value in wanted.items():
+        got = have.get(name, "n")
+        if got != value:
+            missing.append(f"{name}={value} (got {got if name in have else 'absent'})")
+    return missing
+
+
+def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = ()) -> KernelBuild:
+    """Pick the build folder for a tree, arch and config; check the toolchain is there."""
+    lines = kconfig_lines(arch, extra)
+    prefix = arch.cross_prefix()
+    gcc = f"{prefix}gcc"
+    if not shutil.which(gcc):
+        raise UserError(
+            f"compiler '{gcc}' for {arch.name} not found: run 'inv setup' "
+            f"(installs {' '.join(arch.toolchain_packages) if prefix else 'gcc'})"
+        )
+    for tool in ("make", "flex", "bison", "bc"):
+        if not shutil.which(tool):
+            raise UserError(f"'{tool}' not found: run 'inv setup' to install the kernel build dependencies")
+    key = paths.digest(str(tree.path), arch.name, prefix, *lines)
+    out = paths.builds_dir() / f"{arch.name}-{tree.version}-{key}"
+    return KernelBuild(tree=tree, arch=arch, out=out, kconfig=lines, cross_compile=prefix)
+
+
+def configure(build: KernelBuild, log: Path, commands: CommandLog) -> bool:
+    """tinyconfig + fragment via merge_config.sh + olddefconfig; True when it had to run."""
+    stamp = build.out / ".kh-config"
+    fragment_text = "\n".join(build.kconfig) + "\n"
+    if stamp.exists() and stamp.read_text() == fragment_text and (build.out / ".config").exists():
+        return False
+    build.out.mkdir(parents=True, exist_ok=True)
+    fragment = build.out / "kprobe-harness.config"
+    fragment.write_text(fragment_text)
+    merge = str(build.tree.path / "scripts/kconfig/merge_config.sh")
+    steps = [
+        (build.make_argv("tinyconfig"), None),
+        (["sh", merge, "-m", "-O", str(build.out), str(build.out / ".config"), str(fragment)], build.out),
+        (build.make_argv("olddefconfig"), None),
+    ]
+    for argv, cwd in steps:
+        if run_logged(argv, log, commands, cwd=cwd) != 0:
+            raise KernelBuildError(f"kernel configuration failed; see {log}:\n{tail(log)}")
+    missing = missing_options(build.kconfig, (build.out / ".config").read_text())
+    if missing:
+        raise KernelBuildError(
+            "these requested options did not land in .config (a dependency is missing, or the "
+            f"symbol does not exist in {build.tree.version}): {', '.join(missing)}. "
+            f"Add their dependencies with --kconfig-add; .config is in {build.out}"
+        )
+    stamp.write_text(fragment_text)
+    return True
+
+
+def build_kernel(build: KernelBuild, log: Path, commands: CommandLog) -> None:
+    """Incremental make of the image and modules (Module.symvers for the test module)."""
+    argv = build.make_argv(build.arch.image_target, "modules", jobs=jobs())
+    if run_logged(argv, log, commands) != 0:
+        raise KernelBuildError(f"kernel build failed; see {log}:\n{tail(log)}")
+    if not build.image.exists():
+        raise KernelBuildError(f"kernel build produced no {build.image}; see {log}")

@@ -1,0 +1,201 @@
+"""One check run, stage by stage: tree, config, kernel, module, initramfs, boot, guest session."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from contextlib import contextmanager
+
+from harness import kernel, module, paths, render, report, verify
+from harness.arches import Arch
+from harness.errors import BuildError, StageError
+from harness.proc import CommandLog
+from harness.render import ProbeSpec
+from vm import guest, initramfs, qemu
+from vm.console import Console, Stage, Transcript
+
+Echo = Callable[[str], None]
+BOOT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    arch: Arch
+    tree: Path | None = None
+    kernel: str = kernel.DEFAULT_KERNEL
+    profile: str = "upstream"
+    func: str | None = None
+    kconfig_add: tuple[str, ...] = ()
+
+
+class Stages:
+    """Times each stage and prints it as it ends."""
+
+    def __init__(self, echo: Echo) -> None:
+        self.echo = echo
+        self.timings: list[tuple[str, float]] = []
+        self.start = time.monotonic()
+
+    @contextmanager
+    def stage(self, name: str, note: str = "") -> Iterator[None]:
+        t0 = time.monotonic()
+        self.echo(f"[{t0 - self.start:7.1f}s] {name}{' (' + note + ')' if note else ''} ...")
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            elapsed = time.monotonic() - t0
+            self.timings.append((name, elapsed))
+            self.echo(f"[{time.monotonic() - self.start:7.1f}s] {name} {'done' if ok else 'FAILED'} in {elapsed:.1f}s")
+
+
+def _save_artifacts(run_dir: Path, build: kernel.KernelBuild, files: dict[str, str]) -> None:
+    render.write_files(files, run_dir / "module")
+    if (build.out / ".config").exists():
+        shutil.copy2(build.out / ".config", run_dir / "kernel.config")
+
+
+@dataclass(frozen=True)
+class Built:
+    """Everything a boot needs, built and cached."""
+
+    spec: ProbeSpec
+    build: kernel.KernelBuild
+    ko: Path
+    initrd: Path
+
+    @property
+    def module_path(self) -> str:
+        return f"{initramfs.GUEST_MODULE_DIR}/{self.ko.name}"
+
+
+def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBuild, run_dir: Path,
+                     commands: CommandLog, stages: Stages) -> Built:
+    """Kernel config and build, module, busybox and initramfs (KernelBuildError/BuildError propagate)."""
+    log = run_dir / "build.log"
+    with stages.stage("kernel config"):
+        kernel.configure(build, log, commands)
+    with stages.stage("kernel build", f"make -j{kernel.jobs()}, log {log}"):
+        kernel.build_kernel(build, log, commands)
+    _save_artifacts(run_dir, build, render.render_files(spec))
+    with stages.stage("module build"):
+        ko = module.build_module(build, spec, log, commands)
+    with stages.stage("initramfs"):
+        busybox = initramfs.build_busybox(opts.arch, run_dir / "busybox.log", commands)
+        initrd = initramfs.build_initramfs(build, busybox, [ko], run_dir, log, commands)
+    return Built(spec, build, ko, initrd)
+
+
+@contextmanager
+def booted(arch: Arch, built: Built, run_dir: Path, commands: CommandLog, stages: Stages,
+           result: report.RunResult | None = None) -> Iterator[Console]:
+    """A booted guest at its shell prompt; QEMU is always stopped on the way out."""
+    qemu.require_qemu(arch)
+    accel = qemu.pick_accel(arch, built.build.image)
+    if result is not None:
+        result.accel = accel
+    argv = qemu.qemu_argv(arch, qemu.BootSpec(kernel=built.build.image, initrd=built.initrd, accel=accel))
+    commands.record(argv)
+    transcript = Transcript(open(run_dir / "console.log", "w", encoding="utf-8", errors="replace"))
+    child = qemu.start(argv, transcript)
+    try:
+        console = Console(child, transcript)
+        with stages.stage("boot", accel):
+            console.expect(rf"{initramfs.READY_MARKER} (\S+)", Stage("boot", BOOT_SECONDS))
+        yield console
+    finally:
+        qemu.stop(child)
+
+
+@dataclass
+class Context:
+    spec: ProbeSpec
+    build: kernel.KernelBuild
+    run_dir: Path
+    commands: CommandLog
+    stages: Stages
+    result: report.RunResult
+
+
+def start_run(opts: CheckOptions, echo: Echo) -> Context:
+    """Validate everything the user gave before any work starts."""
+    commands = CommandLog()
+    spec = render.probe_spec(opts.arch, opts.profile, opts.func)
+    tree = kernel.check_tree(opts.tree) if opts.tree else kernel.default_tree(opts.kernel, commands)
+    build = kernel.prepare_build(tree, opts.arch, opts.kconfig_add)
+    qemu.require_qemu(opts.arch)
+    run_dir = paths.new_run_dir(opts.arch.name)
+    result = report.RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
+                              profile=spec.profile, func=spec.func, artifacts=str(run_dir))
+    echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}")
+    echo(f"build dir {build.out}; artifacts {run_dir}")
+    return Context(spec, build, run_dir, commands, Stages(echo), result)
+
+
+def _finish(ctx: Context) -> None:
+    ctx.result.stages = ctx.stages.timings
+    ctx.result.commands = ctx.commands.lines
+    (ctx.run_dir / "commands.sh").write_text("#!/bin/sh\n" + "\n".join(ctx.commands.lines) + "\n")
+    report.write_json(ctx.result, ctx.run_dir / "result.json")
+
+
+def run_check(opts: CheckOptions, echo: Echo = print) -> report.RunResult:
+    """The whole check; user and kernel-build errors propagate, guest failures become a fail verdict."""
+    ctx = start_run(opts, echo)
+    result = ctx.result
+    try:
+        try:
+            built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
+        except BuildError as e:
+            result.checks = [verify.Check("module_build", verify.FAIL, str(e))]
+            result.error = str(e)
+            return result
+        try:
+            with booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result) as console:
+                with ctx.stages.stage("guest session"):
+                    obs = guest.run_session(console, ctx.spec, built.module_path)
+        except StageError as e:
+            result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}")]
+            result.error = f"stage '{e.stage}' failed: {e.reason} (console log: {ctx.run_dir / 'console.log'})"
+            return result
+        ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
+        (ctx.run_dir / "trace.txt").write_text(obs.trace)
+        (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg)
+        result.checks = verify.verify(obs, ctx.spec)
+        result.verdict = verify.verdict(result.checks)
+        return result
+    finally:
+        _finish(ctx)
+
+
+def run_load(opts: CheckOptions, echo: Echo = print) -> int:
+    """The upstream module's manual procedure, shown as the guest shows it; 0 when every step worked."""
+    ctx = start_run(opts, echo)
+    try:
+        built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
+        steps = [("insmod", f"insmod {built.module_path}"),
+                 ("trigger", f"cat {guest.TARGET_FILE}; cat {guest.TARGET_FILE}"),
+                 ("trace", f"cat {guest.TRACEFS}/trace"),
+                 ("rmmod", f"rmmod {guest.spec_module_name(built.module_path)}")]
+        failed = 0
+        with booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages) as console:
+            console.run(f"stty -echo 2>/dev/null; dmesg -n 1; echo hello > {guest.TARGET_FILE}", Stage("prepare", 30))
+            for stage, command in steps:
+                answer = console.run(command, Stage(stage, guest.STAGE_SECONDS[stage]))
+                echo(f"guest# {command}")
+                if answer.output.strip():
+                    echo(answer.output.rstrip())
+                if not answer.ok:
+                    echo(f"(exit status {answer.status})")
+                    failed += 1
+            echo("guest# dmesg | tail -n 5")
+            echo(console.run("dmesg | tail -n 5", Stage("rmmod", 30)).output.rstrip())
+        echo(f"console log: {ctx.run_dir / 'console.log'}")
+        return 1 if failed else 0
+    finally:
+        _finish(ctx)

@@ -1,0 +1,67 @@
+"""The run result: its table for people and its JSON for CI matrices and scripts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.verify import Check
+
+
+@dataclass
+class RunResult:
+    arch: str
+    kernel_version: str
+    tree: str
+    profile: str
+    func: str
+    verdict: str = "fail"
+    checks: list[Check] = field(default_factory=list)
+    stages: list[tuple[str, float]] = field(default_factory=list)
+    artifacts: str = ""
+    commands: list[str] = field(default_factory=list)
+    error: str = ""
+    accel: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["stages"] = [{"name": n, "seconds": round(s, 2)} for n, s in self.stages]
+        data["checks"] = [asdict(c) for c in self.checks]
+        return data
+
+
+def write_json(result: RunResult, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+
+
+def format_table(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def _first_line(text: str, limit: int = 110) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def format_result(result: RunResult) -> str:
+    """The table of checks, failures in full below it, then the verdict line."""
+    rows = [(c.name, c.status.upper(), _first_line(c.detail)) for c in result.checks]
+    parts = [format_table(rows, ("check", "result", "detail"))] if rows else []
+    for c in result.checks:
+        if c.status == "fail" and "\n" in c.detail.strip():
+            parts.append(f"\n{c.name}:\n{c.detail.strip()}")
+    if result.error:
+        parts.append(f"\nerror: {result.error}")
+    total = sum(s for _, s in result.stages)
+    parts.append(
+        f"\n{result.verdict.upper()}: {result.arch}, Linux {result.kernel_version}, profile "
+        f"{result.profile}, {result.func} ({total:.1f} s; artifacts in {result.artifacts})"
+    )
+    return "\n".join(parts)

@@ -1,0 +1,121 @@
+"""invoke tasks: the thin command-line layer over harness/ and vm/ (options in, exit codes out)."""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from invoke import Exit, task
+
+from harness import errors, pipeline
+from harness import render as rendering
+from harness.arches import ARCHES, ALIASES, DEFAULT_PROFILE, resolve_arch
+from harness.kernel import DEFAULT_KERNEL
+from harness.proc import CommandLog
+from harness.report import format_result, write_json
+
+ARCH_HELP = f"target architecture: {', '.join(ARCHES)} (aliases: {', '.join(sorted(ALIASES))})"
+COMMON_HELP = {
+    "arch": ARCH_HELP,
+    "tree": "kernel source tree to test (default: the distribution's linux-source, unpacked into the cache)",
+    "kernel": f"distribution kernel version to use when --tree is not given (default {DEFAULT_KERNEL})",
+    "profile": f"probe profile: which fetch args the kprobe event records (default {DEFAULT_PROFILE})",
+    "func": "kernel function to probe instead of do_sys_open",
+    "kconfig_add": "extra kernel option, e.g. CONFIG_DEBUG_INFO=y (repeatable)",
+}
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _guard(fn: Callable[[], int]) -> None:
+    """Run fn; map harness errors to Exit(message, code) and a failed verdict to exit 1."""
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        code = fn()
+    except errors.HarnessError as e:
+        raise Exit(f"error: {e}", e.exit_code) from None
+    except KeyboardInterrupt:
+        raise Exit("interrupted; QEMU was stopped", 130) from None
+    if code:
+        raise Exit(code=code)
+
+
+def _options(arch: str, tree: str | None, kernel: str, profile: str, func: str | None,
+             kconfig_add: list[str]) -> pipeline.CheckOptions:
+    return pipeline.CheckOptions(
+        arch=resolve_arch(arch), tree=Path(tree) if tree else None, kernel=kernel,
+        profile=profile, func=func, kconfig_add=tuple(kconfig_add),
+    )
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+@task(help={})
+def setup(c):  # type: ignore[no-untyped-def]
+    """Install what the harness needs: kernel build deps, QEMU, cross compilers, kernel and busybox source."""
+    from harness import setup as host_setup
+
+    def go() -> int:
+        done = host_setup.setup(CommandLog(echo=_echo))
+        print("setup: " + ("; ".join(done) if done else "everything already installed"))
+        return 0
+
+    _guard(go)
+
+
+@task(iterable=["kconfig_add"], help={**COMMON_HELP, "json": "also write the result as JSON to this file"})
+def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
+          kconfig_add=None, json=None):
+    """Build the kernel and module, boot under QEMU, run the checks; exit 0 pass, 1 fail, 125 kernel build failed, 2 usage."""
+
+    def go() -> int:
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [])
+        result = pipeline.run_check(opts, echo=_echo)
+        print()
+        print(format_result(result))
+        if json:
+            write_json(result, Path(json))
+        print("reproduce: inv check " + shlex.join(sys.argv[sys.argv.index("check") + 1:] if "check" in sys.argv else []))
+        return 0 if result.verdict == "pass" else errors.EXIT_FAIL
+
+    _guard(go)
+
+
+@task(help={"arch": ARCH_HELP, "profile": COMMON_HELP["profile"], "func": COMMON_HELP["func"],
+            "out": "folder to write kprobe_event_gen_test.c and Kbuild into"})
+def render(c, arch="x86_64", out="rendered", profile=DEFAULT_PROFILE, func=None):  # type: ignore[no-untyped-def]
+    """Render the test module and its Kbuild for an arch without building anything."""
+
+    def go() -> int:
+        spec = rendering.probe_spec(resolve_arch(arch), profile, func)
+        for path in rendering.write_files(rendering.render_files(spec), Path(out)):
+            print(path)
+        return 0
+
+    _guard(go)
+
+
+@task(iterable=["kconfig_add"], help=COMMON_HELP)
+def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
+         kconfig_add=None):
+    """Walk the upstream module's manual procedure in the guest (insmod, cat trace, rmmod) and show it."""
+
+    def go() -> int:
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [])
+        return pipeline.run_load(opts, echo=_echo)
+
+    _guard(go)
+
+
+@task(help={"unit": "only the unit tests (no QEMU)", "pytest_args": "extra arguments for pytest"})
+def test(c, unit=False, pytest_args=""):  # type: ignore[no-untyped-def]
+    """Run the project's test suite (unit tests and the QEMU integration tests)."""
+    argv = [sys.executable, "-m", "pytest"] + (["-m", "not qemu"] if unit else []) + shlex.split(pytest_args)
+    c.run(shlex.join(argv), pty=False)

@@ -1,0 +1,130 @@
+"""Drive a guest shell over the serial console with marker-framed commands and stage deadlines."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+import pexpect
+
+from harness.errors import StageError
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>cM78]")
+
+
+def clean(text: str) -> str:
+    """Strip VT100 escapes and carriage returns from console text."""
+    return _ANSI.sub("", text).replace("\r", "")
+
+
+@dataclass
+class Stage:
+    """A named guest stage with one deadline shared by every wait inside it."""
+
+    name: str
+    seconds: float
+    started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.started = time.monotonic()
+
+    def remaining(self) -> float:
+        return self.seconds - (time.monotonic() - self.started)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command: str
+    output: str
+    status: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+
+class Shell(Protocol):
+    """What the guest session needs from a console (the real one or a fake)."""
+
+    def run(self, command: str, stage: Stage) -> CommandResult: ...
+
+    def transcript(self) -> str: ...
+
+
+class Transcript:
+    """A file-like sink for pexpect that keeps everything in memory and tees it to a log."""
+
+    def __init__(self, log: IO[str] | None = None) -> None:
+        self.parts: list[str] = []
+        self.log = log
+
+    def write(self, data: str) -> None:
+        self.parts.append(data)
+        if self.log:
+            self.log.write(data)
+
+    def flush(self) -> None:
+        if self.log:
+            self.log.flush()
+
+    def close(self) -> None:
+        if self.log:
+            self.log.close()
+
+    def text(self) -> str:
+        return clean("".join(self.parts))
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.text().splitlines()[-lines:])
+
+
+class Console:
+    """A guest shell on a pexpect child, every command framed by markers and its exit status."""
+
+    def __init__(self, child: pexpect.spawn, transcript: Transcript) -> None:
+        self.child = child
+        self._transcript = transcript
+        self.token = secrets.token_hex(3)
+        self.counter = 0
+
+    def transcript(self) -> str:
+        return self._transcript.text()
+
+    def _fail(self, stage: Stage, reason: str) -> StageError:
+        return StageError(stage.name, reason, self._transcript.tail())
+
+    def expect(self, pattern: str, stage: Stage) -> re.Match[str]:
+        """Wait for a regex within the stage deadline; timeout or EOF raise StageError."""
+        remaining = stage.remaining()
+        if remaining <= 0:
+            raise self._fail(stage, f"deadline of {stage.seconds:.0f}s passed")
+        try:
+            self.child.expect(pattern, timeout=remaining)
+        except pexpect.TIMEOUT:
+            raise self._fail(stage, f"no answer within {stage.seconds:.0f}s (waiting for {pattern!r})") from None
+        except pexpect.EOF:
+            raise self._fail(stage, "QEMU exited (the guest died or rebooted)") from None
+        match = self.child.match
+        assert isinstance(match, re.Match)
+        return match
+
+    def run(self, command: str, stage: Stage) -> CommandResult:
+        """Run one shell command in the guest; return its output and exit status."""
+        self.counter += 1
+        tag = f"KH{self.token}x{self.counter}"
+        # The quotes split each marker in the echoed line, so only the real output matches.
+        line = f"echo {tag}''B; {command}; echo {tag}''E=$?"
+        try:
+            self.child.sendline(line)
+        except OSError as e:
+            raise self._fail(stage, f"cannot write to the console: {e}") from None
+        self.expect(rf"{tag}B\r*\n", stage)
+        match = self.expect(rf"{tag}E=(\d+)\r*\n", stage)
+        output = clean(self.child.before or "")
+        return CommandResult(command=command, output=output, status=int(match.group(1)))

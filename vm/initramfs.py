@@ -1,0 +1,142 @@
+"""Static busybox per arch (cached) and the initramfs that carries it, an init and the module."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from harness import paths
+from harness.arches import Arch
+from harness.errors import BuildError, UserError
+from harness.kernel import KernelBuild, jobs
+from harness.proc import CommandLog, run_logged, tail
+
+READY_MARKER = "KH-GUEST-READY"
+GUEST_MODULE_DIR = "/kh"
+
+INIT_SCRIPT = f"""#!/bin/busybox sh
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tracefs tracefs /sys/kernel/tracing || echo "KH-NO-TRACEFS"
+echo "{READY_MARKER} $(uname -r)"
+exec /bin/sh
+"""
+
+# Busybox options changed from defconfig: static, and no `tc` (it does not build on new headers).
+BUSYBOX_CONFIG = {"CONFIG_STATIC": "y", "CONFIG_TC": "n"}
+
+
+def busybox_tarball() -> Path:
+    """The busybox source tarball that `inv setup` downloads."""
+    found = sorted((paths.sources_dir() / "busybox").glob("busybox_*.orig.tar.*"))
+    if not found:
+        raise UserError(
+            f"no busybox source under {paths.sources_dir() / 'busybox'}: run 'inv setup' "
+            "(downloads the distribution's busybox source with apt-get source)"
+        )
+    return found[-1]
+
+
+def busybox_version(tarball: Path) -> str:
+    m = re.match(r"busybox_([^.]+\.[^.]+\.[^.]+?)\.orig", tarball.name)
+    return m.group(1) if m else tarball.name
+
+
+def edit_busybox_config(text: str, changes: dict[str, str]) -> str:
+    """Set options in a busybox .config, whether they were set, unset or absent."""
+    lines = []
+    seen = set()
+    for line in text.splitlines():
+        m = re.fullmatch(r"(?:# )?(CONFIG_[A-Za-z0-9_]+)(?:=.*| is not set)", line)
+        if m and m.group(1) in changes:
+            name = m.group(1)
+            seen.add(name)
+            value = changes[name]
+            line = f"# {name} is not set" if value == "n" else f"{name}={value}"
+        lines.append(line)
+    for name, value in changes.items():
+        if name not in seen:
+            lines.append(f"# {name} is not set" if value == "n" else f"{name}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def build_busybox(arch: Arch, log: Path, commands: CommandLog) -> Path:
+    """A static busybox for arch, built once per arch and busybox version."""
+    tarball = busybox_tarball()
+    version = busybox_version(tarball)
+    out = paths.busybox_dir() / f"{arch.name}-{version}"
+    binary = out / "busybox"
+    if binary.exists():
+        return binary
+    prefix = arch.cross_prefix()
+    if not shutil.which(f"{prefix}gcc"):
+        raise UserError(f"compiler '{prefix}gcc' not found: run 'inv setup'")
+    paths.busybox_dir().mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{arch.name}-", dir=paths.busybox_dir()))
+    try:
+        with tarfile.open(tarball) as tar:
+            tar.extractall(work, filter="tar")
+        src = next(p for p in work.iterdir() if p.is_dir())
+        make = ["make", "-C", str(src)] + ([f"CROSS_COMPILE={prefix}"] if prefix else [])
+        if run_logged(make + ["defconfig"], log, commands) != 0:
+            raise BuildError(f"busybox defconfig failed; see {log}:\n{tail(log)}")
+        config = src / ".config"
+        config.write_text(edit_busybox_config(config.read_text(), BUSYBOX_CONFIG))
+        if run_logged(make + [f"-j{jobs()}", "busybox"], log, commands) != 0:
+            raise BuildError(
+                f"busybox build for {arch.name} failed; see {log}:\n{tail(log)}\n"
+                f"(a static link needs {' '.join(arch.toolchain_packages)}: run 'inv setup')"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / "busybox", out / "busybox.tmp")
+        (out / "busybox.tmp").rename(binary)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return binary
+
+
+def cpio_list(busybox: Path, init: Path, modules: list[Path]) -> str:
+    """The gen_init_cpio description of the initramfs."""
+    entries = [
+        "dir /dev 0755 0 0",
+        "nod /dev/console 0600 0 0 c 5 1",
+        "nod /dev/null 0666 0 0 c 1 3",
+    ]
+    for d in ("/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/proc", "/sys", "/root", "/etc", GUEST_MODULE_DIR):
+        entries.append(f"dir {d} 0755 0 0")
+    entries.append("dir /tmp 1777 0 0")
+    entries.append(f"file /bin/busybox {busybox} 0755 0 0")
+    entries.append("slink /bin/sh busybox 0777 0 0")
+    entries.append(f"file /init {init} 0755 0 0")
+    for module in modules:
+        entries.append(f"file {GUEST_MODULE_DIR}/{module.name} {module} 0644 0 0")
+    return "\n".join(entries) + "\n"
+
+
+def build_initramfs(
+    build: KernelBuild, busybox: Path, modules: list[Path], out_dir: Path, log: Path, commands: CommandLog
+) -> Path:
+    """Pack busybox, init and modules with the kernel's own usr/gen_init_cpio."""
+    gen = build.out / "usr/gen_init_cpio"
+    if not gen.exists():
+        if run_logged(build.make_argv("usr/gen_init_cpio"), log, commands) != 0 or not gen.exists():
+            raise BuildError(f"could not build usr/gen_init_cpio in {build.out}; see {log}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    init = out_dir / "init"
+    init.write_text(INIT_SCRIPT)
+    listing = out_dir / "initramfs.list"
+    listing.write_text(cpio_list(busybox, init, modules))
+    image = out_dir / "initramfs.cpio"
+    argv = [str(gen), str(listing)]
+    commands.record(argv)
+    with open(image, "wb") as f:
+        result = subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise BuildError(f"gen_init_cpio failed: {result.stderr.decode(errors='replace')}")
+    return image

@@ -1,0 +1,128 @@
+"""QEMU: the argv built by a pure function, the accelerator probe, and a bounded lifecycle."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Sequence
+
+import pexpect
+
+from harness import paths
+from harness.arches import Arch
+from harness.errors import UserError
+
+MEMORY_MB = 256
+
+
+@dataclass(frozen=True)
+class BootSpec:
+    kernel: Path
+    initrd: Path
+    accel: str = "tcg"
+    append: tuple[str, ...] = ()
+
+
+def kernel_cmdline(arch: Arch, extra: Sequence[str] = ()) -> str:
+    return " ".join([f"console={arch.console}", "panic=-1", *extra])
+
+
+def qemu_argv(arch: Arch, boot: BootSpec) -> list[str]:
+    """The full QEMU command line: serial console on stdio, no network, no reboot."""
+    return [
+        arch.qemu_binary,
+        *arch.qemu_machine_args,
+        "-accel", boot.accel,
+        "-m", str(MEMORY_MB),
+        "-smp", "1",
+        "-nodefaults",
+        "-display", "none",
+        "-serial", "stdio",
+        "-nic", "none",
+        "-no-reboot",
+        "-kernel", str(boot.kernel),
+        "-initrd", str(boot.initrd),
+        "-append", kernel_cmdline(arch, boot.append),
+    ]
+
+
+def require_qemu(arch: Arch) -> None:
+    if not shutil.which(arch.qemu_binary):
+        raise UserError(f"{arch.qemu_binary} not found: run 'inv setup' (installs {arch.qemu_package})")
+
+
+def _kvm_cache_key(arch: Arch) -> str:
+    qemu = shutil.which(arch.qemu_binary) or arch.qemu_binary
+    mtime = os.stat(qemu).st_mtime if os.path.exists(qemu) else 0
+    return f"{arch.name}|{platform.release()}|{qemu}|{mtime}"
+
+
+def pick_accel(arch: Arch, kernel: Path) -> str:
+    """'kvm' when the host runs this arch natively and KVM really boots a kernel, else 'tcg'.
+
+    /dev/kvm can exist and still fail at the first vCPU run, so the probe boots the kernel
+    with KVM once and waits for its banner; the answer is cached per host kernel and QEMU.
+    """
+    if platform.machine() != arch.uname_machine or not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "tcg"
+    cache = paths.cache_root() / "kvm-probe.json"
+    key = _kvm_cache_key(arch)
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key not in known:
+        known[key] = _probe_kvm(arch, kernel)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(known, indent=1))
+    return "kvm" if known[key] else "tcg"
+
+
+def _probe_kvm(arch: Arch, kernel: Path) -> bool:
+    argv = [arch.qemu_binary, *arch.qemu_machine_args, "-accel", "kvm", "-m", str(MEMORY_MB),
+            "-nodefaults", "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
+            "-kernel", str(kernel), "-append", kernel_cmdline(arch)]
+    child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace", timeout=10)
+    try:
+        return child.expect([r"Linux version", pexpect.EOF, pexpect.TIMEOUT]) == 0
+    finally:
+        stop(child)
+
+
+def start(argv: Sequence[str], sink: IO[str]) -> pexpect.spawn:
+    """Start QEMU on a pty; everything it prints goes to sink (a Transcript)."""
+    child = pexpect.spawn(
+        argv[0], list(argv[1:]), encoding="utf-8", codec_errors="replace", timeout=30,
+        dimensions=(50, 400), echo=False,
+    )
+    child.logfile_read = sink
+    return child
+
+
+def stop(child: pexpect.spawn, grace: float = 2.0) -> int | None:
+    """Bounded teardown: ask (SIGTERM), wait, then kill; never leaves the process behind."""
+    try:
+        if child.isalive():
+            child.kill(15)
+            deadline = time.monotonic() + grace
+            while child.isalive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if child.isalive():
+                child.kill(9)
+                child.wait()
+    except pexpect.ExceptionPexpect:
+        pass
+    finally:
+        log = child.logfile_read
+        try:
+            child.close(force=True)
+        except pexpect.ExceptionPexpect:
+            pass
+        if log is not None and hasattr(log, "close"):
+            log.close()
+    return child.exitstatus if child.exitstatus is not None else child.signalstatus
