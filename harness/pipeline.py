@@ -125,8 +125,13 @@ class Context:
 def start_run(opts: CheckOptions, echo: Echo) -> Context:
     """Validate everything the user gave before any work starts."""
     commands = CommandLog()
+    stages = Stages(echo)
     spec = render.probe_spec(opts.arch, opts.profile, opts.func)
-    tree = kernel.check_tree(opts.tree) if opts.tree else kernel.default_tree(opts.kernel, commands)
+    if opts.tree:
+        tree = kernel.check_tree(opts.tree)
+    else:
+        with stages.stage("kernel tree", f"linux-source-{opts.kernel}"):
+            tree = kernel.default_tree(opts.kernel, commands)
     build = kernel.prepare_build(tree, opts.arch, opts.kconfig_add)
     qemu.require_qemu(opts.arch)
     run_dir = paths.new_run_dir(opts.arch.name)
@@ -134,11 +139,12 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir))
     echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}")
     echo(f"build dir {build.out}; artifacts {run_dir}")
-    return Context(spec, build, run_dir, commands, Stages(echo), result)
+    return Context(spec, build, run_dir, commands, stages, result)
 
 
 def _finish(ctx: Context) -> None:
     ctx.result.stages = ctx.stages.timings
+    ctx.result.seconds = round(time.monotonic() - ctx.stages.start, 2)
     ctx.result.commands = ctx.commands.lines
     (ctx.run_dir / "commands.sh").write_text("#!/bin/sh\n" + "\n".join(ctx.commands.lines) + "\n")
     report.write_json(ctx.result, ctx.run_dir / "result.json")

@@ -23,6 +23,7 @@ class RunResult:
     commands: list[str] = field(default_factory=list)
     error: str = ""
     accel: str = ""
+    seconds: float = 0.0  # wall clock of the whole run
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -59,9 +60,8 @@ def format_result(result: RunResult) -> str:
             parts.append(f"\n{c.name}:\n{c.detail.strip()}")
     if result.error:
         parts.append(f"\nerror: {result.error}")
-    total = sum(s for _, s in result.stages)
     parts.append(
         f"\n{result.verdict.upper()}: {result.arch}, Linux {result.kernel_version}, profile "
-        f"{result.profile}, {result.func} ({total:.1f} s; artifacts in {result.artifacts})"
+        f"{result.profile}, {result.func} ({result.seconds:.1f} s; artifacts in {result.artifacts})"
     )
     return "\n".join(parts)

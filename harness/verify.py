@@ -92,8 +92,12 @@ def verify(obs: Observations, spec: ProbeSpec) -> list[Check]:
              "no_records_after_rmmod"]
     if obs.insmod is None or not obs.insmod.ok:
         out = obs.insmod.output.strip() if obs.insmod else "insmod did not run"
-        reason = obs.insmod_dmesg.strip()
-        checks.append(Check("insmod", FAIL, f"{out}\nkernel log:\n{reason}" if reason else out))
+        detail = out
+        if obs.insmod_error_log.strip():
+            detail += f"\ntracing error_log:\n{obs.insmod_error_log.strip()}"
+        if obs.insmod_dmesg.strip():
+            detail += f"\nkernel log during insmod:\n{obs.insmod_dmesg.strip()}"
+        checks.append(Check("insmod", FAIL, detail))
         checks.extend(Check(n, NOT_RUN, "insmod failed") for n in names)
         return checks
     checks.append(Check("insmod", PASS, f"insmod {obs.module_path}"))

@@ -24,6 +24,7 @@ class Observations:
     module_path: str
     insmod: CommandResult | None = None
     insmod_dmesg: str = ""
+    insmod_error_log: str = ""
     kprobe_events: str = ""
     enable: dict[str, str] = field(default_factory=dict)
     trigger: list[CommandResult] = field(default_factory=list)
@@ -62,9 +63,12 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
     obs.stage_seconds["prepare"] = s.elapsed()
 
     s = stage("insmod")
+    dmesg_lines = shell.run("dmesg | wc -l", s).output.strip()
     obs.insmod = shell.run(f"insmod {module_path}", s)
     if not obs.insmod.ok:
-        obs.insmod_dmesg = shell.run("dmesg | tail -n 20", s).output
+        since = int(dmesg_lines) + 1 if dmesg_lines.isdigit() else 1
+        obs.insmod_dmesg = shell.run(f"dmesg | tail -n +{since}", s).output
+        obs.insmod_error_log = shell.run(f"cat {TRACEFS}/error_log", s).output
         obs.dmesg = shell.run("dmesg", s).output
         obs.stage_seconds["insmod"] = s.elapsed()
         return obs

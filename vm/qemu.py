@@ -87,7 +87,7 @@ def _probe_kvm(arch: Arch, kernel: Path) -> bool:
     argv = [arch.qemu_binary, *arch.qemu_machine_args, "-accel", "kvm", "-m", str(MEMORY_MB),
             "-nodefaults", "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
             "-kernel", str(kernel), "-append", kernel_cmdline(arch)]
-    child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace", timeout=10)
+    child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace", timeout=6)
     try:
         return child.expect([r"Linux version", pexpect.EOF, pexpect.TIMEOUT]) == 0
     finally:
