@@ -127,13 +127,14 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
     commands = CommandLog()
     stages = Stages(echo)
     spec = render.probe_spec(opts.arch, opts.profile, opts.func)
+    kernel.kconfig_lines(opts.arch, opts.kconfig_add)  # refuse bad options before any work
+    qemu.require_qemu(opts.arch)
     if opts.tree:
         tree = kernel.check_tree(opts.tree)
     else:
         with stages.stage("kernel tree", f"linux-source-{opts.kernel}"):
             tree = kernel.default_tree(opts.kernel, commands)
     build = kernel.prepare_build(tree, opts.arch, opts.kconfig_add)
-    qemu.require_qemu(opts.arch)
     run_dir = paths.new_run_dir(opts.arch.name)
     result = report.RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir))

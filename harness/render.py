@@ -36,7 +36,7 @@ def probe_spec(arch: Arch, profile: str, func: str | None = None) -> ProbeSpec:
     return ProbeSpec(
         arch=arch.name,
         profile=profile,
-        func=fetchargs.check_symbol(func or PROBE_FUNC),
+        func=fetchargs.check_symbol(PROBE_FUNC if func is None else func),
         kprobe_event=fetchargs.check_event_name(KPROBE_EVENT),
         kprobe_fields=fields,
         kretprobe_event=fetchargs.check_event_name(KRETPROBE_EVENT),

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from vm import initramfs
+
+
+def test_busybox_config_edit_sets_unsets_and_adds() -> None:
+    text = "CONFIG_A=y\n# CONFIG_STATIC is not set\nCONFIG_TC=y\n"
+    edited = initramfs.edit_busybox_config(text, {"CONFIG_STATIC": "y", "CONFIG_TC": "n", "CONFIG_NEW": "y"})
+    assert edited == "CONFIG_A=y\nCONFIG_STATIC=y\n# CONFIG_TC is not set\nCONFIG_NEW=y\n"
+
+
+def test_cpio_list_has_console_busybox_init_and_module() -> None:
+    listing = initramfs.cpio_list(Path("/b/busybox"), Path("/r/init"), [Path("/m/kprobe_event_gen_test.ko")])
+    lines = listing.splitlines()
+    assert "nod /dev/console 0600 0 0 c 5 1" in lines
+    assert "file /bin/busybox /b/busybox 0755 0 0" in lines
+    assert "file /init /r/init 0755 0 0" in lines
+    assert "file /kh/kprobe_event_gen_test.ko /m/kprobe_event_gen_test.ko 0644 0 0" in lines
+    # every parent directory is listed before what it holds
+    dirs = [l.split()[1] for l in lines if l.startswith("dir ")]
+    assert "/kh" in dirs and "/tmp" in dirs
+
+
+def test_init_mounts_tracefs_and_announces_readiness() -> None:
+    assert "mount -t tracefs tracefs /sys/kernel/tracing" in initramfs.INIT_SCRIPT
+    assert "busybox --install -s" in initramfs.INIT_SCRIPT
+    assert initramfs.READY_MARKER in initramfs.INIT_SCRIPT
+
+
+def test_busybox_version_from_tarball_name() -> None:
+    assert initramfs.busybox_version(Path("busybox_1.35.0.orig.tar.bz2")) == "1.35.0"

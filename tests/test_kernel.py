@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import kernel
+from harness.arches import ARCHES
+from harness.errors import UserError
+
+
+def make_tree(root: Path, version: tuple[int, int, int] = (6, 12, 1)) -> Path:
+    (root / "scripts/kconfig").mkdir(parents=True)
+    (root / "kernel/trace").mkdir(parents=True)
+    (root / "scripts/kconfig/merge_config.sh").write_text("#!/bin/sh\n")
+    (root / "Kconfig").write_text("")
+    (root / "Makefile").write_text(
+        f"# SPDX\nVERSION = {version[0]}\nPATCHLEVEL = {version[1]}\nSUBLEVEL = {version[2]}\nEXTRAVERSION =\n"
+    )
+    return root
+
+
+def test_tree_version_is_read_from_the_makefile(tmp_path: Path) -> None:
+    tree = kernel.check_tree(make_tree(tmp_path, (6, 1, 192)))
+    assert tree.version == "6.1.192"
+
+
+def test_a_folder_that_is_not_a_kernel_tree_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "Makefile").write_text("all:\n")
+    with pytest.raises(UserError, match="not a kernel source tree"):
+        kernel.check_tree(tmp_path)
+
+
+def test_a_missing_tree_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        kernel.check_tree(tmp_path / "nope")
+
+
+def test_a_tree_with_an_in_tree_build_is_refused_untouched(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path)
+    (tree / ".config").write_text("CONFIG_X=y\n")
+    with pytest.raises(UserError, match="mrproper"):
+        kernel.check_tree(tree)
+    assert (tree / ".config").read_text() == "CONFIG_X=y\n"
+
+
+def test_missing_options_names_dropped_and_changed_options() -> None:
+    config = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_PANIC_TIMEOUT=-1\n"
+    requested = ("CONFIG_A=y", "CONFIG_B=y", "CONFIG_C=y", "CONFIG_PANIC_TIMEOUT=-1", "CONFIG_D=n")
+    assert kernel.missing_options(requested, config) == ["CONFIG_B=y (got n)", "CONFIG_C=y (got absent)"]
+
+
+def test_later_requests_override_earlier_ones() -> None:
+    assert kernel.missing_options(("CONFIG_A=y", "CONFIG_A=n"), "# CONFIG_A is not set\n") == []
+
+
+@pytest.mark.parametrize("line", ["CONFIG_X", "X=y", "CONFIG_X=y; rm -rf /", "CONFIG_X=maybe"])
+def test_bad_kconfig_add_is_refused(line: str) -> None:
+    with pytest.raises(UserError, match="kconfig-add"):
+        kernel.kconfig_lines(ARCHES["x86_64"], (line,))
+
+
+def test_kconfig_add_lines_come_last() -> None:
+    lines = kernel.kconfig_lines(ARCHES["x86_64"], ("CONFIG_DEBUG_INFO_NONE=y", 'CONFIG_CMDLINE="x"'))
+    assert lines[-2:] == ("CONFIG_DEBUG_INFO_NONE=y", 'CONFIG_CMDLINE="x"')
+    assert "CONFIG_KPROBE_EVENTS=y" in lines
+
+
+def test_builds_are_keyed_by_tree_arch_and_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
+    a = kernel.check_tree(make_tree(tmp_path / "a"))
+    b = kernel.check_tree(make_tree(tmp_path / "b"))
+    arch = ARCHES["x86_64"]
+    if not __import__("shutil").which("gcc"):
+        pytest.skip("no gcc")
+    dirs = {
+        kernel.prepare_build(a, arch).out,
+        kernel.prepare_build(b, arch).out,
+        kernel.prepare_build(a, arch, ("CONFIG_DEBUG_KERNEL=y",)).out,
+    }
+    assert len(dirs) == 3
+    assert all(str(d).startswith(str(tmp_path / "cache")) for d in dirs)
+    assert kernel.prepare_build(a, arch).out == kernel.prepare_build(a, arch).out
+
+
+def test_make_argv_is_out_of_tree_with_arch_and_cross_prefix(tmp_path: Path) -> None:
+    tree = kernel.KernelTree(tmp_path, "6.12.1")
+    build = kernel.KernelBuild(tree, ARCHES["x86_64"], tmp_path / "out", (), "x86_64-linux-gnu-")
+    assert build.make_argv("bzImage", jobs=2) == [
+        "make", "-C", str(tmp_path), f"O={tmp_path / 'out'}", "ARCH=x86",
+        "CROSS_COMPILE=x86_64-linux-gnu-", "-j2", "bzImage",
+    ]
