@@ -1,0 +1,104 @@
+"""Real boots: build the kernel and module, boot QEMU, and check verdicts end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, require_tools
+
+pytestmark = pytest.mark.qemu
+
+COLD_TIMEOUT = 40 * 60
+
+
+def inv(*args: str, timeout: float = COLD_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def qemu_processes() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if "qemu-system" in l and "kprobe-harness" in l]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tools() -> None:
+    require_tools("qemu-system-x86_64", "make", "gcc", "flex", "bison", "bc")
+
+
+def run_json(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:  # type: ignore[type-arg]
+    out = tmp_path / "result.json"
+    result = inv("check", "--arch", "x86_64", "--json", str(out), *args)
+    assert out.exists(), f"no JSON written\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result, json.loads(out.read_text())
+
+
+def test_check_x86_64_passes_on_the_default_tree(tmp_path: Path) -> None:
+    result, data = run_json(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert data["verdict"] == "pass"
+    assert data["arch"] == "x86_64" and data["kernel_version"].startswith("6.12.")
+    assert [c["status"] for c in data["checks"]] == ["pass"] * 11
+    artifacts = Path(data["artifacts"])
+    for name in ("console.log", "trace.txt", "result.json", "build.log", "kernel.config", "commands.sh",
+                 "module/kprobe_event_gen_test.c", "module/Kbuild", "dmesg.txt"):
+        assert (artifacts / name).exists(), name
+    assert "gen_kretprobe_test:" in (artifacts / "trace.txt").read_text()
+    assert any(c.startswith("qemu-system-x86_64 ") for c in data["commands"])
+    assert "PASS: x86_64" in result.stdout
+    assert not qemu_processes()
+
+
+def test_check_x86_64_passes_on_a_tree_given_with_tree(tmp_path: Path) -> None:
+    first, data = run_json(tmp_path)
+    tree = data["tree"]
+    result, data = run_json(tmp_path, "--tree", tree)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert data["verdict"] == "pass" and data["tree"] == tree
+
+
+def test_a_function_that_does_not_exist_fails_insmod_with_the_kernels_reason(tmp_path: Path) -> None:
+    result, data = run_json(tmp_path, "--func", "kh_no_such_function")
+    assert result.returncode == 1
+    assert data["verdict"] == "fail"
+    insmod = data["checks"][0]
+    assert insmod["name"] == "insmod" and insmod["status"] == "fail"
+    assert "Invalid probed address or symbol" in insmod["detail"]
+    assert not qemu_processes()
+
+
+def test_load_shows_the_trace_buffer_as_the_guest_shows_it() -> None:
+    result = inv("load", "--arch", "x86_64")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "guest# insmod /kh/kprobe_event_gen_test.ko" in result.stdout
+    assert "gen_kprobe_test: (do_sys_open" in result.stdout
+    assert "guest# rmmod kprobe_event_gen_test" in result.stdout
+
+
+def test_sigterm_during_the_guest_session_leaves_no_qemu_behind() -> None:
+    inv("check", "--arch", "x86_64")  # warm the build so the boot starts quickly
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "check", "--arch", "x86_64"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:
+        if "boot (" in line or time.monotonic() > deadline:
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    time.sleep(0.5)
+    assert not qemu_processes()
