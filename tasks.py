@@ -5,14 +5,15 @@ from __future__ import annotations
 import shlex
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from invoke import Exit, task
 
 from harness import errors, pipeline
 from harness import render as rendering
-from harness.arches import ARCHES, ALIASES, DEFAULT_PROFILE, resolve_arch
+from harness.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
 from harness.kernel import DEFAULT_KERNEL
 from harness.proc import CommandLog
 from harness.report import format_result, write_json

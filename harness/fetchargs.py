@@ -28,7 +28,7 @@ def _valid_fetch(expr: str, depth: int = 0) -> bool:
     if _SIMPLE.fullmatch(expr):
         return True
     deref = _DEREF.fullmatch(expr)
-    return bool(deref) and _valid_fetch(deref.group(2), depth + 1)
+    return deref is not None and _valid_fetch(deref.group(2), depth + 1)
 
 
 def check_fetcharg(arg: str) -> str:

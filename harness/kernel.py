@@ -55,7 +55,7 @@ def read_version(makefile_text: str) -> str:
     """VERSION.PATCHLEVEL.SUBLEVEL from a top-level kernel Makefile."""
     fields = {}
     for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL"):
-        m = re.search(rf"^{key}\s*=\s*(\d+)\s*$", makefile_text, re.M)
+        m = re.search(rf"^{key}\s*=\s*(\d+)\s*$", makefile_text, re.MULTILINE)
         if not m:
             return ""
         fields[key] = m.group(1)

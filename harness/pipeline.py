@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
-
-from contextlib import contextmanager
 
 from harness import kernel, module, paths, render, report, verify
 from harness.arches import Arch
@@ -101,7 +100,7 @@ def booted(arch: Arch, built: Built, run_dir: Path, commands: CommandLog, stages
         result.accel = accel
     argv = qemu.qemu_argv(arch, qemu.BootSpec(kernel=built.build.image, initrd=built.initrd, accel=accel))
     commands.record(argv)
-    transcript = Transcript(open(run_dir / "console.log", "w", encoding="utf-8", errors="replace"))
+    transcript = Transcript(open(run_dir / "console.log", "w", encoding="utf-8", errors="replace"))  # noqa: SIM115
     child = qemu.start(argv, transcript)
     try:
         console = Console(child, transcript)
@@ -163,9 +162,9 @@ def run_check(opts: CheckOptions, echo: Echo = print) -> report.RunResult:
             result.error = str(e)
             return result
         try:
-            with booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result) as console:
-                with ctx.stages.stage("guest session"):
-                    obs = guest.run_session(console, ctx.spec, built.module_path)
+            with (booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result) as console,
+                  ctx.stages.stage("guest session")):
+                obs = guest.run_session(console, ctx.spec, built.module_path)
         except StageError as e:
             result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}")]
             result.error = f"stage '{e.stage}' failed: {e.reason} (console log: {ctx.run_dir / 'console.log'})"

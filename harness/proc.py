@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 Echo = Callable[[str], None]
 
@@ -47,7 +47,7 @@ def run_logged(
         log.write(f"$ {shlex.join(list(argv))}\n".encode())
         log.flush()
         return subprocess.run(
-            list(argv), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            list(argv), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
         ).returncode
 
 

@@ -10,6 +10,7 @@ import jinja2
 
 from harness import fetchargs
 from harness.arches import KPROBE_EVENT, KRETPROBE_EVENT, KRETPROBE_FIELDS, PROBE_FUNC, Arch
+from harness.errors import UserError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 MODULE_NAME = "kprobe_event_gen_test"
@@ -32,7 +33,7 @@ def probe_spec(arch: Arch, profile: str, func: str | None = None) -> ProbeSpec:
     """Build and validate the probe spec of an arch and profile (func overrides the probed function)."""
     fields = tuple(fetchargs.check_fetcharg(f) for f in arch.probe_fields(profile))
     if len(fields) < 2:
-        raise fetchargs.UserError("a probe profile needs at least two kprobe fields")
+        raise UserError("a probe profile needs at least two kprobe fields")
     return ProbeSpec(
         arch=arch.name,
         profile=profile,

@@ -68,7 +68,7 @@ def _has_deb_src() -> bool:
 
 def _installed(package: str) -> bool:
     result = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
+        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False
     )
     return result.returncode == 0 and "install ok installed" in result.stdout
 
@@ -84,7 +84,7 @@ def _sudo() -> list[str]:
 def _run(argv: list[str], commands: CommandLog, cwd: Path | None = None) -> None:
     commands.record(argv, cwd)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    result = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
+    result = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, check=False)
     if result.returncode != 0:
         raise SetupError(f"'{' '.join(argv)}' failed with status {result.returncode}; fix the error above and run 'inv setup' again")
 

@@ -111,14 +111,14 @@ def parse_kprobe_events(text: str) -> list[ProbeDefinition]:
         m = _DEFINITION.match(raw.strip())
         if not m:
             continue
-        args = tuple(tuple(a.split("=", 1)) for a in m.group("args").split() if "=" in a)
+        args = tuple((a.split("=", 1)[0], a.split("=", 1)[1]) for a in m.group("args").split() if "=" in a)
         definitions.append(
             ProbeDefinition(
                 kind=m.group("kind"),
                 group=m.group("group"),
                 event=m.group("event"),
                 location=m.group("location"),
-                args=args,  # type: ignore[arg-type]
+                args=args,
             )
         )
     return definitions

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from vm.console import CommandResult, Stage, clean
 
@@ -13,7 +13,7 @@ Answer = tuple[str, int]
 def recorded_answers(console_log: str) -> list[Answer]:
     """The (output, status) of each marker-framed command in a recorded console log, in order."""
     text = clean(console_log)
-    pattern = re.compile(r"(KH[0-9a-f]+x(\d+))B\n(.*?)\1E=(\d+)\n", re.S)
+    pattern = re.compile(r"(KH[0-9a-f]+x(\d+))B\n(.*?)\1E=(\d+)\n", re.DOTALL)
     return [(m.group(3), int(m.group(4))) for m in pattern.finditer(text)]
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes import RuleShell, ReplayShell, recorded_answers
+from fakes import ReplayShell, RuleShell, recorded_answers
 
 from harness import render, verify
 from harness.arches import ARCHES
@@ -50,8 +50,9 @@ def healthy_rules(trace_text: str) -> list:  # type: ignore[type-arg]
     def events(cmd: str) -> tuple[str, int]:
         if not state["loaded"]:
             return "", 0
-        return ("p:kprobes/gen_kprobe_test do_sys_open dfd=%ax filename=%dx flags=%cx mode=+4($stack)\n"
-                "r10:kprobes/gen_kretprobe_test do_sys_open arg1=$retval\n", 0)
+        lines = ("p:kprobes/gen_kprobe_test do_sys_open dfd=%ax filename=%dx flags=%cx mode=+4($stack)\n"
+                 "r10:kprobes/gen_kretprobe_test do_sys_open arg1=$retval\n")
+        return lines, 0
 
     return [
         (r"^insmod ", insmod),

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, require_tools
 
 pytestmark = pytest.mark.qemu
@@ -21,11 +20,11 @@ COLD_TIMEOUT = 40 * 60
 
 def inv(*args: str, timeout: float = COLD_TIMEOUT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
 
 def qemu_processes() -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=False).stdout
     return [l for l in out.splitlines() if "qemu-system" in l and "kprobe-harness" in l]
 
 
@@ -58,7 +57,7 @@ def test_check_x86_64_passes_on_the_default_tree(tmp_path: Path) -> None:
 
 
 def test_check_x86_64_passes_on_a_tree_given_with_tree(tmp_path: Path) -> None:
-    first, data = run_json(tmp_path)
+    _, data = run_json(tmp_path)
     tree = data["tree"]
     result, data = run_json(tmp_path, "--tree", tree)
     assert result.returncode == 0, result.stdout[-3000:]

@@ -3,12 +3,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from conftest import GOLDEN
 
 from harness import fetchargs, render
 from harness.arches import ARCHES
 from harness.errors import UserError
-
-from conftest import GOLDEN
 
 UPDATE = os.environ.get("KH_UPDATE_GOLDEN") == "1"
 

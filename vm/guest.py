@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from harness.render import ProbeSpec
 from vm.console import CommandResult, Shell, Stage
@@ -102,4 +102,4 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
 
 def spec_module_name(module_path: str) -> str:
     name = module_path.rsplit("/", 1)[-1]
-    return name[:-3] if name.endswith(".ko") else name
+    return name.removesuffix(".ko")

@@ -124,9 +124,9 @@ def build_initramfs(
 ) -> Path:
     """Pack busybox, init and modules with the kernel's own usr/gen_init_cpio."""
     gen = build.out / "usr/gen_init_cpio"
-    if not gen.exists():
-        if run_logged(build.make_argv("usr/gen_init_cpio"), log, commands) != 0 or not gen.exists():
-            raise BuildError(f"could not build usr/gen_init_cpio in {build.out}; see {log}")
+    if not gen.exists() and (run_logged(build.make_argv("usr/gen_init_cpio"), log, commands) != 0
+                             or not gen.exists()):
+        raise BuildError(f"could not build usr/gen_init_cpio in {build.out}; see {log}")
     out_dir.mkdir(parents=True, exist_ok=True)
     init = out_dir / "init"
     init.write_text(INIT_SCRIPT)
@@ -136,7 +136,7 @@ def build_initramfs(
     argv = [str(gen), str(listing)]
     commands.record(argv)
     with open(image, "wb") as f:
-        result = subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        result = subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=False)
     if result.returncode != 0:
         raise BuildError(f"gen_init_cpio failed: {result.stderr.decode(errors='replace')}")
     return image

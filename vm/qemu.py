@@ -7,15 +7,16 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Sequence
 
 import pexpect
 
 from harness import paths
 from harness.arches import Arch
 from harness.errors import UserError
+from vm.console import Transcript
 
 MEMORY_MB = 256
 
@@ -89,12 +90,12 @@ def _probe_kvm(arch: Arch, kernel: Path) -> bool:
             "-kernel", str(kernel), "-append", kernel_cmdline(arch)]
     child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace", timeout=6)
     try:
-        return child.expect([r"Linux version", pexpect.EOF, pexpect.TIMEOUT]) == 0
+        return bool(child.expect([r"Linux version", pexpect.EOF, pexpect.TIMEOUT]) == 0)
     finally:
         stop(child)
 
 
-def start(argv: Sequence[str], sink: IO[str]) -> pexpect.spawn:
+def start(argv: Sequence[str], sink: Transcript) -> pexpect.spawn:
     """Start QEMU on a pty; everything it prints goes to sink (a Transcript)."""
     child = pexpect.spawn(
         argv[0], list(argv[1:]), encoding="utf-8", codec_errors="replace", timeout=30,
@@ -125,4 +126,5 @@ def stop(child: pexpect.spawn, grace: float = 2.0) -> int | None:
             pass
         if log is not None and hasattr(log, "close"):
             log.close()
-    return child.exitstatus if child.exitstatus is not None else child.signalstatus
+    status: int | None = child.exitstatus if child.exitstatus is not None else child.signalstatus
+    return status
