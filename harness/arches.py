@@ -34,6 +34,17 @@ COMMON_KCONFIG = (
 )
 
 
+def version_tuple(version: str) -> tuple[int, ...]:
+    """ "6.12.117" -> (6, 12, 117); "6.1" -> (6, 1); non-numeric parts end the tuple."""
+    parts = []
+    for piece in version.split("."):
+        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
 @dataclass(frozen=True)
 class Arch:
     """One target architecture, as data."""
@@ -50,7 +61,19 @@ class Arch:
     console: str  # kernel console device
     kconfig: tuple[str, ...]  # arch fragment, merged after COMMON_KCONFIG
     probes: tuple[tuple[str, tuple[str, ...]], ...]  # profile name -> kprobe fetch args
-    busybox_arch: str = ""  # ARCH= for busybox's make when it differs from linux_arch
+    # Lines whose Kconfig symbol exists only in some versions: (line, since, before), where
+    # since/before are "MAJOR.MINOR" or "" for open-ended.
+    kconfig_versioned: tuple[tuple[str, str, str], ...] = ()
+    extra_packages: tuple[str, ...] = ()  # other Debian packages a boot needs (firmware)
+
+    def kconfig_for(self, version: str) -> tuple[str, ...]:
+        """The arch fragment for a kernel version (e.g. "6.12.117")."""
+        v = version_tuple(version)
+        extra = tuple(
+            line for line, since, before in self.kconfig_versioned
+            if (not since or v >= version_tuple(since)) and (not before or v < version_tuple(before))
+        )
+        return self.kconfig + extra
 
     @property
     def image_target(self) -> str:
@@ -96,6 +119,86 @@ ARCHES: dict[str, Arch] = {
             # record the arguments (dfd is in di, filename in si, ...).
             ("upstream", ("dfd=%ax", "filename=%dx", "flags=%cx", "mode=+4($stack)")),
         ),
+    ),
+    "arm64": Arch(
+        name="arm64",
+        linux_arch="arm64",
+        uname_machine="aarch64",
+        cross_compile="aarch64-linux-gnu-",
+        toolchain_packages=("gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"),
+        kernel_image="arch/arm64/boot/Image",
+        qemu_binary="qemu-system-aarch64",
+        qemu_package="qemu-system-arm",
+        qemu_machine_args=("-machine", "virt", "-cpu", "max"),
+        console="ttyAMA0",
+        kconfig=(
+            "CONFIG_SERIAL_AMBA_PL011=y",
+            "CONFIG_SERIAL_AMBA_PL011_CONSOLE=y",
+        ),
+        probes=(
+            ("upstream", ("dfd=%x0", "filename=%x1", "flags=%x2", "mode=%x3")),
+        ),
+    ),
+    "arm": Arch(
+        name="arm",
+        linux_arch="arm",
+        uname_machine="armv7l",
+        cross_compile="arm-linux-gnueabihf-",
+        toolchain_packages=("gcc-arm-linux-gnueabihf", "libc6-dev-armhf-cross"),
+        kernel_image="arch/arm/boot/zImage",
+        qemu_binary="qemu-system-arm",
+        qemu_package="qemu-system-arm",
+        qemu_machine_args=("-machine", "virt"),
+        console="ttyAMA0",
+        kconfig=(
+            "CONFIG_MMU=y",
+            "CONFIG_ARCH_MULTI_V7=y",
+            "CONFIG_ARCH_VIRT=y",
+            "CONFIG_SERIAL_AMBA_PL011=y",
+            "CONFIG_SERIAL_AMBA_PL011_CONSOLE=y",
+            "CONFIG_AEABI=y",
+            "CONFIG_VFP=y",
+            # tinyconfig picks a Thumb-2 kernel, where kprobe single-step emulation oopses on the
+            # upstream module's first hit (t16_emulate_push); test the ARM kernel by default.
+            "CONFIG_THUMB2_KERNEL=n",
+        ),
+        probes=(
+            ("upstream", ("dfd=%r0", "filename=%r1", "flags=%r2", "mode=%r3")),
+        ),
+    ),
+    "riscv64": Arch(
+        name="riscv64",
+        linux_arch="riscv",
+        uname_machine="riscv64",
+        cross_compile="riscv64-linux-gnu-",
+        toolchain_packages=("gcc-riscv64-linux-gnu", "libc6-dev-riscv64-cross"),
+        kernel_image="arch/riscv/boot/Image",
+        qemu_binary="qemu-system-riscv64",
+        qemu_package="qemu-system-misc",
+        qemu_machine_args=("-machine", "virt", "-bios", "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf"),
+        console="ttyS0",
+        kconfig=(
+            "CONFIG_64BIT=y",
+            "CONFIG_MMU=y",
+            "CONFIG_NONPORTABLE=y",
+            "CONFIG_SERIAL_8250=y",
+            "CONFIG_SERIAL_8250_CONSOLE=y",
+            "CONFIG_SERIAL_OF_PLATFORM=y",
+            "CONFIG_RISCV_SBI_V01=y",
+            "CONFIG_SERIAL_EARLYCON_RISCV_SBI=y",
+            # without FPU, busybox (built with FP instructions) dies with SIGILL at init
+            "CONFIG_FPU=y",
+        ),
+        kconfig_versioned=(
+            ("CONFIG_SOC_VIRT=y", "", "6.7"),  # renamed ARCH_VIRT in 6.7
+            ("CONFIG_ARCH_VIRT=y", "6.7", ""),
+            # QEMU 7.2 describes the ISA only in the old "riscv,isa" property
+            ("CONFIG_RISCV_ISA_FALLBACK=y", "6.6", ""),
+        ),
+        probes=(
+            ("upstream", ("dfd=%a0", "filename=%a1", "flags=%a2", "mode=%a3")),
+        ),
+        extra_packages=("opensbi",),
     ),
 }
 

@@ -16,6 +16,7 @@ from harness.errors import KernelBuildError, UserError
 from harness.proc import CommandLog, run_logged, tail
 
 DEFAULT_KERNEL = "6.12"
+KERNELS = ("6.12", "6.1")  # the distribution's linux-source-<version> packages
 SOURCE_TARBALL = "/usr/src/linux-source-{version}.tar.xz"
 _KCONFIG_LINE = re.compile(r'CONFIG_[A-Za-z0-9_]+=(?:y|m|n|-?[0-9]+|0x[0-9a-fA-F]+|"[^"\\]*")')
 
@@ -86,6 +87,9 @@ def check_tree(path: Path) -> KernelTree:
 
 def default_tree(version: str = DEFAULT_KERNEL, commands: CommandLog | None = None) -> KernelTree:
     """The distribution's linux-source-<version>, unpacked once into the cache."""
+    if version not in KERNELS:
+        raise UserError(f"unknown --kernel '{version}': the distribution provides {', '.join(KERNELS)}; "
+                        "pass --tree PATH for any other kernel")
     tarball = Path(SOURCE_TARBALL.format(version=version))
     target = paths.trees_dir() / f"linux-source-{version}"
     if (target / ".kh-unpacked").exists():
@@ -110,14 +114,14 @@ def default_tree(version: str = DEFAULT_KERNEL, commands: CommandLog | None = No
     return check_tree(target)
 
 
-def kconfig_lines(arch: Arch, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The full fragment for an arch: common lines, arch lines, then the user's additions."""
+def kconfig_lines(arch: Arch, extra: tuple[str, ...] = (), version: str = "") -> tuple[str, ...]:
+    """The full fragment for an arch and kernel version: common, arch, then the user's lines."""
     for line in extra:
         if not _KCONFIG_LINE.fullmatch(line):
             raise UserError(
                 f"invalid --kconfig-add '{line}': expected CONFIG_NAME=y|m|n|NUMBER|\"STRING\""
             )
-    return COMMON_KCONFIG + arch.kconfig + tuple(extra)
+    return COMMON_KCONFIG + arch.kconfig_for(version) + tuple(extra)
 
 
 def parse_config(text: str) -> dict[str, str]:
@@ -151,7 +155,7 @@ def missing_options(requested: tuple[str, ...], config_text: str) -> list[str]:
 
 def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = ()) -> KernelBuild:
     """Pick the build folder for a tree, arch and config; check the toolchain is there."""
-    lines = kconfig_lines(arch, extra)
+    lines = kconfig_lines(arch, extra, tree.version)
     prefix = arch.cross_prefix()
     gcc = f"{prefix}gcc"
     if not shutil.which(gcc):
@@ -167,10 +171,19 @@ def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = ()) -> 
     return KernelBuild(tree=tree, arch=arch, out=out, kconfig=lines, cross_compile=prefix)
 
 
+def fragment(lines: tuple[str, ...]) -> str:
+    """A config fragment; CONFIG_X=n is written the way Kconfig writes it."""
+    out = []
+    for line in lines:
+        name, _, value = line.partition("=")
+        out.append(f"# {name} is not set" if value == "n" else line)
+    return "\n".join(out) + "\n"
+
+
 def configure(build: KernelBuild, log: Path, commands: CommandLog) -> bool:
     """tinyconfig + fragment via merge_config.sh + olddefconfig; True when it had to run."""
     stamp = build.out / ".kh-config"
-    fragment_text = "\n".join(build.kconfig) + "\n"
+    fragment_text = fragment(build.kconfig)
     if stamp.exists() and stamp.read_text() == fragment_text and (build.out / ".config").exists():
         return False
     build.out.mkdir(parents=True, exist_ok=True)

@@ -11,14 +11,14 @@ from pathlib import Path
 from harness import paths
 from harness.arches import ARCHES
 from harness.errors import SetupError
-from harness.kernel import DEFAULT_KERNEL
+from harness.kernel import KERNELS
 from harness.proc import CommandLog
 
 BUILD_PACKAGES = (
     "make", "gcc", "libc6-dev", "flex", "bison", "bc", "libelf-dev", "libssl-dev",
     "cpio", "kmod", "xz-utils", "bzip2", "dpkg-dev",
 )
-KERNEL_SOURCE_PACKAGES = (f"linux-source-{DEFAULT_KERNEL}",)
+KERNEL_SOURCE_PACKAGES = tuple(f"linux-source-{v}" for v in KERNELS)
 DEB_SRC_FILE = Path("/etc/apt/sources.list.d/kprobe-harness-src.sources")
 
 
@@ -28,6 +28,7 @@ def wanted_packages(host_machine: str | None = None) -> tuple[str, ...]:
     wanted = list(BUILD_PACKAGES) + list(KERNEL_SOURCE_PACKAGES)
     for arch in ARCHES.values():
         wanted.append(arch.qemu_package)
+        wanted.extend(arch.extra_packages)
         if arch.cross_prefix(host):
             wanted.extend(arch.toolchain_packages)
     return tuple(dict.fromkeys(wanted))

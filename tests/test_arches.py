@@ -51,3 +51,10 @@ def test_native_host_needs_no_cross_prefix() -> None:
     arch = ARCHES["x86_64"]
     assert arch.cross_prefix("x86_64") == ""
     assert arch.cross_prefix("aarch64") == "x86_64-linux-gnu-"
+
+
+def test_version_tuple_reads_release_strings() -> None:
+    from harness.arches import version_tuple
+    assert version_tuple("6.12.117") == (6, 12, 117)
+    assert version_tuple("6.1") == (6, 1)
+    assert version_tuple("6.13.0-rc3") == (6, 13, 0)

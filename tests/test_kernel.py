@@ -90,3 +90,22 @@ def test_make_argv_is_out_of_tree_with_arch_and_cross_prefix(tmp_path: Path) -> 
         "make", "-C", str(tmp_path), f"O={tmp_path / 'out'}", "ARCH=x86",
         "CROSS_COMPILE=x86_64-linux-gnu-", "-j2", "bzImage",
     ]
+
+
+def test_riscv_symbols_follow_the_kernel_version() -> None:
+    riscv = ARCHES["riscv64"]
+    old = kernel.kconfig_lines(riscv, (), "6.1.192")
+    new = kernel.kconfig_lines(riscv, (), "6.12.117")
+    assert "CONFIG_SOC_VIRT=y" in old and "CONFIG_ARCH_VIRT=y" not in old
+    assert "CONFIG_RISCV_ISA_FALLBACK=y" not in old
+    assert "CONFIG_ARCH_VIRT=y" in new and "CONFIG_SOC_VIRT=y" not in new
+    assert "CONFIG_RISCV_ISA_FALLBACK=y" in new
+
+
+def test_fragment_writes_n_as_not_set() -> None:
+    assert kernel.fragment(("CONFIG_A=y", "CONFIG_THUMB2_KERNEL=n")) == "CONFIG_A=y\n# CONFIG_THUMB2_KERNEL is not set\n"
+
+
+def test_unknown_distribution_kernel_lists_the_known_ones() -> None:
+    with pytest.raises(UserError, match="6.12, 6.1"):
+        kernel.default_tree("5.10")
