@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 from dataclasses import dataclass
 
 from harness.errors import UserError
@@ -38,10 +39,12 @@ def version_tuple(version: str) -> tuple[int, ...]:
     """ "6.12.117" -> (6, 12, 117); "6.1" -> (6, 1); non-numeric parts end the tuple."""
     parts = []
     for piece in version.split("."):
-        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
-        if not digits:
+        m = re.match(r"\d+", piece)
+        if not m:
             break
-        parts.append(int(digits))
+        parts.append(int(m.group()))
+        if m.end() < len(piece):
+            break
     return tuple(parts)
 
 
