@@ -11,13 +11,14 @@ from typing import Any
 
 from invoke import Exit, task
 
-from harness import errors, pipeline
+from harness import errors, pipeline, proc
 from harness import render as rendering
 from harness.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
-from harness.kernel import DEFAULT_KERNEL
+from harness.kernel import DEFAULT_KERNEL, KERNELS
 from harness.proc import CommandLog
 from harness.report import format_result, write_json
 
+ALL_ARCHES = ",".join(ARCHES)
 ARCH_HELP = f"target architecture: {', '.join(ARCHES)} (aliases: {', '.join(sorted(ALIASES))})"
 COMMON_HELP = {
     "arch": ARCH_HELP,
@@ -41,7 +42,8 @@ def _guard(fn: Callable[[], int]) -> None:
     except errors.HarnessError as e:
         raise Exit(f"error: {e}", e.exit_code) from None
     except KeyboardInterrupt:
-        raise Exit("interrupted; QEMU was stopped", 130) from None
+        proc.stop_all()
+        raise Exit("interrupted; builds and QEMU were stopped", 130) from None
     if code:
         raise Exit(code=code)
 
@@ -111,6 +113,37 @@ def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     def go() -> int:
         opts = _options(arch, tree, kernel, profile, func, kconfig_add or [])
         return pipeline.run_load(opts, echo=_echo)
+
+    _guard(go)
+
+
+@task(iterable=["kconfig_add"], help={
+    "arches": f"comma-separated architectures (default: all of {','.join(ARCHES)})",
+    "kernels": f"comma-separated distribution kernel versions (default {DEFAULT_KERNEL}; known: {','.join(KERNELS)})",
+    "tree": "test this kernel tree instead of the distribution kernels",
+    "profile": COMMON_HELP["profile"],
+    "kconfig_add": COMMON_HELP["kconfig_add"],
+    "json": "also write the matrix result as JSON to this file",
+})
+def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFAULT_PROFILE,  # type: ignore[no-untyped-def]
+           kconfig_add=None, json=None):
+    """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if all pass or XFAIL."""
+    from harness import matrix as matrix_run
+
+    def go() -> int:
+        arch_rows = [resolve_arch(a) for a in arches.split(",") if a.strip()]
+        versions = [k.strip() for k in kernels.split(",") if k.strip()]
+        cells = [
+            pipeline.CheckOptions(arch=a, tree=Path(tree) if tree else None, kernel=k, profile=profile,
+                                  kconfig_add=tuple(kconfig_add or []))
+            for k in (versions[:1] if tree else versions) for a in arch_rows
+        ]
+        result = matrix_run.run_matrix(cells, echo=_echo)
+        print()
+        print(matrix_run.format_matrix(result))
+        if json:
+            matrix_run.write_json(result, Path(json))
+        return 0 if result.ok else errors.EXIT_FAIL
 
     _guard(go)
 

@@ -92,8 +92,14 @@ def default_tree(version: str = DEFAULT_KERNEL, commands: CommandLog | None = No
                         "pass --tree PATH for any other kernel")
     tarball = Path(SOURCE_TARBALL.format(version=version))
     target = paths.trees_dir() / f"linux-source-{version}"
-    if (target / ".kh-unpacked").exists():
-        return check_tree(target)
+    if not (target / ".kh-unpacked").exists():
+        with paths.locked(target, f"the unpacked linux-source-{version}"):
+            if not (target / ".kh-unpacked").exists():
+                _unpack(tarball, target, version, commands)
+    return check_tree(target)
+
+
+def _unpack(tarball: Path, target: Path, version: str, commands: CommandLog | None) -> None:
     if not tarball.exists():
         raise UserError(
             f"{tarball} is missing: run 'inv setup' (installs linux-source-{version}) or pass --tree PATH"
@@ -111,7 +117,6 @@ def default_tree(version: str = DEFAULT_KERNEL, commands: CommandLog | None = No
         (target / ".kh-unpacked").write_text(str(tarball) + "\n")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return check_tree(target)
 
 
 def kconfig_lines(arch: Arch, extra: tuple[str, ...] = (), version: str = "") -> tuple[str, ...]:
@@ -187,12 +192,12 @@ def configure(build: KernelBuild, log: Path, commands: CommandLog) -> bool:
     if stamp.exists() and stamp.read_text() == fragment_text and (build.out / ".config").exists():
         return False
     build.out.mkdir(parents=True, exist_ok=True)
-    fragment = build.out / "kprobe-harness.config"
-    fragment.write_text(fragment_text)
+    fragment_path = build.out / "kprobe-harness.config"
+    fragment_path.write_text(fragment_text)
     merge = str(build.tree.path / "scripts/kconfig/merge_config.sh")
     steps = [
         (build.make_argv("tinyconfig"), None),
-        (["sh", merge, "-m", "-O", str(build.out), str(build.out / ".config"), str(fragment)], build.out),
+        (["sh", merge, "-m", "-O", str(build.out), str(build.out / ".config"), str(fragment_path)], build.out),
         (build.make_argv("olddefconfig"), None),
     ]
     for argv, cwd in steps:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CACHE_ENV = "KPROBE_HARNESS_CACHE"
@@ -56,3 +59,21 @@ def new_run_dir(label: str) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"cannot create a run folder under {runs}")
+
+
+@contextmanager
+def locked(path: Path, what: str, echo: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on path+'.lock' (waits for another run that holds it)."""
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if echo:
+                echo(f"waiting for another run that is using {what} ({lock_path})")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -67,6 +67,7 @@ class Built:
     build: kernel.KernelBuild
     ko: Path
     initrd: Path
+    image: Path
 
     @property
     def module_path(self) -> str:
@@ -77,17 +78,21 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBu
                      commands: CommandLog, stages: Stages) -> Built:
     """Kernel config and build, module, busybox and initramfs (KernelBuildError/BuildError propagate)."""
     log = run_dir / "build.log"
-    with stages.stage("kernel config"):
-        kernel.configure(build, log, commands)
-    with stages.stage("kernel build", f"make -j{kernel.jobs()}, log {log}"):
-        kernel.build_kernel(build, log, commands)
-    _save_artifacts(run_dir, build, render.render_files(spec))
-    with stages.stage("module build"):
-        ko = module.build_module(build, spec, log, commands)
-    with stages.stage("initramfs"):
-        busybox = initramfs.build_busybox(opts.arch, run_dir / "busybox.log", commands)
-        initrd = initramfs.build_initramfs(build, busybox, [ko], run_dir, log, commands)
-    return Built(spec, build, ko, initrd)
+    with paths.locked(build.out, "this kernel build folder", stages.echo):
+        with stages.stage("kernel config"):
+            kernel.configure(build, log, commands)
+        with stages.stage("kernel build", f"make -j{kernel.jobs()}, log {log}"):
+            kernel.build_kernel(build, log, commands)
+        _save_artifacts(run_dir, build, render.render_files(spec))
+        with stages.stage("module build"):
+            ko = module.build_module(build, spec, log, commands)
+        with stages.stage("initramfs"):
+            busybox = initramfs.build_busybox(opts.arch, run_dir / "busybox.log", commands)
+            initrd = initramfs.build_initramfs(build, busybox, [ko], run_dir, log, commands)
+        # boot a private copy, so a concurrent run may rebuild the folder while this one boots
+        image = run_dir / build.image.name
+        shutil.copy2(build.image, image)
+    return Built(spec, build, ko, initrd, image)
 
 
 @contextmanager
@@ -95,10 +100,10 @@ def booted(arch: Arch, built: Built, run_dir: Path, commands: CommandLog, stages
            result: report.RunResult | None = None) -> Iterator[Console]:
     """A booted guest at its shell prompt; QEMU is always stopped on the way out."""
     qemu.require_qemu(arch)
-    accel = qemu.pick_accel(arch, built.build.image)
+    accel = qemu.pick_accel(arch, built.image)
     if result is not None:
         result.accel = accel
-    argv = qemu.qemu_argv(arch, qemu.BootSpec(kernel=built.build.image, initrd=built.initrd, accel=accel))
+    argv = qemu.qemu_argv(arch, qemu.BootSpec(kernel=built.image, initrd=built.initrd, accel=accel))
     commands.record(argv)
     transcript = Transcript(open(run_dir / "console.log", "w", encoding="utf-8", errors="replace"))  # noqa: SIM115
     child = qemu.start(argv, transcript)
@@ -142,7 +147,7 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
     return Context(spec, build, run_dir, commands, stages, result)
 
 
-def _finish(ctx: Context) -> None:
+def finish(ctx: Context) -> None:
     ctx.result.stages = ctx.stages.timings
     ctx.result.seconds = round(time.monotonic() - ctx.stages.start, 2)
     ctx.result.commands = ctx.commands.lines
@@ -150,33 +155,44 @@ def _finish(ctx: Context) -> None:
     report.write_json(ctx.result, ctx.run_dir / "result.json")
 
 
+def build_cell(opts: CheckOptions, ctx: Context) -> Built | None:
+    """Build everything; a module or initramfs failure becomes a failed check (None)."""
+    try:
+        return build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
+    except BuildError as e:
+        ctx.result.checks = [verify.Check("module_build", verify.FAIL, str(e))]
+        ctx.result.error = str(e)
+        return None
+
+
+def boot_and_check(opts: CheckOptions, ctx: Context, built: Built) -> None:
+    """Boot, run the guest session and fill in the checks and verdict of ctx.result."""
+    result = ctx.result
+    try:
+        with (booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result) as console,
+              ctx.stages.stage("guest session")):
+            obs = guest.run_session(console, ctx.spec, built.module_path)
+    except StageError as e:
+        result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}")]
+        result.error = f"stage '{e.stage}' failed: {e.reason} (console log: {ctx.run_dir / 'console.log'})"
+        return
+    ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
+    (ctx.run_dir / "trace.txt").write_text(obs.trace)
+    (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg)
+    result.checks = verify.verify(obs, ctx.spec)
+    result.verdict = verify.verdict(result.checks)
+
+
 def run_check(opts: CheckOptions, echo: Echo = print) -> report.RunResult:
     """The whole check; user and kernel-build errors propagate, guest failures become a fail verdict."""
     ctx = start_run(opts, echo)
-    result = ctx.result
     try:
-        try:
-            built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
-        except BuildError as e:
-            result.checks = [verify.Check("module_build", verify.FAIL, str(e))]
-            result.error = str(e)
-            return result
-        try:
-            with (booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result) as console,
-                  ctx.stages.stage("guest session")):
-                obs = guest.run_session(console, ctx.spec, built.module_path)
-        except StageError as e:
-            result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}")]
-            result.error = f"stage '{e.stage}' failed: {e.reason} (console log: {ctx.run_dir / 'console.log'})"
-            return result
-        ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
-        (ctx.run_dir / "trace.txt").write_text(obs.trace)
-        (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg)
-        result.checks = verify.verify(obs, ctx.spec)
-        result.verdict = verify.verdict(result.checks)
-        return result
+        built = build_cell(opts, ctx)
+        if built is not None:
+            boot_and_check(opts, ctx, built)
+        return ctx.result
     finally:
-        _finish(ctx)
+        finish(ctx)
 
 
 def run_load(opts: CheckOptions, echo: Echo = print) -> int:
@@ -204,4 +220,4 @@ def run_load(opts: CheckOptions, echo: Echo = print) -> int:
         echo(f"console log: {ctx.run_dir / 'console.log'}")
         return 1 if failed else 0
     finally:
-        _finish(ctx)
+        finish(ctx)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import signal
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 Echo = Callable[[str], None]
+_running: set[subprocess.Popen[bytes]] = set()
+_lock = threading.Lock()
 
 
 @dataclass
@@ -37,18 +43,45 @@ def run_logged(
     cwd: Path | None = None,
     env_extra: dict[str, str] | None = None,
 ) -> int:
-    """Run argv with stdout+stderr appended to log_path; return its exit status."""
-    import os
+    """Run argv with stdout+stderr appended to log_path; return its exit status.
 
+    The command runs in its own process group so that an interrupted run can stop all of it.
+    """
     commands.record(argv, cwd, env_extra)
     env = dict(os.environ, **env_extra) if env_extra else None
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         log.write(f"$ {shlex.join(list(argv))}\n".encode())
         log.flush()
-        return subprocess.run(
-            list(argv), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
-        ).returncode
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        with _lock:
+            _running.add(proc)
+        try:
+            return proc.wait()
+        finally:
+            with _lock:
+                _running.discard(proc)
+            if proc.poll() is None:
+                _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def stop_all() -> None:
+    """Stop every build command still running (on Ctrl-C or SIGTERM, from any thread)."""
+    with _lock:
+        running = list(_running)
+    for proc in running:
+        _kill_group(proc)
 
 
 def tail(path: Path, lines: int = 25) -> str:
