@@ -32,6 +32,9 @@ COMMON_KCONFIG = (
     "CONFIG_KPROBE_EVENTS=y",
     "CONFIG_KALLSYMS=y",
     "CONFIG_PANIC_TIMEOUT=-1",
+    # tinyconfig turns BUG() support off, and with it every WARN/BUG report: a check needs them
+    "CONFIG_BUG=y",
+    "CONFIG_SOFTLOCKUP_DETECTOR=y",
 )
 
 

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness import known, matrix, pipeline
+from harness.arches import ARCHES
+from harness.report import RunResult
+from harness.verify import Check
+
+ISSUE = known.KnownIssue(id="riscv-nmi", arch="riscv64", since="6.2", before="", checks=("kprobe_records",),
+                         reason="records refused in NMI context", reference="traps.c", evidence="run")
+
+
+def cell(arch: str, status: str, checks: list[Check], note: str = "") -> matrix.Cell:
+    result = RunResult(arch=arch, kernel_version="6.12.117", tree="/t", profile="upstream", func="do_sys_open",
+                       verdict="pass" if all(c.status == "pass" for c in checks) else "fail", checks=checks,
+                       stages=[("kernel build", 100.0), ("boot", 1.5), ("guest session", 1.2)],
+                       artifacts="/runs/x", seconds=105.0)
+    c = matrix.Cell(pipeline.CheckOptions(arch=ARCHES[arch]), f"{arch}/6.12", result=result)
+    c.status, c.note = status, note
+    return c
+
+
+def sample() -> matrix.MatrixResult:
+    ok = [Check("insmod", "pass"), Check("kprobe_records", "pass")]
+    bad = [Check("insmod", "pass"), Check("kprobe_records", "fail", "0 records from 'cat'; 4 hits")]
+    return matrix.MatrixResult([cell("x86_64", "pass", ok), cell("riscv64", "xfail", bad, "riscv-nmi: NMI")], 200.0)
+
+
+def test_matrix_with_only_passes_and_xfails_is_ok() -> None:
+    assert sample().ok
+
+
+def test_a_plain_fail_or_an_xpass_makes_the_matrix_fail() -> None:
+    m = sample()
+    m.cells[0].status = known.FAIL
+    assert not m.ok
+    m.cells[0].status = known.XPASS
+    assert not m.ok
+
+
+def test_table_has_a_column_per_cell_and_a_row_per_check_and_stage() -> None:
+    text = matrix.format_matrix(sample())
+    header = text.splitlines()[0]
+    assert "x86_64/6.12" in header and "riscv64/6.12" in header
+    for row in ("RESULT", "insmod", "kprobe_records", "build s", "boot s", "total s"):
+        assert any(line.startswith(row) for line in text.splitlines()), row
+    assert "XFAIL" in text and "riscv-nmi: NMI" in text
+    assert "0 records from 'cat'" in text  # the reason under the known issue is still shown
+    assert "matrix OK" in text
+
+
+def test_json_keeps_status_reason_and_full_result(tmp_path: Path) -> None:
+    m = sample()
+    m.cells[1].issues = (ISSUE,)
+    matrix.write_json(m, tmp_path / "m.json")
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert data["ok"] is True
+    riscv = data["cells"][1]
+    assert riscv["status"] == "xfail"
+    assert riscv["known_issues"][0]["reason"] == ISSUE.reason
+    assert riscv["result"]["checks"][1]["detail"].startswith("0 records")
