@@ -27,6 +27,7 @@ COMMON_HELP = {
     "profile": f"probe profile: which fetch args the kprobe event records (default {DEFAULT_PROFILE})",
     "func": "kernel function to probe instead of do_sys_open",
     "kconfig_add": "extra kernel option, e.g. CONFIG_DEBUG_INFO=y (repeatable)",
+    "patch": "apply this patch (-p1) to a private copy of the tree for this run (repeatable)",
 }
 
 
@@ -49,10 +50,11 @@ def _guard(fn: Callable[[], int]) -> None:
 
 
 def _options(arch: str, tree: str | None, kernel: str, profile: str, func: str | None,
-             kconfig_add: list[str]) -> pipeline.CheckOptions:
+             kconfig_add: list[str], patch: list[str] | None = None) -> pipeline.CheckOptions:
     return pipeline.CheckOptions(
         arch=resolve_arch(arch), tree=Path(tree) if tree else None, kernel=kernel,
         profile=profile, func=func, kconfig_add=tuple(kconfig_add),
+        patches=tuple(Path(p).resolve() for p in patch or []),
     )
 
 
@@ -73,13 +75,13 @@ def setup(c):  # type: ignore[no-untyped-def]
     _guard(go)
 
 
-@task(iterable=["kconfig_add"], help={**COMMON_HELP, "json": "also write the result as JSON to this file"})
+@task(iterable=["kconfig_add", "patch"], help={**COMMON_HELP, "json": "also write the result as JSON to this file"})
 def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-          kconfig_add=None, json=None):
+          kconfig_add=None, patch=None, json=None):
     """Build the kernel and module, boot under QEMU, run the checks; exit 0 pass, 1 fail, 125 kernel build failed, 2 usage."""
 
     def go() -> int:
-        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [])
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch)
         result = pipeline.run_check(opts, echo=_echo)
         print()
         print(format_result(result))

@@ -12,7 +12,8 @@ PROBE_FUNC = "do_sys_open"
 KPROBE_EVENT = "gen_kprobe_test"
 KRETPROBE_EVENT = "gen_kretprobe_test"
 KRETPROBE_FIELDS = ("$retval",)
-DEFAULT_PROFILE = "upstream"
+ABI_PROFILE = "abi"  # do_sys_open(int dfd, const char __user *filename, int flags, umode_t mode)
+DEFAULT_PROFILE = ABI_PROFILE
 
 # Options every kernel needs, on top of tinyconfig (see PLATFORM notes in the README).
 COMMON_KCONFIG = (
@@ -71,6 +72,7 @@ class Arch:
     # since/before are "MAJOR.MINOR" or "" for open-ended.
     kconfig_versioned: tuple[tuple[str, str, str], ...] = ()
     extra_packages: tuple[str, ...] = ()  # other Debian packages a boot needs (firmware)
+    word_bits: int = 64  # width of a register, for reading $retval as a signed long
 
     def kconfig_for(self, version: str) -> tuple[str, ...]:
         """The arch fragment for a kernel version (e.g. "6.12.117")."""
@@ -124,6 +126,7 @@ ARCHES: dict[str, Arch] = {
             # Upstream's x86 strings are the i386 convention: on x86_64 they fire but do not
             # record the arguments (dfd is in di, filename in si, ...).
             ("upstream", ("dfd=%ax", "filename=%dx", "flags=%cx", "mode=+4($stack)")),
+            ("abi", ("dfd=%di:s32", "filename=+0(%si):ustring", "flags=%dx:x32", "mode=%cx:x16")),
         ),
     ),
     "arm64": Arch(
@@ -143,6 +146,7 @@ ARCHES: dict[str, Arch] = {
         ),
         probes=(
             ("upstream", ("dfd=%x0", "filename=%x1", "flags=%x2", "mode=%x3")),
+            ("abi", ("dfd=%x0:s32", "filename=+0(%x1):ustring", "flags=%x2:x32", "mode=%x3:x16")),
         ),
     ),
     "arm": Arch(
@@ -156,6 +160,7 @@ ARCHES: dict[str, Arch] = {
         qemu_package="qemu-system-arm",
         qemu_machine_args=("-machine", "virt"),
         console="ttyAMA0",
+        word_bits=32,
         kconfig=(
             "CONFIG_MMU=y",
             "CONFIG_ARCH_MULTI_V7=y",
@@ -170,6 +175,7 @@ ARCHES: dict[str, Arch] = {
         ),
         probes=(
             ("upstream", ("dfd=%r0", "filename=%r1", "flags=%r2", "mode=%r3")),
+            ("abi", ("dfd=%r0:s32", "filename=+0(%r1):ustring", "flags=%r2:x32", "mode=%r3:x16")),
         ),
     ),
     "riscv64": Arch(
@@ -203,6 +209,7 @@ ARCHES: dict[str, Arch] = {
         ),
         probes=(
             ("upstream", ("dfd=%a0", "filename=%a1", "flags=%a2", "mode=%a3")),
+            ("abi", ("dfd=%a0:s32", "filename=+0(%a1):ustring", "flags=%a2:x32", "mode=%a3:x16")),
         ),
         extra_packages=("opensbi",),
     ),

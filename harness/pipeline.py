@@ -5,11 +5,11 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import kernel, module, paths, render, report, verify
+from harness import kernel, module, patching, paths, render, report, verify
 from harness.arches import Arch
 from harness.errors import BuildError, StageError
 from harness.proc import CommandLog
@@ -29,6 +29,7 @@ class CheckOptions:
     profile: str = "upstream"
     func: str | None = None
     kconfig_add: tuple[str, ...] = ()
+    patches: tuple[Path, ...] = ()
 
 
 class Stages:
@@ -124,6 +125,7 @@ class Context:
     commands: CommandLog
     stages: Stages
     result: report.RunResult
+    cleanup: ExitStack
 
 
 def start_run(opts: CheckOptions, echo: Echo) -> Context:
@@ -133,21 +135,33 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
     spec = render.probe_spec(opts.arch, opts.profile, opts.func)
     kernel.kconfig_lines(opts.arch, opts.kconfig_add)  # refuse bad options before any work
     qemu.require_qemu(opts.arch)
+    cleanup = ExitStack()
     if opts.tree:
         tree = kernel.check_tree(opts.tree)
     else:
         with stages.stage("kernel tree", f"linux-source-{opts.kernel}"):
             tree = kernel.default_tree(opts.kernel, commands)
+    if opts.patches:
+        # the private copy is shared by every patched run of this tree: hold it for the whole run
+        cleanup.enter_context(paths.locked(patching.copy_dir(tree), "the patched copy of this tree", echo))
+        try:
+            with stages.stage("patch", " ".join(p.name for p in opts.patches)):
+                tree = patching.prepare(tree, list(opts.patches), commands)
+        except BaseException:
+            cleanup.close()
+            raise
     build = kernel.prepare_build(tree, opts.arch, opts.kconfig_add)
     run_dir = paths.new_run_dir(opts.arch.name)
     result = report.RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
-                              profile=spec.profile, func=spec.func, artifacts=str(run_dir))
+                              profile=spec.profile, func=spec.func, artifacts=str(run_dir),
+                              patches=[str(p) for p in opts.patches])
     echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}")
     echo(f"build dir {build.out}; artifacts {run_dir}")
-    return Context(spec, build, run_dir, commands, stages, result)
+    return Context(spec, build, run_dir, commands, stages, result, cleanup)
 
 
 def finish(ctx: Context) -> None:
+    ctx.cleanup.close()
     ctx.result.stages = ctx.stages.timings
     ctx.result.seconds = round(time.monotonic() - ctx.stages.start, 2)
     ctx.result.commands = ctx.commands.lines
@@ -168,18 +182,22 @@ def build_cell(opts: CheckOptions, ctx: Context) -> Built | None:
 def boot_and_check(opts: CheckOptions, ctx: Context, built: Built) -> None:
     """Boot, run the guest session and fill in the checks and verdict of ctx.result."""
     result = ctx.result
+    transcript: list[Console] = []
     try:
         with (booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result) as console,
               ctx.stages.stage("guest session")):
+            transcript.append(console)
             obs = guest.run_session(console, ctx.spec, built.module_path)
     except StageError as e:
-        result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}")]
+        console_text = transcript[0].transcript() if transcript else e.console_tail
+        result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}"),
+                         verify.kernel_log_check(console_text)]
         result.error = f"stage '{e.stage}' failed: {e.reason} (console log: {ctx.run_dir / 'console.log'})"
         return
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
     (ctx.run_dir / "trace.txt").write_text(obs.trace)
     (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg)
-    result.checks = verify.verify(obs, ctx.spec)
+    result.checks = verify.verify(obs, ctx.spec, opts.arch.word_bits, transcript[0].transcript())
     result.verdict = verify.verdict(result.checks)
 
 
@@ -200,13 +218,14 @@ def run_load(opts: CheckOptions, echo: Echo = print) -> int:
     ctx = start_run(opts, echo)
     try:
         built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
+        target = guest.Targets.new().existing
         steps = [("insmod", f"insmod {built.module_path}"),
-                 ("trigger", f"cat {guest.TARGET_FILE}; cat {guest.TARGET_FILE}"),
+                 ("trigger", f"cat {target}; cat {target}"),
                  ("trace", f"cat {guest.TRACEFS}/trace"),
-                 ("rmmod", f"rmmod {guest.spec_module_name(built.module_path)}")]
+                 ("rmmod", f"rmmod {guest.module_name(built.module_path)}")]
         failed = 0
         with booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages) as console:
-            console.run(f"stty -echo 2>/dev/null; dmesg -n 1; echo hello > {guest.TARGET_FILE}", Stage("prepare", 30))
+            console.run(f"stty -echo 2>/dev/null; dmesg -n 1; echo hello > {target}", Stage("prepare", 30))
             for stage, command in steps:
                 answer = console.run(command, Stage(stage, guest.STAGE_SECONDS[stage]))
                 echo(f"guest# {command}")

@@ -25,6 +25,7 @@ class RunResult:
     error: str = ""
     accel: str = ""
     seconds: float = 0.0  # wall clock of the whole run
+    patches: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)

@@ -16,7 +16,7 @@ from harness.proc import CommandLog
 
 BUILD_PACKAGES = (
     "make", "gcc", "libc6-dev", "flex", "bison", "bc", "libelf-dev", "libssl-dev",
-    "cpio", "kmod", "xz-utils", "bzip2", "dpkg-dev",
+    "cpio", "kmod", "xz-utils", "bzip2", "dpkg-dev", "rsync", "patch",
 )
 KERNEL_SOURCE_PACKAGES = tuple(f"linux-source-{v}" for v in KERNELS)
 DEB_SRC_FILE = Path("/etc/apt/sources.list.d/kprobe-harness-src.sources")

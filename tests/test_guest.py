@@ -1,137 +1,219 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
 from fakes import ReplayShell, RuleShell, recorded_answers
 
 from harness import render, verify
 from harness.arches import ARCHES
 from vm import guest
 
-SPEC = render.probe_spec(ARCHES["x86_64"], "upstream")
+SPEC = render.probe_spec(ARCHES["x86_64"], "abi")
+UPSTREAM = render.probe_spec(ARCHES["x86_64"], "upstream")
 MODULE = "/kh/kprobe_event_gen_test.ko"
+T = guest.Targets.new("0badcafe")
+KPROBE_DEF = ("p:kprobes/gen_kprobe_test do_sys_open dfd=%di:s32 filename=+0(%si):ustring flags=%dx:x32 "
+              "mode=%cx:x16\n")
+KRET_DEF = "r10:kprobes/gen_kretprobe_test do_sys_open arg1=$retval\n"
 
 
-def checks_by_name(checks: list[verify.Check]) -> dict[str, verify.Check]:
+def by_name(checks: list[verify.Check]) -> dict[str, verify.Check]:
     return {c.name: c for c in checks}
 
 
-def test_recorded_passing_session_verifies_as_pass(data: Path) -> None:
-    shell = ReplayShell(recorded_answers((data / "console-x86_64-6.12-pass.log").read_text()))
-    obs = guest.run_session(shell, SPEC, MODULE)
-    checks = verify.verify(obs, SPEC)
-    assert verify.verdict(checks) == "pass", [c for c in checks if c.status != "pass"]
-    assert len(checks) == 11
-    assert not shell.answers, "the session must ask exactly what the recorded one asked"
+def record_pair(comm: str, pid: int, ts: float, filename: str, flags: int, mode: int, ret: int,
+                dfd: int = -100) -> list[str]:
+    entry = (f"  {comm}-{pid} [000] ..... {ts:.6f}: gen_kprobe_test: (do_sys_open+0x0/0x2a) dfd={dfd} "
+             f'filename="{filename}" flags=0x{flags:x} mode=0x{mode:x}')
+    ret_line = (f"  {comm}-{pid} [000] ..... {ts + 0.0001:.6f}: gen_kretprobe_test: "
+                f"(do_syscall_64+0x4d/0xa3 <- do_sys_open) arg1=0x{ret & (2**64 - 1):x}")
+    return [entry, ret_line]
 
 
-def test_recorded_missing_function_fails_insmod_with_the_kernels_reason(data: Path) -> None:
-    spec = render.probe_spec(ARCHES["x86_64"], "upstream", "kh_no_such_function")
-    shell = ReplayShell(recorded_answers((data / "console-x86_64-6.12-no-such-function.log").read_text()))
-    checks = verify.verify(guest.run_session(shell, spec, MODULE), spec)
-    by = checks_by_name(checks)
-    assert verify.verdict(checks) == "fail"
-    assert by["insmod"].status == "fail"
-    assert "Invalid probed address or symbol" in by["insmod"].detail
-    assert by["rmmod"].status == "not run"
+def abi_trace(**override: int) -> str:
+    """A trace as a healthy x86_64 guest writes it for the abi profile's trigger."""
+    lines = ["# tracer: nop", "#"]
+    for i in range(guest.OPENS):
+        lines += record_pair("cat", 30 + i, 1.0 + i, T.existing, 0x8000, 0, override.get("ret", 3),
+                             override.get("dfd", -100))
+    lines += record_pair("cat", 40, 2.0, T.missing, 0x8000, 0, override.get("enoent", -2))
+    lines += record_pair("sh", 1, 2.1, T.created, override.get("wflags", 0x8241), 0x1b6, 3)
+    lines += record_pair("sh", 1, 2.2, "/sys/kernel/tracing/tracing_on", 0x8241, 0x1b6, 3)
+    return "\n".join(lines) + "\n"
 
 
-def healthy_rules(trace_text: str) -> list:  # type: ignore[type-arg]
+def healthy_rules(trace_text: str, hits: int | None = None) -> list:  # type: ignore[type-arg]
     state = {"loaded": False}
+    records = sum(1 for line in trace_text.splitlines() if "gen_kprobe_test:" in line)
+    hit = records + 1 if hits is None else hits
 
-    def insmod(cmd: str) -> tuple[str, int]:
-        state["loaded"] = True
+    def load(cmd: str) -> tuple[str, int]:
+        state["loaded"] = cmd.startswith("insmod")
         return "", 0
-
-    def rmmod(cmd: str) -> tuple[str, int]:
-        state["loaded"] = False
-        return "", 0
-
-    def events(cmd: str) -> tuple[str, int]:
-        if not state["loaded"]:
-            return "", 0
-        lines = ("p:kprobes/gen_kprobe_test do_sys_open dfd=%ax filename=%dx flags=%cx mode=+4($stack)\n"
-                 "r10:kprobes/gen_kretprobe_test do_sys_open arg1=$retval\n")
-        return lines, 0
 
     return [
-        (r"^insmod ", insmod),
-        (r"^rmmod ", rmmod),
-        (r"kprobe_events$", events),
+        (r"^(insmod|rmmod) ", load),
+        (r"kprobe_events$", lambda c: (KPROBE_DEF + KRET_DEF if state["loaded"] else "", 0)),
         (r"/enable$", lambda c: ("1\n", 0)),
         (r"test -d", lambda c: ("present\n" if state["loaded"] else "absent\n", 0)),
         (r"/trace$", lambda c: (trace_text, 0)),
-        (r"kprobe_profile", lambda c: ("  gen_kprobe_test  4  0\n  gen_kretprobe_test  4  0\n", 0)),
+        (r"kprobe_profile", lambda c: (f"  gen_kprobe_test  {hit}  0\n  gen_kretprobe_test  {hit}  0\n", 0)),
         (r"wc -l", lambda c: ("100\n", 0)),
+        (r"kh-missing", lambda c: ("", 1)),
     ]
 
 
-def test_healthy_fake_guest_passes(data: Path) -> None:
-    trace_text = (data / "trace-x86_64-6.12-upstream.txt").read_text()
-    obs = guest.run_session(RuleShell(healthy_rules(trace_text)), SPEC, MODULE)
-    assert verify.verdict(verify.verify(obs, SPEC)) == "pass"
+def run(rules: list, spec: render.ProbeSpec = SPEC, console: str = "") -> dict[str, verify.Check]:  # type: ignore[type-arg]
+    obs = guest.run_session(RuleShell(rules), spec, MODULE, targets=T)
+    return by_name(verify.verify(obs, spec, 64, console))
 
 
-def test_hits_without_records_fail_and_say_so(data: Path) -> None:
-    trace_text = "\n".join(l for l in (data / "trace-x86_64-6.12-upstream.txt").read_text().splitlines()
-                           if "gen_kprobe_test:" not in l)
-    obs = guest.run_session(RuleShell(healthy_rules(trace_text)), SPEC, MODULE)
-    by = checks_by_name(verify.verify(obs, SPEC))
-    assert by["kprobe_records"].status == "fail"
-    assert "4 hits" in by["kprobe_records"].detail
-    assert by["kretprobe_records"].status == "pass"
+def test_healthy_abi_guest_passes_every_check() -> None:
+    checks = run(healthy_rules(abi_trace()))
+    assert [n for n, c in checks.items() if c.status != "pass"] == []
+    assert list(checks)[-1] == "kernel_log"
+    assert {"filename_arg", "register_args", "retval", "hit_counts", "reload"} <= set(checks)
+
+
+def test_upstream_profile_skips_the_value_checks() -> None:
+    rules = healthy_rules(abi_trace())
+    upstream_def = "p:kprobes/gen_kprobe_test do_sys_open dfd=%ax filename=%dx flags=%cx mode=+4($stack)\n"
+    rules.insert(0, (r"kprobe_events$", lambda c: (upstream_def + KRET_DEF, 0)))
+    checks = run(rules, UPSTREAM)
+    assert "retval" not in checks and "filename_arg" not in checks
+    assert checks["kprobe_registered"].status == "pass"
+
+
+def test_hits_without_records_fail_and_say_so() -> None:
+    text = "\n".join(line for line in abi_trace().splitlines() if "gen_kprobe_test:" not in line)
+    checks = run(healthy_rules(text, hits=6))
+    assert checks["kprobe_records"].status == "fail"
+    assert "6 hits" in checks["kprobe_records"].detail
+    assert checks["kretprobe_records"].status == "pass"
+    assert checks["hit_counts"].status == "fail"
 
 
 def test_a_probe_never_hit_suggests_inlining_and_another_function() -> None:
-    rules = healthy_rules("# tracer: nop\n")
-    rules.insert(0, (r"kprobe_profile", lambda c: ("  gen_kprobe_test  0  0\n  gen_kretprobe_test  0  0\n", 0)))
-    by = checks_by_name(verify.verify(guest.run_session(RuleShell(rules), SPEC, MODULE), SPEC))
-    assert by["kprobe_records"].status == "fail"
-    assert "inlined" in by["kprobe_records"].detail and "--func" in by["kprobe_records"].detail
+    checks = run(healthy_rules("# tracer: nop\n", hits=0))
+    assert checks["kprobe_records"].status == "fail"
+    assert "inlined" in checks["kprobe_records"].detail and "--func" in checks["kprobe_records"].detail
 
 
-def test_events_left_after_rmmod_fail_events_removed(data: Path) -> None:
-    rules = healthy_rules((data / "trace-x86_64-6.12-upstream.txt").read_text())
+def test_missed_hits_fail_hit_counts() -> None:
+    rules = healthy_rules(abi_trace())
+    rules.insert(0, (r"kprobe_profile", lambda c: ("  gen_kprobe_test  13  0\n  gen_kretprobe_test  12  1\n", 0)))
+    checks = run(rules)
+    assert checks["hit_counts"].status == "fail" and "missed 1" in checks["hit_counts"].detail
+
+
+def test_wrong_dfd_fails_register_args() -> None:
+    checks = run(healthy_rules(abi_trace(dfd=5)))
+    assert checks["register_args"].status == "fail"
+    assert "AT_FDCWD" in checks["register_args"].detail
+    assert checks["filename_arg"].status == "pass"
+
+
+def test_wrong_write_flags_fail_register_args() -> None:
+    checks = run(healthy_rules(abi_trace(wflags=0x8000)))
+    assert checks["register_args"].status == "fail" and "O_WRONLY" in checks["register_args"].detail
+
+
+def test_garbage_filename_fails_filename_arg() -> None:
+    text = abi_trace().replace(f'"{T.existing}"', '"(fault)"')
+    checks = run(healthy_rules(text))
+    assert checks["filename_arg"].status == "fail"
+    assert "(fault)" in checks["filename_arg"].detail
+
+
+def test_wrong_return_values_fail_retval() -> None:
+    assert run(healthy_rules(abi_trace(ret=-1)))["retval"].status == "fail"
+    checks = run(healthy_rules(abi_trace(enoent=0)))
+    assert checks["retval"].status == "fail" and "ENOENT" in checks["retval"].detail
+
+
+def test_retval_is_read_as_a_32_bit_long_on_arm() -> None:
+    assert verify.signed("0xfffffffe", 32) == -2
+    assert verify.signed("0xfffffffffffffffe", 64) == -2
+    assert verify.signed("-100", 32) == -100
+    assert verify.signed("(fault)", 64) is None
+
+
+def test_events_left_after_rmmod_fail_events_removed() -> None:
+    rules = healthy_rules(abi_trace())
     rules.insert(0, (r"test -d .*gen_kretprobe_test", lambda c: ("present\n", 0)))
-    by = checks_by_name(verify.verify(guest.run_session(RuleShell(rules), SPEC, MODULE), SPEC))
-    assert by["events_removed"].status == "fail"
-    assert "gen_kretprobe_test" in by["events_removed"].detail
+    checks = run(rules)
+    assert checks["events_removed"].status == "fail" and "gen_kretprobe_test" in checks["events_removed"].detail
 
 
-def test_records_after_rmmod_fail(data: Path) -> None:
-    trace_text = (data / "trace-x86_64-6.12-upstream.txt").read_text()
+def test_records_after_rmmod_fail() -> None:
     reads = {"n": 0}
 
     def growing(cmd: str) -> tuple[str, int]:
         reads["n"] += 1
-        extra = "\n  cat-99 [000] ..... 9.0: gen_kprobe_test: (do_sys_open+0x4/0x2e) dfd=0x1\n" * reads["n"]
-        return trace_text + extra, 0
+        return abi_trace() + "  cat-99 [000] ..... 9.0: gen_kprobe_test: (do_sys_open+0x4/0x2e) dfd=1\n" * reads["n"], 0
 
-    rules = healthy_rules(trace_text)
+    rules = healthy_rules(abi_trace())
     rules.insert(0, (r"/trace$", growing))
-    by = checks_by_name(verify.verify(guest.run_session(RuleShell(rules), SPEC, MODULE), SPEC))
-    assert by["no_records_after_rmmod"].status == "fail"
+    assert run(rules)["no_records_after_rmmod"].status == "fail"
 
 
 def test_wrong_definition_fails_registration() -> None:
-    rules = healthy_rules("")
-    rules.insert(0, (r"kprobe_events$", lambda c: ("p:kprobes/gen_kprobe_test do_sys_open dfd=%ax\n", 0)))
-    by = checks_by_name(verify.verify(guest.run_session(RuleShell(rules), SPEC, MODULE), SPEC))
-    assert by["kprobe_registered"].status == "fail"
-    assert "expected" in by["kprobe_registered"].detail
-    assert by["kretprobe_registered"].status == "fail"
+    rules = healthy_rules(abi_trace())
+    rules.insert(0, (r"kprobe_events$", lambda c: ("p:kprobes/gen_kprobe_test do_sys_open dfd=%di:s32\n", 0)))
+    checks = run(rules)
+    assert checks["kprobe_registered"].status == "fail" and "expected" in checks["kprobe_registered"].detail
+    assert checks["kretprobe_registered"].status == "fail"
 
 
 def test_disabled_event_fails_enabled_check() -> None:
-    rules = healthy_rules("")
+    rules = healthy_rules(abi_trace())
     rules.insert(0, (r"gen_kprobe_test/enable$", lambda c: ("0\n", 0)))
-    by = checks_by_name(verify.verify(guest.run_session(RuleShell(rules), SPEC, MODULE), SPEC))
-    assert by["kprobe_enabled"].status == "fail"
-    assert by["kretprobe_enabled"].status == "pass"
+    checks = run(rules)
+    assert checks["kprobe_enabled"].status == "fail" and checks["kretprobe_enabled"].status == "pass"
 
 
-def test_failed_rmmod_fails() -> None:
-    rules = healthy_rules("")
+def test_failed_rmmod_and_failed_reload_fail() -> None:
+    rules = healthy_rules(abi_trace())
     rules.insert(0, (r"^rmmod ", lambda c: ("rmmod: can't unload module: Resource busy\n", 1)))
-    by = checks_by_name(verify.verify(guest.run_session(RuleShell(rules), SPEC, MODULE), SPEC))
-    assert by["rmmod"].status == "fail" and "busy" in by["rmmod"].detail
+    checks = run(rules)
+    assert checks["rmmod"].status == "fail" and "busy" in checks["rmmod"].detail
+    assert checks["reload"].status == "fail"
+
+
+@pytest.mark.parametrize("report", [
+    "------------[ cut here ]------------\nWARNING: CPU: 0 PID: 31 at kernel/trace/trace_kprobe.c:1 x+0x1/0x2",
+    "BUG: kernel NULL pointer dereference, address: 0000000000000000",
+    "Internal error: Oops - undefined instruction: 0 [#1] THUMB2",
+    "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [insmod:30]",
+    "Kernel panic - not syncing: Fatal exception",
+])
+def test_kernel_reports_fail_kernel_log_with_the_excerpt(report: str) -> None:
+    rules = healthy_rules(abi_trace())
+    rules.insert(0, (r"^dmesg$", lambda c: (f"boot\n{report}\nmore\n", 0)))
+    checks = run(rules)
+    assert checks["kernel_log"].status == "fail"
+    assert report.splitlines()[-1] in checks["kernel_log"].detail
+
+
+def test_recorded_missing_function_fails_insmod_with_the_kernels_reason(data: Path) -> None:
+    spec = render.probe_spec(ARCHES["x86_64"], "upstream", "kh_no_such_function")
+    log = (data / "console-x86_64-6.12-no-such-function.log").read_text()
+    obs = guest.run_session(ReplayShell(recorded_answers(log)), spec, MODULE)
+    checks = by_name(verify.verify(obs, spec))
+    assert checks["insmod"].status == "fail"
+    assert "Invalid probed address or symbol" in checks["insmod"].detail
+    assert checks["rmmod"].status == "not run"
+
+
+@pytest.mark.parametrize("name", ["console-x86_64-6.12-pass.log"])
+def test_recorded_passing_session_verifies_as_pass(data: Path, name: str) -> None:
+    log = (data / name).read_text()
+    token = re.search(r"/tmp/kh-([0-9a-f]{8})\"", log)
+    assert token, "the recording holds the unique target names"
+    shell = ReplayShell(recorded_answers(log))
+    obs = guest.run_session(shell, SPEC, MODULE, targets=guest.Targets.new(token.group(1)))
+    checks = verify.verify(obs, SPEC, 64, log)
+    assert verify.verdict(checks) == "pass", [c for c in checks if c.status != "pass"]
+    assert not shell.answers, "the session must ask exactly what the recorded one asked"

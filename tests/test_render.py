@@ -13,7 +13,7 @@ UPDATE = os.environ.get("KH_UPDATE_GOLDEN") == "1"
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHES))
-@pytest.mark.parametrize("profile", ["upstream"])
+@pytest.mark.parametrize("profile", ["upstream", "abi"])
 def test_render_matches_golden_files(arch: str, profile: str) -> None:
     files = render.render_files(render.probe_spec(ARCHES[arch], profile))
     for name, text in files.items():

@@ -1,0 +1,76 @@
+"""Known-bad kernels: every broken link of the path must fail with the check that names it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_integration_qemu import inv, qemu_processes
+
+from conftest import require_tools
+
+pytestmark = pytest.mark.qemu
+
+BAD = Path(__file__).parent / "bad-kernels"
+EXPECTED = {
+    "registration-drops-a-field.patch": "kprobe_registered",
+    "enable-is-a-no-op.patch": "kprobe_enabled",
+    "delete-is-a-no-op.patch": "events_removed",
+    "retval-off-by-one.patch": "retval",
+    "register-fetch-off-by-one.patch": "register_args",
+    "user-string-skips-a-byte.patch": "filename_arg",
+    "warn-in-dispatcher.patch": "kernel_log",
+}
+TOOLS = {"x86_64": ("qemu-system-x86_64", "gcc"), "arm64": ("qemu-system-aarch64", "aarch64-linux-gnu-gcc"),
+         "arm": ("qemu-system-arm", "arm-linux-gnueabihf-gcc")}
+
+
+def check_json(tmp_path: Path, arch: str, *args: str) -> tuple[int, dict, str]:  # type: ignore[type-arg]
+    require_tools("make", "rsync", "patch", *TOOLS[arch])
+    out = tmp_path / "result.json"
+    result = inv("check", "--arch", arch, "--json", str(out), *args)
+    assert out.exists(), result.stdout[-4000:] + result.stderr[-3000:]
+    return result.returncode, json.loads(out.read_text()), result.stdout
+
+
+def test_every_bad_kernel_has_a_patch_and_an_expected_check() -> None:
+    assert sorted(p.name for p in BAD.glob("*.patch")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+@pytest.mark.parametrize("patch", sorted(EXPECTED))
+def test_known_bad_kernel_fails_with_the_check_that_names_it(tmp_path: Path, arch: str, patch: str) -> None:
+    code, data, stdout = check_json(tmp_path, arch, "--patch", str(BAD / patch))
+    failed = [c["name"] for c in data["checks"] if c["status"] == "fail"]
+    assert code == 1, stdout[-3000:]
+    assert data["verdict"] == "fail"
+    assert EXPECTED[patch] in failed, f"{patch}: failed {failed}\n{stdout[-3000:]}"
+    assert data["patches"] == [str(BAD / patch)]
+    assert not qemu_processes()
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_the_unmodified_tree_passes_in_the_same_run(tmp_path: Path, arch: str) -> None:
+    code, data, stdout = check_json(tmp_path, arch)
+    assert code == 0, stdout[-3000:]
+    assert data["verdict"] == "pass" and not data["patches"]
+
+
+def test_thumb2_arm_kernel_oops_is_a_fail_with_the_oops_quoted(tmp_path: Path) -> None:
+    code, data, stdout = check_json(tmp_path, "arm", "--kconfig-add", "CONFIG_THUMB2_KERNEL=y")
+    assert code == 1, stdout[-3000:]
+    kernel_log = next(c for c in data["checks"] if c["name"] == "kernel_log")
+    assert kernel_log["status"] == "fail"
+    assert "Oops" in kernel_log["detail"] or "Internal error" in kernel_log["detail"], kernel_log["detail"]
+    assert data["seconds"] < 900
+    assert not qemu_processes()
+
+
+def test_a_patch_that_does_not_apply_exits_2(tmp_path: Path) -> None:
+    require_tools("rsync", "patch")
+    bad = tmp_path / "bad.patch"
+    bad.write_text((BAD / "retval-off-by-one.patch").read_text().replace("regs_return_value(regs);", "nothing;"))
+    result = inv("check", "--arch", "x86_64", "--patch", str(bad))
+    assert result.returncode == 2
+    assert "does not apply" in result.stderr
