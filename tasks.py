@@ -75,7 +75,7 @@ def setup(c):  # type: ignore[no-untyped-def]
     _guard(go)
 
 
-@task(iterable=["kconfig_add", "patch"], help={**COMMON_HELP, "json": "also write the result as JSON to this file"})
+@task(auto_shortflags=False, iterable=["kconfig_add", "patch"], help={**COMMON_HELP, "json": "also write the result as JSON to this file"})
 def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
           kconfig_add=None, patch=None, json=None):
     """Build the kernel and module, boot under QEMU, run the checks; exit 0 pass, 1 fail, 125 kernel build failed, 2 usage."""
@@ -107,19 +107,19 @@ def render(c, arch="x86_64", out="rendered", profile=DEFAULT_PROFILE, func=None)
     _guard(go)
 
 
-@task(iterable=["kconfig_add"], help=COMMON_HELP)
+@task(auto_shortflags=False, iterable=["kconfig_add", "patch"], help=COMMON_HELP)
 def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-         kconfig_add=None):
+         kconfig_add=None, patch=None):
     """Walk the upstream module's manual procedure in the guest (insmod, cat trace, rmmod) and show it."""
 
     def go() -> int:
-        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [])
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch)
         return pipeline.run_load(opts, echo=_echo)
 
     _guard(go)
 
 
-@task(iterable=["kconfig_add"], help={
+@task(auto_shortflags=False, iterable=["kconfig_add"], help={
     "arches": f"comma-separated architectures (default: all of {','.join(ARCHES)})",
     "kernels": f"comma-separated distribution kernel versions (default {DEFAULT_KERNEL}; known: {','.join(KERNELS)})",
     "tree": "test this kernel tree instead of the distribution kernels",

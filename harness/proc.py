@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -53,7 +54,7 @@ def run_logged(
     with open(log_path, "ab") as log:
         log.write(f"$ {shlex.join(list(argv))}\n".encode())
         log.flush()
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(_die_with_parent(argv), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         with _lock:
             _running.add(proc)
@@ -64,6 +65,13 @@ def run_logged(
                 _running.discard(proc)
             if proc.poll() is None:
                 _kill_group(proc)
+
+
+def _die_with_parent(argv: Sequence[str]) -> list[str]:
+    """Prefix argv so the command gets SIGTERM when the harness dies, even by SIGKILL."""
+    if shutil.which("setpriv"):
+        return ["setpriv", "--pdeathsig", "TERM", "--", *argv]
+    return list(argv)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -25,7 +25,7 @@ def test_list_explains_every_task(tmp_path: Path) -> None:
 
 def test_check_help_explains_options(tmp_path: Path) -> None:
     out = inv("check", "-h", cache=tmp_path).stdout
-    for option in ("--arch", "--tree", "--profile", "--func", "--kconfig-add", "--json"):
+    for option in ("--arch", "--tree", "--profile", "--func", "--kconfig-add", "--patch", "--json"):
         assert option in out
 
 

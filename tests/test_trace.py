@@ -56,3 +56,13 @@ def test_kprobe_events_lines_parse_with_maxactive() -> None:
 def test_unnamed_fields_are_named_by_position() -> None:
     assert trace.expected_args(("$retval",)) == (("arg1", "$retval"),)
     assert trace.expected_args(("a=%ax", "%dx")) == (("a", "%ax"), ("arg2", "%dx"))
+
+
+def test_recorded_riscv64_6_12_trace_has_kretprobe_records_only(data: Path) -> None:
+    dump = trace.parse_trace((data / "trace-riscv64-6.12-upstream-no-kprobe-records.txt").read_text())
+    assert not dump.unparsed
+    assert dump.by_event("gen_kprobe_test") == []
+    rets = dump.by_event("gen_kretprobe_test")
+    assert len(rets) == 17
+    assert rets[0].location == "do_trap_ecall_u+0xa4/0xde <- do_sys_open"
+    assert rets[1].field("arg1") == "0x3"

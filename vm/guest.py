@@ -107,11 +107,10 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
     obs.trigger.append(shell.run(f"echo data > {targets.created}", s))
     obs.stage_seconds["trigger"] = s.elapsed()
 
-    # Stop recording while reading, so the profile's hit counts and the records can be compared:
-    # the only hits after this point not recorded are the opens of kprobe_profile and trace.
+    # Stop recording and read the profile in one command line (the shell opens its history file
+    # per line), so the only hit not recorded before the profile is read is its own open.
     s = stage("trace")
-    shell.run(f"echo 0 > {TRACEFS}/tracing_on", s)
-    obs.kprobe_profile = shell.run(f"cat {TRACEFS}/kprobe_profile", s).output
+    obs.kprobe_profile = shell.run(f"echo 0 > {TRACEFS}/tracing_on; cat {TRACEFS}/kprobe_profile", s).output
     obs.trace = shell.run(f"cat {TRACEFS}/trace", s).output
     shell.run(f"echo 1 > {TRACEFS}/tracing_on", s)
     obs.stage_seconds["trace"] = s.elapsed()
