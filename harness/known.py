@@ -22,10 +22,11 @@ class KnownIssue:
     arch: str
     since: str
     before: str
-    checks: tuple[str, ...]
+    checks: tuple[str, ...]  # the symptom: all of these fail
     reason: str
     reference: str
     evidence: str
+    consequences: tuple[str, ...] = ()  # may fail too, but only along with the symptom
 
     def applies(self, arch: str, version: str) -> bool:
         v = version_tuple(version)
@@ -46,6 +47,7 @@ def load(path: Path = KNOWN_ISSUES) -> tuple[KnownIssue, ...]:
                 id=entry["id"], arch=entry["arch"], since=entry.get("since", ""),
                 before=entry.get("before", ""), checks=tuple(entry["checks"]), reason=entry["reason"],
                 reference=entry.get("reference", ""), evidence=entry.get("evidence", ""),
+                consequences=tuple(entry.get("consequences", ())),
             ))
         except KeyError as e:
             raise UserError(f"known issue {entry.get('id', '?')} in {path} lacks {e}") from None
@@ -61,18 +63,19 @@ class Classification:
 
 def classify(arch: str, version: str, verdict: str, checks: list[Check],
              issues: tuple[KnownIssue, ...]) -> Classification:
-    """PASS/FAIL, or XFAIL when every failed check is explained by a known issue, XPASS when a
-    known issue's checks now pass."""
+    """PASS/FAIL; XFAIL when known issues whose whole symptom shows explain every failed check;
+    XPASS when a known issue's symptom is gone."""
     relevant = tuple(i for i in issues if i.applies(arch, version))
     failed = {c.name for c in checks if c.status != PASS}
     if not relevant:
         return Classification(PASS if verdict == PASS else FAIL)
-    explained = {name for i in relevant for name in i.checks}
-    if verdict == PASS or not failed:
-        ids = ", ".join(i.id for i in relevant)
-        return Classification(XPASS, relevant, f"known issue {ids} did not reproduce: update known_issues.toml")
-    matched = tuple(i for i in relevant if failed & set(i.checks))
-    if failed <= explained:
-        return Classification(XFAIL, matched, "; ".join(f"{i.id}: {i.reason}" for i in matched))
+    showing = tuple(i for i in relevant if set(i.checks) <= failed)
+    gone = tuple(i for i in relevant if not set(i.checks) & failed)
+    if gone and (verdict == PASS or not failed):
+        ids = ", ".join(i.id for i in gone)
+        return Classification(XPASS, gone, f"known issue {ids} did not reproduce: update known_issues.toml")
+    explained = {name for i in showing for name in (*i.checks, *i.consequences)}
+    if showing and failed <= explained:
+        return Classification(XFAIL, showing, "; ".join(f"{i.id}: {i.reason}" for i in showing))
     unexplained = ", ".join(sorted(failed - explained))
-    return Classification(FAIL, matched, f"fails beyond the known issue: {unexplained}")
+    return Classification(FAIL, showing, f"fails beyond the known issue: {unexplained}" if showing else "")

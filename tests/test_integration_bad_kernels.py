@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from test_integration_qemu import inv, qemu_processes
-
 from conftest import require_tools
+from test_integration_qemu import inv, qemu_processes
 
 pytestmark = pytest.mark.qemu
 

@@ -45,7 +45,9 @@ def test_check_x86_64_passes_on_the_default_tree(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert data["verdict"] == "pass"
     assert data["arch"] == "x86_64" and data["kernel_version"].startswith("6.12.")
-    assert [c["status"] for c in data["checks"]] == ["pass"] * 11
+    assert [c["name"] for c in data["checks"] if c["status"] != "pass"] == []
+    assert {"filename_arg", "register_args", "retval", "hit_counts", "reload", "kernel_log"} <= {
+        c["name"] for c in data["checks"]}
     artifacts = Path(data["artifacts"])
     for name in ("console.log", "trace.txt", "result.json", "build.log", "kernel.config", "commands.sh",
                  "module/kprobe_event_gen_test.c", "module/Kbuild", "dmesg.txt"):
@@ -117,8 +119,9 @@ def test_matrix_boots_all_four_arches_and_marks_the_riscv64_known_issue(tmp_path
     riscv = next(c for c in data["cells"] if c["arch"] == "riscv64")
     assert riscv["known_issues"][0]["id"] == "riscv64-kprobe-records-in-nmi"
     failed = [c for c in riscv["result"]["checks"] if c["status"] != "pass"]
-    assert [c["name"] for c in failed] == ["kprobe_records"]
-    assert "hits" in failed[0]["detail"]
+    assert {c["name"] for c in failed} == {"kprobe_records", "hit_counts"}
+    records = next(c for c in failed if c["name"] == "kprobe_records")
+    assert "hits" in records["detail"] and "not written to the ring buffer" in records["detail"]
     for cell in data["cells"]:
         boot = next(s["seconds"] for s in cell["result"]["stages"] if s["name"] == "boot")
         assert boot < 30, (cell["arch"], boot)

@@ -56,3 +56,16 @@ def test_a_broken_known_issues_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("[[issue]]\nid = 'x'\n")
     with pytest.raises(UserError, match="lacks"):
         known.load(bad)
+
+
+WITH_CONSEQUENCES = known.KnownIssue(
+    id="riscv-nmi", arch="riscv64", since="6.2", before="", checks=("kprobe_records",), reason="NMI",
+    reference="traps.c", evidence="run", consequences=("retval",))
+
+
+def test_consequences_are_explained_only_along_with_the_symptom() -> None:
+    both = checks(kprobe_records="fail", retval="fail")
+    assert known.classify("riscv64", "6.12", "fail", both, (WITH_CONSEQUENCES,)).status == known.XFAIL
+    alone = checks(kprobe_records="pass", retval="fail")
+    c = known.classify("riscv64", "6.12", "fail", alone, (WITH_CONSEQUENCES,))
+    assert c.status == known.FAIL, "a wrong retval with records present is a real failure"

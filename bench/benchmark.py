@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Measure kprobe-harness: warm checks, boot times, the matrix, patched rebuilds, cold runs.
+
+Numbers come from real runs of the invoke tasks (their --json results), never from the tests.
+
+  .venv/bin/python bench/benchmark.py                    # warm check per arch, boot times
+  .venv/bin/python bench/benchmark.py --matrix           # + warm 4-arch matrix
+  .venv/bin/python bench/benchmark.py --patched          # + incremental rebuilds with --patch
+  .venv/bin/python bench/benchmark.py --repeat 20        # 20 back-to-back x86_64 checks (flakes)
+  .venv/bin/python bench/benchmark.py --cold             # cold check and matrix in an empty cache
+  .venv/bin/python bench/benchmark.py --bare-make        # bare `make -j` of each arch's kernel
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness import kernel, paths
+from harness.arches import ARCHES
+
+BAD = ROOT / "tests" / "bad-kernels"
+
+
+def inv(*args: str, env: dict[str, str] | None = None) -> tuple[float, int, dict]:  # type: ignore[type-arg]
+    """Run an invoke task with --json; return wall seconds, exit code and the JSON."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "r.json"
+        argv = [sys.executable, "-m", "invoke", *args, "--json", str(out)]
+        started = time.monotonic()
+        done = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, check=False)
+        seconds = time.monotonic() - started
+        data = json.loads(out.read_text()) if out.exists() else {}
+    if not data:
+        print(f"  {' '.join(args)}: no result (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return seconds, done.returncode, data
+
+
+def stage(data: dict, name: str) -> float:  # type: ignore[type-arg]
+    return sum(s["seconds"] for s in data.get("stages", []) if s["name"].strip() == name)
+
+
+def warm_checks(arches: list[str], runs: int) -> dict[str, object]:
+    results: dict[str, object] = {}
+    for arch in arches:
+        inv("check", "--arch", arch)  # make sure it is built
+        walls, boots = [], []
+        verdicts = []
+        for _ in range(runs):
+            wall, _, data = inv("check", "--arch", arch)
+            walls.append(wall)
+            boots.append(stage(data, "boot"))
+            verdicts.append(data.get("verdict", "none"))
+        results[arch] = {"wall_median": statistics.median(walls), "wall_min": min(walls),
+                         "boot_median": statistics.median(boots), "boot_max": max(boots), "verdicts": verdicts}
+        print(f"  warm check {arch:8} median {statistics.median(walls):5.1f} s (min {min(walls):.1f}); "
+              f"boot to shell median {statistics.median(boots):.2f} s, max {max(boots):.2f} s; {verdicts}")
+    return results
+
+
+def warm_matrix(arches: list[str]) -> dict[str, object]:
+    inv("matrix", "--arches", ",".join(arches))
+    wall, code, data = inv("matrix", "--arches", ",".join(arches))
+    statuses = {c["cell"]: c["status"] for c in data.get("cells", [])}
+    print(f"  warm matrix {','.join(arches)}: {wall:.1f} s, exit {code}, {statuses}")
+    return {"wall": wall, "exit": code, "cells": statuses}
+
+
+def patched(arch: str) -> dict[str, object]:
+    patches = sorted(BAD.glob("*.patch"))
+    inv("check", "--arch", arch, "--patch", str(patches[0]))  # the first patched build may be cold
+    rows = {}
+    for patch in patches:
+        wall, code, data = inv("check", "--arch", arch, "--patch", str(patch))
+        failed = [c["name"] for c in data.get("checks", []) if c["status"] == "fail"]
+        rows[patch.name] = {"wall": wall, "kernel_build": stage(data, "kernel build"), "exit": code, "failed": failed}
+        print(f"  {arch} --patch {patch.name:34} {wall:5.1f} s (make {stage(data, 'kernel build'):4.1f} s) "
+              f"exit {code} failed {failed}")
+    return rows
+
+
+def repeat(arch: str, runs: int) -> dict[str, object]:
+    verdicts = []
+    for i in range(runs):
+        wall, code, data = inv("check", "--arch", arch)
+        verdicts.append(data.get("verdict", f"exit {code}"))
+        print(f"  run {i + 1:2}/{runs}: {data.get('verdict')} in {wall:.1f} s")
+    passes = verdicts.count("pass")
+    print(f"  {passes}/{runs} passes")
+    return {"runs": runs, "passes": passes}
+
+
+def cold(arches: list[str]) -> dict[str, object]:
+    cache = Path(tempfile.mkdtemp(prefix="kh-cold-"))
+    env = dict(os.environ, KPROBE_HARNESS_CACHE=str(cache))
+    try:
+        subprocess.run([sys.executable, "-m", "invoke", "setup"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        wall_check, _, data = inv("check", "--arch", "x86_64", env=env)
+        print(f"  cold check x86_64: {wall_check:.1f} s (kernel build {stage(data, 'kernel build'):.1f} s)")
+        wall_matrix, code, mdata = inv("matrix", "--arches", ",".join(arches), env=env)
+        builds = {c["cell"]: stage(c["result"] or {}, "kernel build") for c in mdata.get("cells", [])}
+        print(f"  cold matrix (x86_64 already built): {wall_matrix:.1f} s, exit {code}; kernel builds {builds}")
+        return {"check_x86_64": wall_check, "matrix": wall_matrix, "kernel_builds": builds}
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def bare_make(arches: list[str]) -> dict[str, float]:
+    """`make -j<cores> <image> modules` from scratch with the harness's own .config, per arch."""
+    tree = kernel.default_tree()
+    times = {}
+    for name in arches:
+        build = kernel.prepare_build(tree, ARCHES[name])
+        config = build.out / ".config"
+        if not config.exists():
+            print(f"  {name}: run a check first, so its .config exists")
+            continue
+        with tempfile.TemporaryDirectory(dir=paths.cache_root()) as out:
+            shutil.copy2(config, Path(out) / ".config")
+            bare = kernel.KernelBuild(tree, build.arch, Path(out), build.kconfig, build.cross_compile)
+            subprocess.run(bare.make_argv("olddefconfig"), check=True, stdout=subprocess.DEVNULL)
+            started = time.monotonic()
+            subprocess.run(bare.make_argv(build.arch.image_target, "modules", jobs=kernel.jobs()), check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[name] = time.monotonic() - started
+        print(f"  bare make {name}: {times[name]:.1f} s")
+    print(f"  bare make sum: {sum(times.values()):.1f} s")
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arches", default=",".join(ARCHES))
+    parser.add_argument("--runs", type=int, default=3, help="warm runs per arch")
+    parser.add_argument("--matrix", action="store_true")
+    parser.add_argument("--patched", action="store_true")
+    parser.add_argument("--repeat", type=int, default=0)
+    parser.add_argument("--cold", action="store_true")
+    parser.add_argument("--bare-make", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    arches = [a for a in args.arches.split(",") if a]
+    results: dict[str, object] = {"warm_checks": warm_checks(arches, args.runs)}
+    if args.matrix:
+        results["warm_matrix"] = warm_matrix(arches)
+    if args.patched:
+        results["patched"] = {a: patched(a) for a in ("x86_64", "arm64") if a in arches}
+    if args.repeat:
+        results["repeat"] = repeat("x86_64", args.repeat)
+    if args.cold:
+        results["cold"] = cold(arches)
+    if args.bare_make:
+        results["bare_make"] = bare_make(arches)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
