@@ -126,7 +126,10 @@ def kconfig_lines(arch: Arch, extra: tuple[str, ...] = (), version: str = "") ->
             raise UserError(
                 f"invalid --kconfig-add '{line}': expected CONFIG_NAME=y|m|n|NUMBER|\"STRING\""
             )
-    return COMMON_KCONFIG + arch.kconfig_for(version) + tuple(extra)
+    overridden = {line.partition("=")[0] for line in extra}
+    base = tuple(line for line in COMMON_KCONFIG + arch.kconfig_for(version)
+                 if line.partition("=")[0] not in overridden)
+    return base + tuple(extra)
 
 
 def parse_config(text: str) -> dict[str, str]:

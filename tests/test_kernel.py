@@ -109,3 +109,8 @@ def test_fragment_writes_n_as_not_set() -> None:
 def test_unknown_distribution_kernel_lists_the_known_ones() -> None:
     with pytest.raises(UserError, match="6.12, 6.1"):
         kernel.default_tree("5.10")
+
+
+def test_kconfig_add_overrides_the_arch_line_for_the_same_option() -> None:
+    lines = kernel.kconfig_lines(ARCHES["arm"], ("CONFIG_THUMB2_KERNEL=y",), "6.12.117")
+    assert [line for line in lines if line.startswith("CONFIG_THUMB2_KERNEL=")] == ["CONFIG_THUMB2_KERNEL=y"]
