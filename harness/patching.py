@@ -53,7 +53,12 @@ def _own_copy(path: Path) -> None:
 
 
 def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> KernelTree:
-    """Sync the private copy with the tree, undo the last run's patches, apply these ones."""
+    """Sync the private copy with the tree, undo earlier patches, apply these ones.
+
+    Several build folders (arches, configs) build from the one copy, each at its own pace, so a
+    file that any run ever patched stays a real copy: every run refreshes it from the tree with a
+    new mtime, and each build folder recompiles it instead of keeping an object of a patched text.
+    """
     for patch in patches:
         if not patch.is_file():
             raise UserError(f"patch file '{patch}' does not exist")
@@ -62,24 +67,26 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
     copy = copy_dir(tree)
     copy.mkdir(parents=True, exist_ok=True)
     manifest = copy.parent / MANIFEST
-    previous = manifest.read_text().split() if manifest.exists() else []
-    # Hard-link every unchanged file; files the last patches changed come back as links to the
-    # originals, and are touched below so make rebuilds what was built from the patched text.
-    _run(["rsync", "-a", "--delete", "--exclude=/.git", f"--link-dest={tree.path}", f"{tree.path}/", f"{copy}/"],
-         commands, f"could not sync the private copy {copy} with {tree.path}")
+    sticky = manifest.read_text().split() if manifest.exists() else []
+    excludes = [f"--exclude=/{rel}" for rel in sticky]
+    _run(["rsync", "-a", "--delete", "--exclude=/.git", *excludes, f"--link-dest={tree.path}",
+          f"{tree.path}/", f"{copy}/"], commands, f"could not sync the private copy {copy} with {tree.path}")
     now = time.time()
-    for rel in previous:
-        if (copy / rel).exists():
-            _own_copy(copy / rel)  # never touch the inode the user's tree shares
-            os.utime(copy / rel, (now, now))
-    touched: list[str] = []
+    for rel in sticky:
+        source, target = tree.path / rel, copy / rel
+        if source.exists():
+            tmp = target.with_name(target.name + ".kh-tmp")
+            shutil.copyfile(source, tmp)
+            os.utime(tmp, (now, now))
+            tmp.replace(target)
+        elif target.exists():
+            target.unlink()
     for patch in patches:
         rels = patch_paths(patch.read_text(errors="replace"))
         for rel in rels:
             _own_copy(copy / rel)
-        touched.extend(rels)
-        manifest.write_text("\n".join(dict.fromkeys(previous + touched)) + "\n")
-        _run(["patch", "-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-d", str(copy), "-i", str(patch.resolve())],
-             commands, f"patch {patch} does not apply to {tree.path} (Linux {tree.version})")
-    manifest.write_text("\n".join(dict.fromkeys(touched)) + "\n")
+        sticky = list(dict.fromkeys(sticky + rels))
+        manifest.write_text("\n".join(sticky) + "\n")
+        _run(["patch", "-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-d", str(copy), "-i",
+              str(patch.resolve())], commands, f"patch {patch} does not apply to {tree.path} (Linux {tree.version})")
     return check_tree(copy)

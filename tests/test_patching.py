@@ -84,3 +84,16 @@ def test_patch_paths_refuse_escapes() -> None:
 def test_a_missing_patch_file_is_a_clear_error(tree: kernel.KernelTree, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         patching.prepare(tree, [tmp_path / "nope.diff"], CommandLog())
+
+
+def test_two_build_folders_never_keep_an_object_of_a_patched_text(tree: kernel.KernelTree, tmp_path: Path) -> None:
+    a, b = write(tmp_path, "a.diff", PATCH_A), write(tmp_path, "b.diff", PATCH_B)
+    patching.prepare(tree, [a], CommandLog())  # build folder 1 builds x.c patched
+    copy = patching.prepare(tree, [a], CommandLog())  # build folder 2 builds x.c patched
+    patched_at = (copy.path / "kernel/trace/x.c").stat().st_mtime
+    patching.prepare(tree, [b], CommandLog())  # folder 1: x.c restored
+    copy = patching.prepare(tree, [b], CommandLog())  # folder 2 must still see x.c as changed
+    x = copy.path / "kernel/trace/x.c"
+    assert x.read_text() == "int a;\nint b;\n"
+    assert x.stat().st_mtime >= patched_at
+    assert x.stat().st_ino != (tree.path / "kernel/trace/x.c").stat().st_ino
