@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import kernel, module, patching, paths, render, report, verify
-from harness.arches import Arch
+from harness.arches import DEFAULT_PROFILE, Arch
 from harness.errors import BuildError, StageError
 from harness.proc import CommandLog
 from harness.render import ProbeSpec
@@ -26,7 +26,7 @@ class CheckOptions:
     arch: Arch
     tree: Path | None = None
     kernel: str = kernel.DEFAULT_KERNEL
-    profile: str = "upstream"
+    profile: str = DEFAULT_PROFILE
     func: str | None = None
     kconfig_add: tuple[str, ...] = ()
     patches: tuple[Path, ...] = ()
@@ -100,7 +100,6 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBu
 def booted(arch: Arch, built: Built, run_dir: Path, commands: CommandLog, stages: Stages,
            result: report.RunResult | None = None) -> Iterator[Console]:
     """A booted guest at its shell prompt; QEMU is always stopped on the way out."""
-    qemu.require_qemu(arch)
     accel = qemu.pick_accel(arch, built.image)
     if result is not None:
         result.accel = accel
@@ -182,14 +181,14 @@ def build_cell(opts: CheckOptions, ctx: Context) -> Built | None:
 def boot_and_check(opts: CheckOptions, ctx: Context, built: Built) -> None:
     """Boot, run the guest session and fill in the checks and verdict of ctx.result."""
     result = ctx.result
-    transcript: list[Console] = []
+    consoles: list[Console] = []  # the booted console, kept for its transcript on failure
     try:
         with (booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result) as console,
               ctx.stages.stage("guest session")):
-            transcript.append(console)
+            consoles.append(console)
             obs = guest.run_session(console, ctx.spec, built.module_path)
     except StageError as e:
-        console_text = transcript[0].transcript() if transcript else e.console_tail
+        console_text = consoles[0].transcript() if consoles else e.console_tail
         result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}"),
                          verify.kernel_log_check(console_text)]
         result.error = f"stage '{e.stage}' failed: {e.reason} (console log: {ctx.run_dir / 'console.log'})"
@@ -197,7 +196,7 @@ def boot_and_check(opts: CheckOptions, ctx: Context, built: Built) -> None:
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
     (ctx.run_dir / "trace.txt").write_text(obs.trace)
     (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg)
-    result.checks = verify.verify(obs, ctx.spec, opts.arch.word_bits, transcript[0].transcript())
+    result.checks = verify.verify(obs, ctx.spec, opts.arch.word_bits, consoles[0].transcript())
     result.verdict = verify.verdict(result.checks)
 
 

@@ -28,3 +28,9 @@ def test_every_argv_is_one_token_per_element() -> None:
 def test_accel_is_tcg_when_the_host_is_another_machine(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(qemu.platform, "machine", lambda: "riscv64")
     assert qemu.pick_accel(ARCHES["x86_64"], Path("/nonexistent")) == "tcg"
+
+
+def test_a_boot_without_initrd_has_no_initrd_option() -> None:
+    argv = qemu.qemu_argv(ARCHES["x86_64"], qemu.BootSpec(kernel=Path("/k/bzImage"), initrd=None, accel="kvm"))
+    assert "-initrd" not in argv
+    assert argv[argv.index("-accel") + 1] == "kvm"

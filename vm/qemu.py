@@ -24,7 +24,7 @@ MEMORY_MB = 256
 @dataclass(frozen=True)
 class BootSpec:
     kernel: Path
-    initrd: Path
+    initrd: Path | None  # None boots the kernel alone (the KVM probe)
     accel: str = "tcg"
     append: tuple[str, ...] = ()
 
@@ -47,7 +47,7 @@ def qemu_argv(arch: Arch, boot: BootSpec) -> list[str]:
         "-nic", "none",
         "-no-reboot",
         "-kernel", str(boot.kernel),
-        "-initrd", str(boot.initrd),
+        *(("-initrd", str(boot.initrd)) if boot.initrd else ()),
         "-append", kernel_cmdline(arch, boot.append),
     ]
 
@@ -85,9 +85,7 @@ def pick_accel(arch: Arch, kernel: Path) -> str:
 
 
 def _probe_kvm(arch: Arch, kernel: Path) -> bool:
-    argv = [arch.qemu_binary, *arch.qemu_machine_args, "-accel", "kvm", "-m", str(MEMORY_MB),
-            "-nodefaults", "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
-            "-kernel", str(kernel), "-append", kernel_cmdline(arch)]
+    argv = qemu_argv(arch, BootSpec(kernel=kernel, initrd=None, accel="kvm"))
     child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace", timeout=6)
     try:
         return bool(child.expect([r"Linux version", pexpect.EOF, pexpect.TIMEOUT]) == 0)
