@@ -18,6 +18,7 @@ from harness.proc import CommandLog, run_logged, tail
 DEFAULT_KERNEL = "6.12"
 KERNELS = ("6.12", "6.1")  # the distribution's linux-source-<version> packages
 SOURCE_TARBALL = "/usr/src/linux-source-{version}.tar.xz"
+UNPACKED_STAMP = ".kh-unpacked"
 _KCONFIG_LINE = re.compile(r'CONFIG_[A-Za-z0-9_]+=(?:y|m|n|-?[0-9]+|0x[0-9a-fA-F]+|"[^"\\]*")')
 
 
@@ -25,6 +26,7 @@ _KCONFIG_LINE = re.compile(r'CONFIG_[A-Za-z0-9_]+=(?:y|m|n|-?[0-9]+|0x[0-9a-fA-F
 class KernelTree:
     path: Path
     version: str  # e.g. 6.12.117
+    source: str = ""  # identity of the package tarball it was unpacked from ("" for a user's tree)
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,11 @@ def read_version(makefile_text: str) -> str:
 def check_tree(path: Path) -> KernelTree:
     """Validate a kernel source tree given by the user; never writes into it."""
     path = path.expanduser().resolve()
-    if not path.is_dir():
+    if not path.exists():
         raise UserError(f"kernel tree '{path}' does not exist; pass --tree with a kernel source folder")
+    if not path.is_dir():
+        raise UserError(f"kernel tree '{path}' is not a folder; pass --tree with the top folder of a kernel "
+                        "source tree")
     makefile = path / "Makefile"
     needed = [makefile, path / "Kconfig", path / "scripts/kconfig/merge_config.sh", path / "kernel/trace"]
     missing = [str(p.relative_to(path)) for p in needed if not p.exists()]
@@ -85,25 +90,35 @@ def check_tree(path: Path) -> KernelTree:
     return KernelTree(path, version)
 
 
+def tarball_identity(tarball: Path) -> str:
+    """What changes when the installed linux-source package changes: path, size and mtime."""
+    st = tarball.stat()
+    return f"{tarball}:{st.st_size}:{st.st_mtime_ns}"
+
+
 def default_tree(version: str = DEFAULT_KERNEL, commands: CommandLog | None = None) -> KernelTree:
-    """The distribution's linux-source-<version>, unpacked once into the cache."""
+    """The distribution's linux-source-<version>, unpacked into the cache again whenever the
+    installed tarball changes."""
     if version not in KERNELS:
         raise UserError(f"unknown --kernel '{version}': the distribution provides {', '.join(KERNELS)}; "
                         "pass --tree PATH for any other kernel")
     tarball = Path(SOURCE_TARBALL.format(version=version))
-    target = paths.trees_dir() / f"linux-source-{version}"
-    if not (target / ".kh-unpacked").exists():
-        with paths.locked(target, f"the unpacked linux-source-{version}"):
-            if not (target / ".kh-unpacked").exists():
-                _unpack(tarball, target, version, commands)
-    return check_tree(target)
-
-
-def _unpack(tarball: Path, target: Path, version: str, commands: CommandLog | None) -> None:
     if not tarball.exists():
         raise UserError(
             f"{tarball} is missing: run 'inv setup' (installs linux-source-{version}) or pass --tree PATH"
         )
+    identity = tarball_identity(tarball)
+    target = paths.trees_dir() / f"linux-source-{version}"
+    stamp = target / UNPACKED_STAMP
+    if not stamp.exists() or stamp.read_text().strip() != identity:
+        with paths.locked(target, f"the unpacked linux-source-{version}"):
+            if not stamp.exists() or stamp.read_text().strip() != identity:
+                _unpack(tarball, target, version, identity, commands)
+    tree = check_tree(target)
+    return KernelTree(tree.path, tree.version, identity)
+
+
+def _unpack(tarball: Path, target: Path, version: str, identity: str, commands: CommandLog | None) -> None:
     paths.trees_dir().mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=paths.trees_dir()))
     argv = ["tar", "-xf", str(tarball), "-C", str(staging)]
@@ -114,7 +129,7 @@ def _unpack(tarball: Path, target: Path, version: str, commands: CommandLog | No
         if target.exists():
             shutil.rmtree(target)
         (staging / f"linux-source-{version}").rename(target)
-        (target / ".kh-unpacked").write_text(str(tarball) + "\n")
+        (target / UNPACKED_STAMP).write_text(identity + "\n")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -174,7 +189,7 @@ def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = ()) -> 
     for tool in ("make", "flex", "bison", "bc"):
         if not shutil.which(tool):
             raise UserError(f"'{tool}' not found: run 'inv setup' to install the kernel build dependencies")
-    key = paths.digest(str(tree.path), arch.name, prefix, *lines)
+    key = paths.digest(str(tree.path), tree.source, arch.name, prefix, *lines)
     out = paths.builds_dir() / f"{arch.name}-{tree.version}-{key}"
     return KernelBuild(tree=tree, arch=arch, out=out, kconfig=lines, cross_compile=prefix)
 

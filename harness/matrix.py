@@ -84,12 +84,12 @@ def run_matrix(cells_opts: list[pipeline.CheckOptions], echo: Echo = print,
             try:
                 if built is not None:
                     pipeline.boot_and_check(cell.opts, ctx, built)
+                pipeline.classify(cell.opts, ctx.result, issues)
             finally:
                 pipeline.finish(ctx)
             cell.result = ctx.result
-            c = known.classify(cell.opts.arch.name, ctx.result.kernel_version, ctx.result.verdict,
-                               ctx.result.checks, issues)
-            cell.status, cell.note, cell.issues = c.status, c.note, c.issues
+            cell.status, cell.note = ctx.result.status, ctx.result.note
+            cell.issues = tuple(i for i in issues if i.id in {k["id"] for k in ctx.result.known_issues})
             _prefixed(echo, cell.label, lock)(f"{cell.status.upper()}" + (f": {cell.note}" if cell.note else ""))
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)

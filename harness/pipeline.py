@@ -9,11 +9,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import kernel, module, patching, paths, render, report, verify
+from harness import kernel, known, module, patching, paths, render, report, verify
 from harness.arches import DEFAULT_PROFILE, Arch
 from harness.errors import BuildError, StageError
 from harness.proc import CommandLog
 from harness.render import ProbeSpec
+from harness.observations import Targets
 from vm import guest, initramfs, qemu
 from vm.console import Console, Stage, Transcript
 
@@ -30,6 +31,7 @@ class CheckOptions:
     func: str | None = None
     kconfig_add: tuple[str, ...] = ()
     patches: tuple[Path, ...] = ()
+    known_issues: bool = True  # classify failures against known_issues.toml (False: the raw verdict)
 
 
 class Stages:
@@ -190,14 +192,26 @@ def boot_and_check(opts: CheckOptions, ctx: Context, built: Built) -> None:
     except StageError as e:
         console_text = consoles[0].transcript() if consoles else e.console_tail
         result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}"),
-                         verify.kernel_log_check(console_text)]
+                         verify.kernel_log_check(None, console_text)]
         result.error = f"stage '{e.stage}' failed: {e.reason} (console log: {ctx.run_dir / 'console.log'})"
         return
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
-    (ctx.run_dir / "trace.txt").write_text(obs.trace)
-    (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg)
+    (ctx.run_dir / "trace.txt").write_text(obs.trace.output if obs.trace else "")
+    (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg_text)
     result.checks = verify.verify(obs, ctx.spec, opts.arch.word_bits, consoles[0].transcript())
+    result.facts = verify.facts(obs, ctx.spec)
     result.verdict = verify.verdict(result.checks)
+
+
+def classify(opts: CheckOptions, result: report.RunResult, issues: tuple[known.KnownIssue, ...] | None = None) -> None:
+    """Set result.status (and mark impossible checks) from the known issues, unless they are off."""
+    if not opts.known_issues:
+        result.status = result.verdict
+        return
+    c = known.classify(opts.arch.name, result.kernel_version, result.checks, result.facts,
+                       known.load() if issues is None else issues)
+    result.checks, result.status, result.note = list(c.checks), c.status, c.note
+    result.known_issues = [{"id": i.id, "reason": i.reason, "reference": i.reference} for i in c.issues]
 
 
 def run_check(opts: CheckOptions, echo: Echo = print) -> report.RunResult:
@@ -207,6 +221,7 @@ def run_check(opts: CheckOptions, echo: Echo = print) -> report.RunResult:
         built = build_cell(opts, ctx)
         if built is not None:
             boot_and_check(opts, ctx, built)
+        classify(opts, ctx.result)
         return ctx.result
     finally:
         finish(ctx)
@@ -217,7 +232,7 @@ def run_load(opts: CheckOptions, echo: Echo = print) -> int:
     ctx = start_run(opts, echo)
     try:
         built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
-        target = guest.Targets.new().existing
+        target = Targets.new().existing
         steps = [("insmod", f"insmod {built.module_path}"),
                  ("trigger", f"cat {target}; cat {target}"),
                  ("trace", f"cat {guest.TRACEFS}/trace"),

@@ -26,6 +26,10 @@ class RunResult:
     accel: str = ""
     seconds: float = 0.0  # wall clock of the whole run
     patches: list[str] = field(default_factory=list)
+    facts: dict[str, int] = field(default_factory=dict)  # counts known issues are matched against
+    status: str = "fail"  # the verdict classified against known issues: pass, fail, xfail, xpass
+    note: str = ""  # why a cell is an XFAIL, XPASS or a FAIL beyond a known issue
+    known_issues: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -62,8 +66,10 @@ def format_result(result: RunResult) -> str:
             parts.append(f"\n{c.name}:\n{c.detail.strip()}")
     if result.error:
         parts.append(f"\nerror: {result.error}")
+    if result.note:
+        parts.append(f"\n{result.status.upper()}: {result.note}")
     parts.append(
-        f"\n{result.verdict.upper()}: {result.arch}, Linux {result.kernel_version}, profile "
+        f"\n{result.status.upper()}: {result.arch}, Linux {result.kernel_version}, profile "
         f"{result.profile}, {result.func} ({result.seconds:.1f} s; artifacts in {result.artifacts})"
     )
     return "\n".join(parts)

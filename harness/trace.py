@@ -29,6 +29,7 @@ class TraceRecord:
     event: str
     location: str  # "do_sys_open+0x0/0x2a" or "caller+0x49/0xa3 <- do_sys_open"
     fields: tuple[tuple[str, str], ...]
+    body: str = ""  # everything after "EVENT: ", as printed
 
     def field(self, name: str) -> str | None:
         for key, value in self.fields:
@@ -64,6 +65,7 @@ def parse_record(line: str) -> TraceRecord | None:
         event=m.group("event"),
         location=location,
         fields=tuple((k, v) for k, v in _FIELD.findall(field_text)),
+        body=body,
     )
 
 

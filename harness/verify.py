@@ -1,4 +1,4 @@
-"""Turn what the guest showed into named checks and a verdict (pure: no processes, no I/O)."""
+"""Turn what the guest showed into named checks, facts and a verdict (pure: no processes, no I/O)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from dataclasses import dataclass
 
 from harness import trace
 from harness.arches import ABI_PROFILE, PROBE_FUNC
+from harness.observations import (MISSING, PROFILE_SPLIT, READ, TARGET_TEXT, WRITE, CommandResult, Observations,
+                                  read_problem)
 from harness.render import ProbeSpec
-from vm.guest import OPENER, OPENS, Observations
 
 PASS, FAIL, NOT_RUN = "pass", "fail", "not run"
+OPENER, OPENS = "cat", 3
 AT_FDCWD = -100
 ENOENT = 2
+FIRST_FREE_FD = 3  # 0, 1 and 2 are open in every trigger process
 O_ACCMODE, O_WRONLY, O_CREAT, O_TRUNC = 0o3, 0o1, 0o100, 0o1000
 KERNEL_PROBLEM = re.compile(
     r"WARNING: CPU: \d+|-+\[ cut here \]-+|kernel BUG at|\bBUG: |\bOops\b|Internal error: "
@@ -21,10 +24,11 @@ KERNEL_PROBLEM = re.compile(
 )
 CHECKS_AFTER_INSMOD = (
     "kprobe_registered", "kretprobe_registered", "kprobe_enabled", "kretprobe_enabled", "trigger",
-    "kprobe_records", "kretprobe_records", "hit_counts", "rmmod", "events_removed",
-    "no_records_after_rmmod", "reload",
+    "kprobe_records", "kretprobe_records", "kprobe_hit_counts", "kretprobe_hit_counts", "no_lost_events",
+    "rmmod", "events_removed", "no_records_after_rmmod", "reload",
 )
 VALUE_CHECKS = ("filename_arg", "register_args", "retval")
+_STAT = re.compile(r"^(overrun|commit overrun|dropped events):\s*(\d+)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,17 @@ def kernel_problems(text: str, context: int = 25) -> str:
     return ""
 
 
-def kernel_log_check(*logs: str) -> Check:
-    for log in logs:
+def kernel_log_check(dmesg: CommandResult | None, console: str = "") -> Check:
+    for log in (dmesg.output if dmesg else "", console):
         excerpt = kernel_problems(log)
         if excerpt:
             return Check("kernel_log", FAIL, f"the kernel reported a problem:\n{excerpt}")
+    if dmesg is None:
+        return Check("kernel_log", NOT_RUN, "the guest did not get as far as reading dmesg; "
+                                            "the console shows no WARN, BUG, Oops, panic or lockup")
+    problem = read_problem(dmesg, "the kernel log (dmesg)")
+    if problem:
+        return Check("kernel_log", FAIL, problem)
     return Check("kernel_log", PASS, "no WARN, BUG, Oops, panic or lockup report")
 
 
@@ -69,10 +79,14 @@ def _location_matches(location: str, func: str) -> bool:
     return location in (func, f"{func}+0")
 
 
-def _definition_check(name: str, defs: list[trace.ProbeDefinition], kind: str, event: str,
-                      func: str, fields: tuple[str, ...]) -> Check:
+def _definition_check(name: str, read: CommandResult | None, kind: str, event: str, func: str,
+                      fields: tuple[str, ...]) -> Check:
+    problem = read_problem(read, "kprobe_events")
+    if problem:
+        return Check(name, FAIL, problem)
+    assert read is not None
     want = trace.expected_args(fields)
-    found = [d for d in defs if d.event == event]
+    found = [d for d in trace.parse_kprobe_events(read.output) if d.event == event]
     if not found:
         return Check(name, FAIL, f"{event} is not in kprobe_events")
     d = found[0]
@@ -91,6 +105,13 @@ def _definition_check(name: str, defs: list[trace.ProbeDefinition], kind: str, e
     return Check(name, PASS, f"{kind}:kprobes/{event} {d.location} " + " ".join(f"{k}={v}" for k, v in d.args))
 
 
+def _enabled_check(name: str, event: str, read: CommandResult | None) -> Check:
+    problem = read_problem(read, f"events/kprobes/{event}/enable")
+    value = read.output.strip() if read else ""
+    return _check(name, not problem and value == "1", f"events/kprobes/{event}/enable reads 1",
+                  problem or f"events/kprobes/{event}/enable reads {value!r}, expected '1'")
+
+
 def profile_hits(kprobe_profile: str) -> dict[str, tuple[int, int]]:
     """kprobe_profile lines 'EVENT HITS MISSES' as event -> (hits, misses)."""
     hits = {}
@@ -101,42 +122,130 @@ def profile_hits(kprobe_profile: str) -> dict[str, tuple[int, int]]:
     return hits
 
 
-def _records_check(name: str, dump: trace.TraceDump, event: str, func: str,
-                   hits: dict[str, tuple[int, int]]) -> Check:
-    records = dump.by_event(event)
-    mine = [r for r in records if r.comm == OPENER]
-    if len(mine) >= OPENS:
+@dataclass(frozen=True)
+class EventFacts:
+    """One event's counts: hits and misses from kprobe_profile, records from the trace."""
+
+    hits: int  # -1 when the event is not in kprobe_profile
+    misses: int
+    records: int  # every record of the event
+    trigger_records: int  # records from the trigger processes (as the probed function says)
+    slack: int  # hits while tracing was off, measured by a second profile snapshot
+
+    @property
+    def unrecorded(self) -> int:
+        return self.hits - self.records
+
+    @property
+    def all_recorded(self) -> bool:
+        """Every hit has its record, apart from the hits taken while tracing was off."""
+        return self.hits >= 0 and self.misses == 0 and 0 <= self.unrecorded <= self.slack
+
+    def as_dict(self, prefix: str) -> dict[str, int]:
+        return {f"{prefix}.hits": self.hits, f"{prefix}.misses": self.misses, f"{prefix}.records": self.records,
+                f"{prefix}.trigger_records": self.trigger_records, f"{prefix}.unrecorded": self.unrecorded,
+                f"{prefix}.slack": self.slack, f"{prefix}.all_recorded": int(self.all_recorded)}
+
+
+class Session:
+    """The parsed trace and profile of one session, and which records came from the trigger."""
+
+    def __init__(self, obs: Observations, spec: ProbeSpec) -> None:
+        self.obs, self.spec = obs, spec
+        self.dump = trace.parse_trace(obs.trace.output if obs.trace and obs.trace.ok else "")
+        profile = obs.kprobe_profile.output if obs.kprobe_profile and obs.kprobe_profile.ok else ""
+        first, _, second = profile.partition(PROFILE_SPLIT)
+        self.hits, self.hits_again = profile_hits(first), profile_hits(second)
+        self.own_function = spec.func == PROBE_FUNC
+
+    def returns(self, record: trace.TraceRecord) -> bool:
+        return record.location.endswith(f"<- {self.spec.func}")
+
+    def kprobes(self) -> list[trace.TraceRecord]:
+        return self.dump.by_event(self.spec.kprobe_event)
+
+    def kretprobes(self) -> list[trace.TraceRecord]:
+        return [r for r in self.dump.by_event(self.spec.kretprobe_event) if self.returns(r)]
+
+    def of(self, records: list[trace.TraceRecord], kind: str) -> list[trace.TraceRecord]:
+        """Records of the trigger processes of one kind (by PID: the trace prints a PID's latest comm)."""
+        pids = self.obs.pids(kind)
+        return [r for r in records if r.pid in pids]
+
+    def trigger_records(self, records: list[trace.TraceRecord]) -> list[trace.TraceRecord]:
+        """Records of the reading processes; for another function, any record at all."""
+        return self.of(records, READ) if self.own_function else records
+
+    def facts(self, event: str, records: list[trace.TraceRecord]) -> EventFacts:
+        hit, miss = self.hits.get(event, (-1, -1))
+        again = self.hits_again.get(event, (hit, miss))[0]
+        return EventFacts(hit, miss, len(self.dump.by_event(event)), len(self.trigger_records(records)),
+                          max(0, again - hit))
+
+
+def _records_check(name: str, session: Session, event: str, records: list[trace.TraceRecord],
+                   facts: EventFacts) -> Check:
+    mine = session.trigger_records(records)
+    pids = session.obs.pids(READ)
+    want = OPENS if session.own_function else 1
+    covered = len({r.pid for r in mine}) if session.own_function else len(mine)
+    returning = f" returning to '<- {session.spec.func}'" if event == session.spec.kretprobe_event else ""
+    source = f"the {len(pids)} '{OPENER}' processes of the trigger" if session.own_function else "any task"
+    if covered >= want:
         sample = mine[0]
         fields = " ".join(f"{k}={v}" for k, v in sample.fields)
-        return Check(name, PASS, f"{len(mine)} records from '{OPENER}' ({len(records)} in all), "
+        return Check(name, PASS, f"{len(mine)} records{returning} from {source} ({facts.records} in all), "
                                  f"e.g. ({sample.location}) {fields}")
-    hit, miss = hits.get(event, (0, 0))
-    if hit == 0:
-        why = (f"the probe was never hit: {func} may be inlined into its callers or not on the "
-               f"open path of this kernel; choose another function with --func")
+    if facts.hits <= 0:
+        why = (f"the probe was never hit: {session.spec.func} may be inlined into its callers or not on "
+               "the path the trigger takes in this kernel; choose another function with --func")
+    elif facts.records == 0:
+        why = (f"kprobe_profile counts {facts.hits} hits and {facts.misses} misses, so the probe fires "
+               "but the records are not written to the ring buffer")
     else:
-        why = (f"kprobe_profile counts {hit} hits and {miss} misses, so the probe fires but the "
-               "records are not written to the ring buffer")
-    return Check(name, FAIL, f"{len(mine)} records from '{OPENER}' after {OPENS} opens "
-                             f"({len(records)} {event} records in all); {why}")
+        why = f"{facts.records} {event} records in all, from other tasks or call sites; {facts.hits} hits"
+    return Check(name, FAIL, f"{len(mine)} records{returning} from {source}, expected {want}; {why}")
 
 
-def _hit_count_check(dump: trace.TraceDump, hits: dict[str, tuple[int, int]], events: tuple[str, ...]) -> Check:
-    """Every hit is recorded: hits = records + 1 (the open of kprobe_profile itself, with tracing off)."""
-    problems, seen = [], []
-    for event in events:
-        hit, miss = hits.get(event, (-1, -1))
-        records = len(dump.by_event(event))
-        seen.append(f"{event} {hit} hits/{records} records/{miss} misses")
-        if hit < 0:
-            problems.append(f"{event} is not in kprobe_profile")
-        elif miss:
-            problems.append(f"{event} missed {miss} hits")
-        elif hit != records + 1:
-            problems.append(f"{event} was hit {hit} times but has {records} records (expected {records + 1} hits)")
+def _hit_count_check(name: str, event: str, facts: EventFacts, read: CommandResult | None) -> Check:
+    problem = read_problem(read, "kprobe_profile")
+    seen = (f"{event}: {facts.hits} hits, {facts.records} records, {facts.misses} misses, "
+            f"{facts.slack} hits while a profile was read with tracing off")
+    if problem:
+        return Check(name, FAIL, problem)
+    if facts.hits < 0:
+        return Check(name, FAIL, f"{event} is not in kprobe_profile")
+    if facts.misses:
+        return Check(name, FAIL, f"{event} missed {facts.misses} hits ({seen})")
+    if not facts.all_recorded:
+        return Check(name, FAIL, f"{facts.unrecorded} hits of {event} have no record, at most {facts.slack} "
+                                 f"can be from tracing off ({seen})")
+    return Check(name, PASS, seen)
+
+
+def _lost_events_check(session: Session) -> Check:
+    obs = session.obs
+    problem = read_problem(obs.trace, "the trace") or read_problem(obs.ring_stats, "per_cpu/cpu*/stats")
+    if problem:
+        return Check("no_lost_events", FAIL, problem)
+    assert obs.ring_stats is not None
+    counters: dict[str, int] = {}
+    for key, value in _STAT.findall(obs.ring_stats.output):
+        counters[key] = counters.get(key, 0) + int(value)
+    dump = session.dump
+    figures = ", ".join(f"{k} {v}" for k, v in counters.items())
+    figures += f", entries in buffer/written {dump.entries_in_buffer}/{dump.entries_written}"
+    lost = [f"{k} {v}" for k, v in counters.items() if v]
     if dump.lost_events:
-        problems.append(f"the trace lost {dump.lost_events} events")
-    return _check("hit_counts", not problems, "; ".join(seen), "; ".join(problems) + f" ({'; '.join(seen)})")
+        lost.append(f"{dump.lost_events} events marked LOST in the trace")
+    if dump.entries_written is None:
+        lost.append("the trace header has no entries-written count")
+    elif dump.entries_in_buffer != dump.entries_written:
+        lost.append(f"{dump.entries_written - (dump.entries_in_buffer or 0)} entries written but not in the buffer")
+    if len(counters) < 3:
+        lost.append("per_cpu stats lack overrun, commit overrun or dropped events")
+    return _check("no_lost_events", not lost, f"the ring buffer lost nothing ({figures})",
+                  "the ring buffer lost events: " + "; ".join(lost) + f" ({figures})")
 
 
 def signed(value: str | None, bits: int) -> int | None:
@@ -151,29 +260,51 @@ def signed(value: str | None, bits: int) -> int | None:
     return number - (1 << bits) if number >= 1 << (bits - 1) else number
 
 
-def _return_of(dump: trace.TraceDump, entry: trace.TraceRecord, kret_event: str) -> trace.TraceRecord | None:
-    """The first kretprobe record of the same task after an entry record."""
-    after = dump.records[dump.records.index(entry) + 1:]
-    return next((r for r in after if r.event == kret_event and r.pid == entry.pid), None)
+def _trigger_check(obs: Observations) -> Check:
+    problems = []
+    for t in obs.triggers:
+        expect_ok = t.kind != MISSING
+        if t.pid is None:
+            problems.append(f"{t.kind} {t.path}: no PID printed ({t.result.output.strip() or 'no output'})")
+        elif t.result.ok != expect_ok:
+            problems.append(f"{t.kind} {t.path}: status {t.result.status}, expected "
+                            f"{'0' if expect_ok else 'non-zero'} {t.result.output.strip()}")
+        elif t.kind == READ and TARGET_TEXT not in t.result.output:
+            problems.append(f"{t.kind} {t.path}: printed {t.result.output.strip()!r}, not {TARGET_TEXT!r}")
+    kinds = [t.kind for t in obs.triggers]
+    if kinds.count(READ) != OPENS or MISSING not in kinds or WRITE not in kinds:
+        problems.append(f"the trigger ran {kinds}")
+    return _check("trigger", not problems,
+                  f"{OPENS} '{OPENER}' processes read the target, one failed on the missing file, a shell "
+                  f"wrote the new one (PIDs {', '.join(str(t.pid) for t in obs.triggers)})",
+                  "opening the target files did not go as planned: " + "; ".join(problems))
 
 
-def _value_checks(obs: Observations, spec: ProbeSpec, dump: trace.TraceDump, bits: int) -> list[Check]:
-    t = obs.targets
-    kprobes = dump.by_event(spec.kprobe_event)
-    named = {path: [r for r in kprobes if r.field("filename") == f'"{path}"'] for path in (t.existing, t.missing, t.created)}
-    read = [r for r in named[t.existing] if r.comm == OPENER]
-    seen = sorted({r.field("filename") or "" for r in kprobes if r.comm == OPENER})[:4]
+def _last_per_pid(records: list[trace.TraceRecord]) -> dict[int, trace.TraceRecord]:
+    return {r.pid: r for r in records}
+
+
+def _value_checks(session: Session, bits: int) -> list[Check]:
+    obs, t = session.obs, session.obs.targets
+    kprobes = session.kprobes()
+    reads = session.of(kprobes, READ)
+    misses = session.of(kprobes, MISSING)
+    writes = session.of(kprobes, WRITE)
+    ok_reads = [r for r in reads if r.field("filename") == f'"{t.existing}"']
+    ok_misses = [r for r in misses if r.field("filename") == f'"{t.missing}"']
+    ok_writes = [r for r in writes if r.field("filename") == f'"{t.created}"']
+    seen = sorted({r.field("filename") or "" for r in reads + misses + writes})[:4]
     checks = [_check(
-        "filename_arg", len(read) == OPENS and bool(named[t.missing]) and bool(named[t.created]),
-        f"filename recorded as the opened path: {len(read)}x {t.existing}, {t.missing}, {t.created}",
-        f"expected {OPENS} records of {t.existing} from '{OPENER}' and one each of {t.missing} and "
-        f"{t.created}; got {len(read)}, {len(named[t.missing])}, {len(named[t.created])}; "
-        f"'{OPENER}' records show filename {', '.join(seen) or 'nothing'}",
+        "filename_arg", len({r.pid for r in ok_reads}) == OPENS and len(ok_reads) == len(reads)
+        and len(ok_misses) == len(misses) == 1 and len(ok_writes) == len(writes) == 1,
+        f"filename recorded as the opened path: {len(ok_reads)}x {t.existing}, {t.missing}, {t.created}",
+        f"expected one record of {t.existing} from each of the {OPENS} '{OPENER}' processes, one of {t.missing} "
+        f"and one of {t.created}; got {len(ok_reads)} of {len(reads)}, {len(ok_misses)} of {len(misses)}, "
+        f"{len(ok_writes)} of {len(writes)}; the trigger's records show filename {', '.join(seen) or 'nothing'}",
     )]
 
     problems = []
-    for path, records, want_write in ((t.existing, read, False), (t.missing, named[t.missing], False),
-                                      (t.created, named[t.created], True)):
+    for path, records, want_write in ((t.existing, reads, False), (t.missing, misses, False), (t.created, writes, True)):
         for r in records:
             dfd, flags, mode = (signed(r.field(f), 64) for f in ("dfd", "flags", "mode"))
             if dfd != AT_FDCWD:
@@ -184,93 +315,143 @@ def _value_checks(obs: Observations, spec: ProbeSpec, dump: trace.TraceDump, bit
                 problems.append(f"{path}: flags={r.field('flags')}, expected O_CREAT|O_TRUNC")
             if want_write and mode != 0o666:
                 problems.append(f"{path}: mode={r.field('mode')}, expected 0x1b6 (0666)")
-    if not (read or named[t.created]):
-        problems.append("no records of the target files to check")
+    if not (reads or writes):
+        problems.append("no records of the trigger processes to check")
     checks.append(_check("register_args", not problems,
                          "dfd=AT_FDCWD, O_RDONLY for reads, O_WRONLY|O_CREAT|O_TRUNC and mode 0666 for the write",
                          "; ".join(dict.fromkeys(problems))))
-
-    problems = []
-    for path, records, expect in ((t.existing, read, "fd"), (t.created, named[t.created], "fd"),
-                                  (t.missing, named[t.missing], -ENOENT)):
-        for r in records:
-            ret = _return_of(dump, r, spec.kretprobe_event)
-            value = signed(ret.field("arg1"), bits) if ret else None
-            if ret is None:
-                problems.append(f"{path}: no {spec.kretprobe_event} record from pid {r.pid} after its open")
-            elif expect == "fd" and (value is None or not 0 <= value < 1024):
-                problems.append(f"{path}: returned {ret.field('arg1')}, expected a file descriptor")
-            elif expect != "fd" and value != expect:
-                problems.append(f"{path}: returned {ret.field('arg1')}, expected {expect} (-ENOENT)")
-    if not (read or named[t.missing]):
-        problems.append("no records of the target files to check")
-    checks.append(_check("retval", not problems,
-                         "$retval is a file descriptor for the opened files and -ENOENT for the missing one",
-                         "; ".join(dict.fromkeys(problems))))
+    checks.append(retval_check(session, bits))
     return checks
+
+
+def retval_check(session: Session, bits: int) -> Check:
+    """Each trigger process's last return from the function: the first free fd, or -ENOENT.
+
+    It reads the kretprobe records alone, so it runs even when entry records are missing."""
+    returns = session.kretprobes()
+    plan = ((READ, FIRST_FREE_FD), (MISSING, -ENOENT), (WRITE, FIRST_FREE_FD))
+    problems, checked = [], 0
+    for kind, want in plan:
+        last = _last_per_pid(session.of(returns, kind))
+        for pid in sorted(session.obs.pids(kind)):
+            record = last.get(pid)
+            value = signed(record.field("arg1"), bits) if record else None
+            if record is None:
+                problems.append(f"{kind} (pid {pid}): no {session.spec.kretprobe_event} record")
+            elif value != want:
+                name = " (-ENOENT)" if want == -ENOENT else " (the first free fd)"
+                problems.append(f"{kind} (pid {pid}): returned {record.field('arg1')}, expected {want}{name}")
+            else:
+                checked += 1
+    if not checked and not problems:
+        problems.append("no trigger processes to check")
+    return _check("retval", not problems,
+                  f"$retval is fd {FIRST_FREE_FD} for each open and -ENOENT for the missing file ({checked} returns)",
+                  "; ".join(problems))
+
+
+def _events_removed_check(obs: Observations, events: tuple[str, ...]) -> Check:
+    problems = [p for p in (read_problem(obs.kprobe_events_after, "kprobe_events after rmmod"),) if p]
+    after = obs.kprobe_events_after.output if obs.kprobe_events_after else ""
+    left = [d.event for d in trace.parse_kprobe_events(after) if d.event in events]
+    dirs = []
+    for event in events:
+        result = obs.event_dirs_after.get(event)
+        if result is None or result.status not in (0, 1) or result.output.strip():
+            problems.append(f"test -d events/kprobes/{event} failed: "
+                            f"{(result.output.strip() or 'status ' + str(result.status)) if result else 'not run'}")
+        elif result.status == 0:
+            dirs.append(event)
+    if left or dirs:
+        problems.append(f"still in kprobe_events: {left or 'none'}; still in events/kprobes/: {dirs or 'none'}")
+    return _check("events_removed", not problems, "both events gone from kprobe_events and events/kprobes/",
+                  "; ".join(problems))
+
+
+def _after_rmmod_check(obs: Observations, events: tuple[str, ...]) -> Check:
+    problems = [p for p in (read_problem(obs.tracing_on_after, "tracing_on"),
+                            read_problem(obs.trace_after_reopen, "the trace after rmmod")) if p]
+    problems += [f"{r.command}: status {r.status} {r.output.strip()}" for r in obs.reopen if not r.ok]
+    if len(obs.reopen) != OPENS:
+        problems.append(f"the target was opened {len(obs.reopen)} times after rmmod, expected {OPENS}")
+    if obs.tracing_on_after and obs.tracing_on_after.ok and obs.tracing_on_after.output.strip() != "1":
+        problems.append(f"tracing_on reads {obs.tracing_on_after.output.strip()!r}, so nothing could be recorded")
+    dump = trace.parse_trace(obs.trace_after_reopen.output if obs.trace_after_reopen else "")
+    at = next((i for i, r in enumerate(dump.records)
+               if obs.marker and r.event == "tracing_mark_write" and obs.marker in r.body), None)
+    if at is None and not problems:
+        problems.append(f"the marker {obs.marker} written to trace_marker is not in the trace: tracing does not record")
+    new = [r for r in dump.records[(at or 0) + 1:] if r.event in events] if at is not None else []
+    if new:
+        problems.append(f"{len(new)} new records after rmmod: the probes still fire")
+    return _check("no_records_after_rmmod", not problems,
+                  f"tracing on (the marker was recorded); {OPENS} opens after rmmod added no records",
+                  "; ".join(problems))
+
+
+def _reload_check(obs: Observations, events: tuple[str, ...]) -> Check:
+    problems = [f"{r.command}: {r.output.strip() or 'status ' + str(r.status)}" for r in obs.reload if not r.ok]
+    if len(obs.reload) != 2:
+        problems.append("insmod and rmmod did not both run")
+    read = obs.kprobe_events_after_reload
+    problem = read_problem(read, "kprobe_events after the reload")
+    if problem:
+        problems.append(problem)
+    left = [d.event for d in trace.parse_kprobe_events(read.output if read else "") if d.event in events]
+    if left:
+        problems.append(f"events left after reload: {left}")
+    return _check("reload", not problems, "a second insmod and rmmod worked and left no events", "; ".join(problems))
+
+
+def _insmod_failed(obs: Observations, value_names: tuple[str, ...], console: str) -> list[Check]:
+    detail = obs.insmod.output.strip() if obs.insmod else "insmod did not run"
+    if obs.insmod_error_log.strip():
+        detail += f"\ntracing error_log:\n{obs.insmod_error_log.strip()}"
+    if obs.insmod_dmesg.strip():
+        detail += f"\nkernel log during insmod:\n{obs.insmod_dmesg.strip()}"
+    return [Check("insmod", FAIL, detail), *(Check(n, NOT_RUN, "insmod failed") for n in
+                                             (*CHECKS_AFTER_INSMOD, *value_names)),
+            kernel_log_check(obs.dmesg, console)]
+
+
+def facts(obs: Observations, spec: ProbeSpec) -> dict[str, int]:
+    """The counts known issues are matched against, per event."""
+    session = Session(obs, spec)
+    return {**session.facts(spec.kprobe_event, session.kprobes()).as_dict("kprobe"),
+            **session.facts(spec.kretprobe_event, session.kretprobes()).as_dict("kretprobe"),
+            "lost_events": session.dump.lost_events}
 
 
 def verify(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str = "") -> list[Check]:
     """All checks of one guest session, in the order they happen."""
-    checks: list[Check] = []
     value_names = VALUE_CHECKS if checks_values(spec) else ()
     if obs.insmod is None or not obs.insmod.ok:
-        detail = obs.insmod.output.strip() if obs.insmod else "insmod did not run"
-        if obs.insmod_error_log.strip():
-            detail += f"\ntracing error_log:\n{obs.insmod_error_log.strip()}"
-        if obs.insmod_dmesg.strip():
-            detail += f"\nkernel log during insmod:\n{obs.insmod_dmesg.strip()}"
-        checks.append(Check("insmod", FAIL, detail))
-        checks.extend(Check(n, NOT_RUN, "insmod failed") for n in (*CHECKS_AFTER_INSMOD, *value_names))
-        checks.append(kernel_log_check(obs.dmesg, console))
-        return checks
-    checks.append(Check("insmod", PASS, f"insmod {obs.module_path}"))
+        return _insmod_failed(obs, value_names, console)
     events = (spec.kprobe_event, spec.kretprobe_event)
-
-    defs = trace.parse_kprobe_events(obs.kprobe_events)
-    checks.append(_definition_check("kprobe_registered", defs, "p", spec.kprobe_event, spec.func, spec.kprobe_fields))
-    checks.append(_definition_check("kretprobe_registered", defs, "r", spec.kretprobe_event, spec.func,
-                                    spec.kretprobe_fields))
-    for name, event in (("kprobe_enabled", spec.kprobe_event), ("kretprobe_enabled", spec.kretprobe_event)):
-        value = obs.enable.get(event, "")
-        checks.append(_check(name, value == "1", f"events/kprobes/{event}/enable reads 1",
-                             f"events/kprobes/{event}/enable reads {value!r}, expected '1'"))
-
-    failed = [r for r in obs.trigger if not r.ok]
-    missing_ok = obs.missing_open is not None and obs.missing_open.status != 0
-    checks.append(_check("trigger", len(obs.trigger) == OPENS + 1 and not failed and missing_ok,
-                         f"{OPENER} read the target {OPENS} times, failed on the missing file, the shell wrote one",
-                         "opening the target files did not go as planned: "
-                         + "; ".join(f"{r.command}: status {r.status} {r.output.strip()}" for r in failed)))
-
-    dump = trace.parse_trace(obs.trace)
-    hits = profile_hits(obs.kprobe_profile)
-    checks.append(_records_check("kprobe_records", dump, spec.kprobe_event, spec.func, hits))
-    checks.append(_records_check("kretprobe_records", dump, spec.kretprobe_event, spec.func, hits))
-    checks.append(_hit_count_check(dump, hits, events))
+    checks = [
+        Check("insmod", PASS, f"insmod {obs.module_path}"),
+        _definition_check("kprobe_registered", obs.kprobe_events, "p", spec.kprobe_event, spec.func,
+                          spec.kprobe_fields),
+        _definition_check("kretprobe_registered", obs.kprobe_events, "r", spec.kretprobe_event, spec.func,
+                          spec.kretprobe_fields),
+        _enabled_check("kprobe_enabled", spec.kprobe_event, obs.enable.get(spec.kprobe_event)),
+        _enabled_check("kretprobe_enabled", spec.kretprobe_event, obs.enable.get(spec.kretprobe_event)),
+        _trigger_check(obs),
+    ]
+    session = Session(obs, spec)
+    for prefix, event, records in (("kprobe", spec.kprobe_event, session.kprobes()),
+                                   ("kretprobe", spec.kretprobe_event, session.kretprobes())):
+        event_facts = session.facts(event, records)
+        checks.append(_records_check(f"{prefix}_records", session, event, records, event_facts))
+        checks.append(_hit_count_check(f"{prefix}_hit_counts", event, event_facts, obs.kprobe_profile))
+    checks.append(_lost_events_check(session))
     if value_names:
-        checks.extend(_value_checks(obs, spec, dump, word_bits))
-
+        checks.extend(_value_checks(session, word_bits))
     rmmod = obs.rmmod
     checks.append(_check("rmmod", rmmod is not None and rmmod.ok, "module unloaded",
                          f"rmmod failed: {rmmod.output.strip() if rmmod else 'did not run'}"))
-
-    left = [d.event for d in trace.parse_kprobe_events(obs.kprobe_events_after) if d.event in events]
-    dirs = [e for e, present in obs.event_dirs_after.items() if present]
-    checks.append(_check("events_removed", not left and not dirs and bool(obs.event_dirs_after),
-                         "both events gone from kprobe_events and events/kprobes/",
-                         f"still in kprobe_events: {left or 'none'}; still in events/kprobes/: {dirs or 'none'}"))
-
-    before = [r for r in trace.parse_trace(obs.trace_after_rmmod).records if r.event in events]
-    after = [r for r in trace.parse_trace(obs.trace_after_reopen).records if r.event in events]
-    checks.append(_check("no_records_after_rmmod", len(after) == len(before),
-                         f"{OPENS} opens after rmmod added no records",
-                         f"{len(after) - len(before)} new records after rmmod: the probes still fire"))
-
-    reload_failed = [f"{r.command}: {r.output.strip() or 'status ' + str(r.status)}" for r in obs.reload if not r.ok]
-    left = [d.event for d in trace.parse_kprobe_events(obs.kprobe_events_after_reload) if d.event in events]
-    checks.append(_check("reload", len(obs.reload) == 2 and not reload_failed and not left,
-                         "a second insmod and rmmod worked and left no events",
-                         "; ".join(reload_failed) + (f" events left after reload: {left}" if left else "")))
+    checks.append(_events_removed_check(obs, events))
+    checks.append(_after_rmmod_check(obs, events))
+    checks.append(_reload_check(obs, events))
     checks.append(kernel_log_check(obs.dmesg, console))
     return checks

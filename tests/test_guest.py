@@ -8,6 +8,7 @@ from fakes import ReplayShell, RuleShell, recorded_answers
 
 from harness import render, verify
 from harness.arches import ARCHES
+from harness.observations import PROFILE_SPLIT
 from vm import guest
 
 SPEC = render.probe_spec(ARCHES["x86_64"], "abi")
@@ -23,6 +24,9 @@ def by_name(checks: list[verify.Check]) -> dict[str, verify.Check]:
     return {c.name: c for c in checks}
 
 
+READ_PIDS, MISSING_PID, WRITE_PID = (30, 31, 32), 40, 50
+
+
 def record_pair(comm: str, pid: int, ts: float, filename: str, flags: int, mode: int, ret: int,
                 dfd: int = -100) -> list[str]:
     entry = (f"  {comm}-{pid} [000] ..... {ts:.6f}: gen_kprobe_test: (do_sys_open+0x0/0x2a) dfd={dfd} "
@@ -34,34 +38,61 @@ def record_pair(comm: str, pid: int, ts: float, filename: str, flags: int, mode:
 
 def abi_trace(**override: int) -> str:
     """A trace as a healthy x86_64 guest writes it for the abi profile's trigger."""
-    lines = ["# tracer: nop", "#"]
-    for i in range(guest.OPENS):
-        lines += record_pair("cat", 30 + i, 1.0 + i, T.existing, 0x8000, 0, override.get("ret", 3),
-                             override.get("dfd", -100))
-    lines += record_pair("cat", 40, 2.0, T.missing, 0x8000, 0, override.get("enoent", -2))
-    lines += record_pair("sh", 1, 2.1, T.created, override.get("wflags", 0x8241), 0x1b6, 3)
-    lines += record_pair("sh", 1, 2.2, "/sys/kernel/tracing/tracing_on", 0x8241, 0x1b6, 3)
-    return "\n".join(lines) + "\n"
+    body = []
+    for i, pid in enumerate(READ_PIDS):
+        body += record_pair("cat", pid, 1.05 + i, T.existing, 0x8000, 0, override.get("ret", 3),
+                            override.get("dfd", -100))
+    body += record_pair("cat", MISSING_PID, 2.0, T.missing, 0x8000, 0, override.get("enoent", -2))
+    body += record_pair("sh", WRITE_PID, 2.1, T.created, override.get("wflags", 0x8241), 0x1b6, 3)
+    body += record_pair("sh", 1, 2.2, "/sys/kernel/tracing/tracing_on", 0x8241, 0x1b6, 3)
+    n = len(body)
+    return "\n".join(["# tracer: nop", "#", f"# entries-in-buffer/entries-written: {n}/{n}   #P:1", "#", *body]) + "\n"
 
 
-def healthy_rules(trace_text: str, hits: int | None = None) -> list:  # type: ignore[type-arg]
-    state = {"loaded": False}
-    records = sum(1 for line in trace_text.splitlines() if "gen_kprobe_test:" in line)
-    hit = records + 1 if hits is None else hits
+def healthy_rules(trace_text: str, hits: int | None = None, kret_hits: int | None = None,
+                  stats: str = "entries: 20\noverrun: 0\ncommit overrun: 0\ndropped events: 0\n") -> list:  # type: ignore[type-arg]
+    state: dict[str, object] = {"loaded": False, "marker": "", "reads": 0}
+    kprobes = sum(1 for line in trace_text.splitlines() if "gen_kprobe_test:" in line)
+    krets = sum(1 for line in trace_text.splitlines() if "gen_kretprobe_test:" in line)
+    hit = kprobes + 1 if hits is None else hits
+    khit = krets + 1 if kret_hits is None else kret_hits
 
     def load(cmd: str) -> tuple[str, int]:
         state["loaded"] = cmd.startswith("insmod")
         return "", 0
 
+    def trig(cmd: str) -> tuple[str, int]:
+        if "kh-missing" in cmd:
+            return f"{MISSING_PID}\n", 1
+        if "kh-new" in cmd:
+            return f"{WRITE_PID}\n", 0
+        pid = READ_PIDS[int(state["reads"]) % 3]  # type: ignore[call-overload]
+        state["reads"] = int(state["reads"]) + 1  # type: ignore[call-overload]
+        return f"{pid}\nkprobe-harness\n", 0
+
+    def marker(cmd: str) -> tuple[str, int]:
+        state["marker"] = cmd.split()[1]
+        return "", 0
+
+    def trace_now(cmd: str) -> tuple[str, int]:
+        if state["marker"]:
+            return trace_text + f"  sh-1 [000] ..... 9.000000: tracing_mark_write: {state['marker']}\n", 0
+        return trace_text, 0
+
+    profile = (f"  gen_kprobe_test  {hit}  0\n  gen_kretprobe_test  {khit}  0\n{PROFILE_SPLIT}\n"
+               f"  gen_kprobe_test  {hit + 1}  0\n  gen_kretprobe_test  {khit + 1}  0\n")
     return [
         (r"^(insmod|rmmod) ", load),
+        (r"^sh -c ", trig),
         (r"kprobe_events$", lambda c: (KPROBE_DEF + KRET_DEF if state["loaded"] else "", 0)),
         (r"/enable$", lambda c: ("1\n", 0)),
-        (r"test -d", lambda c: ("present\n" if state["loaded"] else "absent\n", 0)),
-        (r"/trace$", lambda c: (trace_text, 0)),
-        (r"kprobe_profile", lambda c: (f"  gen_kprobe_test  {hit}  0\n  gen_kretprobe_test  {hit}  0\n", 0)),
+        (r"test -d", lambda c: ("", 0 if state["loaded"] else 1)),
+        (r"trace_marker$", marker),
+        (r"tracing_on$", lambda c: ("1\n", 0) if c.startswith("cat") else ("", 0)),
+        (r"/trace$", trace_now),
+        (r"kprobe_profile", lambda c: (profile, 0)),
+        (r"/stats$", lambda c: (stats, 0)),
         (r"wc -l", lambda c: ("100\n", 0)),
-        (r"kh-missing", lambda c: ("", 1)),
     ]
 
 
@@ -74,7 +105,8 @@ def test_healthy_abi_guest_passes_every_check() -> None:
     checks = run(healthy_rules(abi_trace()))
     assert [n for n, c in checks.items() if c.status != "pass"] == []
     assert list(checks)[-1] == "kernel_log"
-    assert {"filename_arg", "register_args", "retval", "hit_counts", "reload"} <= set(checks)
+    assert {"filename_arg", "register_args", "retval", "kprobe_hit_counts", "kretprobe_hit_counts",
+            "no_lost_events", "reload"} <= set(checks)
 
 
 def test_upstream_profile_skips_the_value_checks() -> None:
@@ -92,7 +124,9 @@ def test_hits_without_records_fail_and_say_so() -> None:
     assert checks["kprobe_records"].status == "fail"
     assert "6 hits" in checks["kprobe_records"].detail
     assert checks["kretprobe_records"].status == "pass"
-    assert checks["hit_counts"].status == "fail"
+    assert checks["kprobe_hit_counts"].status == "fail"
+    assert checks["kretprobe_hit_counts"].status == "pass"
+    assert checks["retval"].status == "pass", "the kretprobe's values are checked without entry records"
 
 
 def test_a_probe_never_hit_suggests_inlining_and_another_function() -> None:
@@ -105,7 +139,7 @@ def test_missed_hits_fail_hit_counts() -> None:
     rules = healthy_rules(abi_trace())
     rules.insert(0, (r"kprobe_profile", lambda c: ("  gen_kprobe_test  13  0\n  gen_kretprobe_test  12  1\n", 0)))
     checks = run(rules)
-    assert checks["hit_counts"].status == "fail" and "missed 1" in checks["hit_counts"].detail
+    assert checks["kretprobe_hit_counts"].status == "fail" and "missed 1" in checks["kretprobe_hit_counts"].detail
 
 
 def test_wrong_dfd_fails_register_args() -> None:
@@ -142,20 +176,16 @@ def test_retval_is_read_as_a_32_bit_long_on_arm() -> None:
 
 def test_events_left_after_rmmod_fail_events_removed() -> None:
     rules = healthy_rules(abi_trace())
-    rules.insert(0, (r"test -d .*gen_kretprobe_test", lambda c: ("present\n", 0)))
+    rules.insert(0, (r"test -d .*gen_kretprobe_test", lambda c: ("", 0)))
     checks = run(rules)
     assert checks["events_removed"].status == "fail" and "gen_kretprobe_test" in checks["events_removed"].detail
 
 
 def test_records_after_rmmod_fail() -> None:
-    reads = {"n": 0}
-
-    def growing(cmd: str) -> tuple[str, int]:
-        reads["n"] += 1
-        return abi_trace() + "  cat-99 [000] ..... 9.0: gen_kprobe_test: (do_sys_open+0x4/0x2e) dfd=1\n" * reads["n"], 0
-
     rules = healthy_rules(abi_trace())
-    rules.insert(0, (r"/trace$", growing))
+    late = "  cat-99 [000] ..... 9.5: gen_kprobe_test: (do_sys_open+0x4/0x2e) dfd=1\n"
+    original = dict(rules)[r"/trace$"]
+    rules.insert(0, (r"/trace$", lambda c: (original(c)[0] + late, 0)))
     assert run(rules)["no_records_after_rmmod"].status == "fail"
 
 

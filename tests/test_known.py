@@ -8,47 +8,84 @@ from harness import known
 from harness.errors import UserError
 from harness.verify import Check
 
-RISCV = known.KnownIssue(id="riscv-nmi", arch="riscv64", since="6.2", before="", checks=("kprobe_records",),
-                         reason="records refused in NMI context", reference="traps.c", evidence="run")
+SHIPPED = {i.id: i for i in known.load()}
+NMI = SHIPPED["riscv64-kprobe-records-in-nmi"]
+
+
+def facts(**override: int) -> dict[str, int]:
+    """Counts as the riscv64 6.12 guest shows them: entry hits without records, kretprobe healthy."""
+    base = {"kprobe.hits": 23, "kprobe.misses": 0, "kprobe.records": 0, "kprobe.trigger_records": 0,
+            "kretprobe.hits": 22, "kretprobe.misses": 0, "kretprobe.records": 21, "kretprobe.trigger_records": 3,
+            "kretprobe.all_recorded": 1, "kretprobe.slack": 1}
+    return {**base, **{k.replace("__", "."): v for k, v in override.items()}}
 
 
 def checks(**statuses: str) -> list[Check]:
     return [Check(name, status) for name, status in statuses.items()]
 
 
+SYMPTOM = dict(insmod="pass", kprobe_records="fail", kprobe_hit_counts="fail", kretprobe_records="pass",
+               kretprobe_hit_counts="pass", filename_arg="fail", register_args="fail", retval="pass")
+
+
 def test_the_shipped_known_issues_file_loads_and_names_real_checks() -> None:
-    issues = known.load()
-    assert any(i.arch == "riscv64" and "kprobe_records" in i.checks for i in issues)
-    for issue in issues:
-        assert issue.reason and issue.evidence and issue.reference
+    from harness.verify import CHECKS_AFTER_INSMOD, VALUE_CHECKS
+    for issue in SHIPPED.values():
+        assert issue.reason and issue.evidence and issue.reference and issue.facts
+        assert set(issue.checks) | set(issue.impossible) <= {*CHECKS_AFTER_INSMOD, *VALUE_CHECKS}
 
 
 def test_range_applies_by_arch_and_version() -> None:
-    assert RISCV.applies("riscv64", "6.12.117")
-    assert not RISCV.applies("riscv64", "6.1.192")
-    assert not RISCV.applies("arm64", "6.12.117")
+    assert NMI.applies("riscv64", "6.12.117")
+    assert not NMI.applies("riscv64", "6.1.192")
+    assert not NMI.applies("arm64", "6.12.117")
 
 
-def test_failure_explained_by_a_known_issue_is_xfail_with_its_reason() -> None:
-    c = known.classify("riscv64", "6.12.117", "fail", checks(insmod="pass", kprobe_records="fail"), (RISCV,))
-    assert c.status == known.XFAIL
-    assert "NMI" in c.note and c.issues == (RISCV,)
+def test_the_symptom_with_its_facts_is_xfail_and_the_entry_values_are_not_run() -> None:
+    c = known.classify("riscv64", "6.12.117", checks(**SYMPTOM), facts(), (NMI,))
+    assert c.status == known.XFAIL and c.issues == (NMI,)
+    assert "NMI" in c.note
+    status = {ch.name: ch.status for ch in c.checks}
+    assert status["filename_arg"] == status["register_args"] == "not run"
+    assert status["retval"] == "pass"
+
+
+def test_an_entry_probe_that_never_fires_is_not_hidden_by_the_nmi_issue() -> None:
+    c = known.classify("riscv64", "6.12.117", checks(**SYMPTOM), facts(kprobe__hits=0), (NMI,))
+    assert c.status == known.FAIL
+    assert "kprobe.hits > 0 (is 0)" in c.note
+
+
+def test_a_kretprobe_that_loses_records_is_not_hidden_by_the_nmi_issue() -> None:
+    lossy = {**SYMPTOM, "kretprobe_hit_counts": "fail"}
+    c = known.classify("riscv64", "6.12.117", checks(**lossy), facts(kretprobe__all_recorded=0), (NMI,))
+    assert c.status == known.FAIL
+    assert "kretprobe.all_recorded" in c.note
+
+
+def test_a_wrong_retval_while_the_issue_shows_is_a_plain_fail() -> None:
+    c = known.classify("riscv64", "6.12.117", checks(**{**SYMPTOM, "retval": "fail"}), facts(), (NMI,))
+    assert c.status == known.FAIL
+    assert "retval" in c.note
 
 
 def test_failure_beyond_the_known_issue_is_a_plain_fail() -> None:
-    c = known.classify("riscv64", "6.12.117", "fail", checks(kprobe_records="fail", rmmod="fail"), (RISCV,))
+    c = known.classify("riscv64", "6.12.117", checks(**SYMPTOM, rmmod="fail"), facts(), (NMI,))
     assert c.status == known.FAIL
     assert "rmmod" in c.note
 
 
 def test_known_issue_that_passes_is_xpass() -> None:
-    c = known.classify("riscv64", "6.12.117", "pass", checks(kprobe_records="pass"), (RISCV,))
+    healthy = facts(kprobe__records=22, kprobe__trigger_records=3)
+    c = known.classify("riscv64", "6.12.117", checks(insmod="pass", kprobe_records="pass"), healthy, (NMI,))
     assert c.status == known.XPASS
 
 
 def test_outside_the_range_plain_verdicts_stand() -> None:
-    assert known.classify("riscv64", "6.1.192", "pass", checks(a="pass"), (RISCV,)).status == known.PASS
-    assert known.classify("riscv64", "6.1.192", "fail", checks(kprobe_records="fail"), (RISCV,)).status == known.FAIL
+    assert known.classify("riscv64", "6.1.192", checks(a="pass"), facts(), (NMI,)).status == known.PASS
+    c = known.classify("riscv64", "6.1.192", checks(**SYMPTOM), facts(), (NMI,))
+    assert c.status == known.FAIL
+    assert {ch.name: ch.status for ch in c.checks}["filename_arg"] == "fail"
 
 
 def test_a_broken_known_issues_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -56,16 +93,6 @@ def test_a_broken_known_issues_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("[[issue]]\nid = 'x'\n")
     with pytest.raises(UserError, match="lacks"):
         known.load(bad)
-
-
-WITH_CONSEQUENCES = known.KnownIssue(
-    id="riscv-nmi", arch="riscv64", since="6.2", before="", checks=("kprobe_records",), reason="NMI",
-    reference="traps.c", evidence="run", consequences=("retval",))
-
-
-def test_consequences_are_explained_only_along_with_the_symptom() -> None:
-    both = checks(kprobe_records="fail", retval="fail")
-    assert known.classify("riscv64", "6.12", "fail", both, (WITH_CONSEQUENCES,)).status == known.XFAIL
-    alone = checks(kprobe_records="pass", retval="fail")
-    c = known.classify("riscv64", "6.12", "fail", alone, (WITH_CONSEQUENCES,))
-    assert c.status == known.FAIL, "a wrong retval with records present is a real failure"
+    bad.write_text("[[issue]]\nid = 'x'\narch = 'a'\nchecks = []\nreason = 'r'\nfacts = { 'kprobe.hits' = 'many' }\n")
+    with pytest.raises(UserError, match="operator"):
+        known.load(bad)

@@ -8,7 +8,8 @@ from harness.arches import ARCHES
 from harness.report import RunResult
 from harness.verify import Check
 
-ISSUE = known.KnownIssue(id="riscv-nmi", arch="riscv64", since="6.2", before="", checks=("kprobe_records",),
+ISSUE = known.KnownIssue(id="riscv-nmi", arch="riscv64", since="6.2", before="",
+                         facts=(known.parse_predicate("kprobe.records", "== 0"),), checks=("kprobe_records",),
                          reason="records refused in NMI context", reference="traps.c", evidence="run")
 
 

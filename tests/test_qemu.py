@@ -12,7 +12,7 @@ def test_x86_64_argv_is_exact() -> None:
         "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-smp", "1", "-nodefaults",
         "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
         "-kernel", "/k/bzImage", "-initrd", "/r/initramfs.cpio",
-        "-append", "console=ttyS0 panic=-1",
+        "-append", "console=ttyS0 panic=-1 loglevel=1 printk.time=1",
     ]
 
 

@@ -11,8 +11,19 @@ from typing import IO, Protocol
 import pexpect
 
 from harness.errors import StageError
+from harness.observations import CommandResult
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>cM78]")
+
+
+# A kernel message on the console (the guest boots with printk.time=1): it may arrive at any point,
+# even inside a marker, and always ends with a newline.
+KERNEL_LINE = r"(?:\[\s*\d+\.\d+\][^\n]*\n)"
+
+
+def framed(literal: str) -> str:
+    """A regex for literal text that still matches when kernel messages are interleaved in it."""
+    return f"{KERNEL_LINE}*".join(re.escape(ch) for ch in literal)
 
 
 def clean(text: str) -> str:
@@ -36,17 +47,6 @@ class Stage:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    command: str
-    output: str
-    status: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 0
 
 
 class Shell(Protocol):
@@ -124,7 +124,8 @@ class Console:
             self.child.sendline(line)
         except OSError as e:
             raise self._fail(stage, f"cannot write to the console: {e}") from None
-        self.expect(rf"{tag}B\r*\n", stage)
-        match = self.expect(rf"{tag}E=(\d+)\r*\n", stage)
+        self.expect(framed(f"{tag}B") + rf"(?:\r|{KERNEL_LINE})*\n", stage)
+        match = self.expect(framed(f"{tag}E=") + rf"((?:\d|{KERNEL_LINE})+?)\r*\n", stage)
         output = clean(self.child.before or "")
-        return CommandResult(command=command, output=output, status=int(match.group(1)))
+        status = re.sub(KERNEL_LINE, "", match.group(1))
+        return CommandResult(command=command, output=output, status=int(status))

@@ -1,0 +1,97 @@
+"""What a guest session saw, as plain data: filled by the console session, read by the checks."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+READ, MISSING, WRITE = "read", "missing", "write"
+TARGET_TEXT = "kprobe-harness"  # what the existing target holds, so a read can be seen to work
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """One guest command: what was sent, what it printed and its exit status."""
+
+    command: str
+    output: str
+    status: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+
+def read_problem(result: CommandResult | None, what: str) -> str:
+    """'' when a guest read worked; else why it did not (never run, failed, or printed an error)."""
+    if result is None:
+        return f"{what} was not read"
+    if not result.ok:
+        return f"reading {what} failed (status {result.status}): {result.output.strip() or 'no output'}"
+    return ""
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Unique paths the guest opens, so their records can be told from any other open."""
+
+    existing: str  # created before insmod, then read by `cat`
+    missing: str  # never exists: `cat` gets -ENOENT
+    created: str  # opened by a shell for writing (O_WRONLY|O_CREAT|O_TRUNC, mode 0666)
+
+    @classmethod
+    def new(cls, token: str | None = None) -> Targets:
+        t = token or secrets.token_hex(4)
+        return cls(f"/tmp/kh-{t}", f"/tmp/kh-missing-{t}", f"/tmp/kh-new-{t}")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One process the guest started to open a target: its kind, path, printed PID and status."""
+
+    kind: str  # READ, MISSING or WRITE
+    path: str
+    result: CommandResult
+
+    @property
+    def pid(self) -> int | None:
+        first = self.result.output.strip().splitlines()[:1]
+        return int(first[0]) if first and first[0].strip().isdigit() else None
+
+
+@dataclass
+class Observations:
+    """Everything the guest showed, raw; the checks turn it into a verdict."""
+
+    module_path: str
+    targets: Targets
+    marker: str = ""  # written to trace_marker after rmmod, to prove tracing still records
+    insmod: CommandResult | None = None
+    insmod_dmesg: str = ""
+    insmod_error_log: str = ""
+    kprobe_events: CommandResult | None = None
+    enable: dict[str, CommandResult] = field(default_factory=dict)
+    triggers: list[Trigger] = field(default_factory=list)
+    kprobe_profile: CommandResult | None = None  # two snapshots with tracing off, split by PROFILE_SPLIT
+    ring_stats: CommandResult | None = None  # per_cpu/cpu*/stats
+    trace: CommandResult | None = None
+    rmmod: CommandResult | None = None
+    kprobe_events_after: CommandResult | None = None
+    event_dirs_after: dict[str, CommandResult] = field(default_factory=dict)  # `test -d`: 0 present, 1 absent
+    tracing_on_after: CommandResult | None = None
+    reopen: list[CommandResult] = field(default_factory=list)  # opens of the target after rmmod
+    trace_after_reopen: CommandResult | None = None
+    reload: list[CommandResult] = field(default_factory=list)
+    kprobe_events_after_reload: CommandResult | None = None
+    dmesg: CommandResult | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def pids(self, kind: str) -> set[int]:
+        return {t.pid for t in self.triggers if t.kind == kind and t.pid is not None}
+
+    @property
+    def dmesg_text(self) -> str:
+        return self.dmesg.output if self.dmesg else ""
+
+
+PROFILE_SPLIT = "KH-PROFILE-AGAIN"
