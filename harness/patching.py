@@ -21,12 +21,14 @@ from harness.kernel import KernelTree, check_tree
 from harness.proc import CommandLog
 
 MANIFEST = ".kh-patched-files"
-_DIFF_PATH = re.compile(r"^(?:\+\+\+|---) (?:[ab]/)?(\S+)", re.MULTILINE)
+PATCH_ARGS = ("-p1", "--forward", "--batch", "--no-backup-if-mismatch")
+# how GNU patch names each file it would touch: "checking file F", "checking file F (renamed from G)"
+_CHECKING = re.compile(r"^checking file (.+?)(?: \((?:renamed|copied) from (.+)\))?$", re.MULTILINE)
 
 
-def patch_paths(diff_text: str) -> list[str]:
-    """Tree-relative paths a unified diff touches (its ---/+++ headers, /dev/null left out)."""
-    found = [p for p in _DIFF_PATH.findall(diff_text) if p != "/dev/null"]
+def touched_paths(dry_run_output: str) -> list[str]:
+    """Tree-relative paths a patch touches, as `patch --dry-run` reports them (both sides of a rename)."""
+    found = [p for m in _CHECKING.finditer(dry_run_output) for p in m.groups() if p]
     for p in found:
         if p.startswith("/") or ".." in Path(p).parts:
             raise UserError(f"patch touches '{p}', outside the kernel tree")
@@ -37,11 +39,35 @@ def copy_dir(tree: KernelTree) -> Path:
     return paths.cache_root() / "patched" / f"{tree.path.name}-{paths.digest(str(tree.path))}" / "linux"
 
 
-def _run(argv: list[str], commands: CommandLog, what: str) -> None:
+def _run(argv: list[str], commands: CommandLog, what: str) -> str:
     commands.record(argv)
     result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
     if result.returncode != 0:
         raise UserError(f"{what}:\n{(result.stdout + result.stderr).strip()}")
+    return result.stdout
+
+
+def own_files(copy: Path, tree: Path, commands: CommandLog) -> list[str]:
+    """Files of the copy that are no hard link to the tree: patched (or changed by hand) at some time."""
+    if not any(copy.iterdir()) or copy.stat().st_dev != tree.stat().st_dev:
+        return []  # a new copy, or one on another file system (no hard links to tell by)
+    out = _run(["find", str(copy), "-path", str(copy / ".git"), "-prune", "-o", "-type", "f", "-links", "1",
+                "-printf", "%P\\n"], commands, f"could not list the files of {copy}")
+    return [rel for rel in out.splitlines() if rel and not rel.endswith(".kh-tmp")]
+
+
+def _refresh(copy: Path, rels: list[str], tree: Path) -> None:
+    """Give these files of the copy the tree's content and a new mtime, so every build recompiles them."""
+    now = time.time()
+    for rel in rels:
+        source, target = tree / rel, copy / rel
+        if source.exists():
+            tmp = target.with_name(target.name + ".kh-tmp")
+            shutil.copyfile(source, tmp)
+            os.utime(tmp, (now, now))
+            tmp.replace(target)
+        elif target.exists():
+            target.unlink()
 
 
 def _own_copy(path: Path) -> None:
@@ -68,25 +94,24 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
     copy.mkdir(parents=True, exist_ok=True)
     manifest = copy.parent / MANIFEST
     sticky = manifest.read_text().split() if manifest.exists() else []
+    # a file of the copy that is no hard link was changed by something no manifest recorded: it
+    # is put back with a new mtime too, so no build folder keeps an object of the changed text
+    sticky = list(dict.fromkeys(sticky + [rel for rel in own_files(copy, tree.path, commands) if rel != MANIFEST]))
     excludes = [f"--exclude=/{rel}" for rel in sticky]
-    _run(["rsync", "-a", "--delete", "--exclude=/.git", *excludes, f"--link-dest={tree.path}",
-          f"{tree.path}/", f"{copy}/"], commands, f"could not sync the private copy {copy} with {tree.path}")
-    now = time.time()
-    for rel in sticky:
-        source, target = tree.path / rel, copy / rel
-        if source.exists():
-            tmp = target.with_name(target.name + ".kh-tmp")
-            shutil.copyfile(source, tmp)
-            os.utime(tmp, (now, now))
-            tmp.replace(target)
-        elif target.exists():
-            target.unlink()
+    _run(["rsync", "-a", "--delete", "--exclude=/.git", *excludes, f"--link-dest={tree.path}", f"{tree.path}/",
+          f"{copy}/"], commands, f"could not sync the private copy {copy} with {tree.path}")
+    _refresh(copy, sticky, tree.path)
     for patch in patches:
-        rels = patch_paths(patch.read_text(errors="replace"))
+        what = f"patch {patch} does not apply to {tree.path} (Linux {tree.version})"
+        listing = _run(["patch", *PATCH_ARGS, "--dry-run", "-d", str(copy), "-i", str(patch.resolve())],
+                       commands, what)
+        rels = touched_paths(listing)
+        if not rels:
+            raise UserError(f"patch {patch} changes no file: is it a unified diff, a quilt patch or a "
+                            "git format-patch series?")
         for rel in rels:
             _own_copy(copy / rel)
         sticky = list(dict.fromkeys(sticky + rels))
         manifest.write_text("\n".join(sticky) + "\n")
-        _run(["patch", "-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-d", str(copy), "-i",
-              str(patch.resolve())], commands, f"patch {patch} does not apply to {tree.path} (Linux {tree.version})")
-    return check_tree(copy)
+        _run(["patch", *PATCH_ARGS, "-d", str(copy), "-i", str(patch.resolve())], commands, what)
+    return KernelTree(copy, check_tree(copy).version, tree.source)

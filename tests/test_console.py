@@ -64,3 +64,31 @@ def test_stop_is_bounded_for_a_process_that_ignores_sigterm() -> None:
     qemu.stop(child, grace=0.5)
     assert time.monotonic() - started < 3
     assert not child.isalive()
+
+
+# A guest that answers every framed command, with a kernel message breaking into each marker and
+# into the exit status, the way an emergency printk can cut into a serial console line.
+NOISY_GUEST = r"""
+import re, sys
+KMSG = "[    3.141592] WARNING: CPU: 0 PID: 1 at kernel/trace/trace_kprobe.c:1\r\n"
+for line in sys.stdin:
+    m = re.search(r"echo (KH\w+)''B; echo (.*); echo \1''E=\$\?", line)
+    if m:
+        tag, text = m.group(1), m.group(2)
+        sys.stdout.write(tag[:3] + KMSG + tag[3:] + "B\r\n" + text + "\r\n" + tag + "E" + KMSG + "=4" + KMSG + "2\r\n")
+        sys.stdout.flush()
+"""
+
+
+def test_a_kernel_message_inside_the_markers_does_not_break_the_framing() -> None:
+    import sys
+    transcript = Transcript()
+    child = pexpect.spawn(sys.executable, ["-c", NOISY_GUEST], encoding="utf-8", timeout=5)
+    child.logfile_read = transcript
+    try:
+        result = Console(child, transcript).run("echo hello", Stage("t", 5))
+    finally:
+        qemu.stop(child, grace=0.2)
+    assert result.output == "hello\n"
+    assert result.status == 42
+    assert "WARNING: CPU: 0" in transcript.text(), "the message stays in the console log for kernel_log"

@@ -247,3 +247,116 @@ def test_recorded_passing_session_verifies_as_pass(data: Path, name: str) -> Non
     checks = verify.verify(obs, SPEC, 64, log)
     assert verify.verdict(checks) == "pass", [c for c in checks if c.status != "pass"]
     assert not shell.answers, "the session must ask exactly what the recorded one asked"
+
+
+def test_records_of_the_harness_own_reads_do_not_count_as_the_trigger() -> None:
+    own = "\n".join(line.replace("cat-30", "cat-28").replace("cat-31", "cat-29").replace("cat-32", "cat-27")
+                    for line in abi_trace().splitlines()) + "\n"
+    checks = run(healthy_rules(own))
+    assert checks["kprobe_records"].status == "fail"
+    assert "0 records from the 3 'cat' processes" in checks["kprobe_records"].detail
+    assert checks["kretprobe_records"].status == "fail"
+
+
+def test_a_kretprobe_record_must_name_the_probed_function_as_its_return_site() -> None:
+    text = abi_trace().replace("<- do_sys_open", "<- do_sys_openat2")
+    checks = run(healthy_rules(text))
+    assert checks["kretprobe_records"].status == "fail"
+    assert "<- do_sys_open" in checks["kretprobe_records"].detail
+
+
+def test_retval_must_be_the_first_free_descriptor_not_any_descriptor() -> None:
+    checks = run(healthy_rules(abi_trace(ret=4)))
+    assert checks["retval"].status == "fail"
+    assert "returned 0x4, expected 3" in checks["retval"].detail
+
+
+@pytest.mark.parametrize("stats,needle", [
+    ("entries: 20\noverrun: 7\ncommit overrun: 0\ndropped events: 0\n", "overrun 7"),
+    ("entries: 20\noverrun: 0\ncommit overrun: 0\ndropped events: 2\n", "dropped events 2"),
+    ("", "lack overrun"),
+])
+def test_ring_buffer_losses_fail_with_the_figures(stats: str, needle: str) -> None:
+    checks = run(healthy_rules(abi_trace(), stats=stats))
+    assert checks["no_lost_events"].status == "fail"
+    assert needle in checks["no_lost_events"].detail
+
+
+def test_entries_written_beyond_the_buffer_fail_no_lost_events() -> None:
+    text = re.sub(r"entries-written: (\d+)/(\d+)", lambda m: f"entries-written: {m[1]}/{int(m[2]) + 5}", abi_trace())
+    checks = run(healthy_rules(text))
+    assert checks["no_lost_events"].status == "fail" and "5 entries written" in checks["no_lost_events"].detail
+
+
+def failing(pattern: str, output: str = "cat: can't open: No such file or directory\n", status: int = 1) -> list:  # type: ignore[type-arg]
+    """Healthy rules, except that the commands matching pattern after rmmod fail."""
+    rules = healthy_rules(abi_trace())
+    state = {"unloaded": False}
+
+    def answer(cmd: str) -> tuple[str, int]:
+        if cmd.startswith("rmmod"):
+            state["unloaded"] = True
+        if state["unloaded"] and re.search(pattern, cmd):
+            return output, status
+        for pat, fn in rules:
+            if re.search(pat, cmd):
+                return fn(cmd)  # type: ignore[no-any-return]
+        return "", 0
+
+    return [(r".", answer)]
+
+
+def test_a_failed_read_of_kprobe_events_after_rmmod_fails_events_removed() -> None:
+    checks = run(failing(r"^cat .*kprobe_events$"))
+    assert checks["events_removed"].status == "fail" and "reading kprobe_events" in checks["events_removed"].detail
+    assert checks["reload"].status == "fail"
+
+
+def test_a_test_that_errs_fails_events_removed() -> None:
+    checks = run(failing(r"^test -d", "sh: test: syntax error\n", 2))
+    assert checks["events_removed"].status == "fail" and "syntax error" in checks["events_removed"].detail
+
+
+def test_no_records_after_rmmod_needs_tracing_on_and_a_readable_trace() -> None:
+    checks = run(failing(r"^cat .*tracing_on$", "0\n", 0))
+    assert checks["no_records_after_rmmod"].status == "fail" and "tracing_on reads '0'" in checks[
+        "no_records_after_rmmod"].detail
+    checks = run(failing(r"^cat .*/trace$"))
+    assert checks["no_records_after_rmmod"].status == "fail"
+    checks = run(failing(r"trace_marker$", "sh: can't create trace_marker\n", 1))
+    assert checks["no_records_after_rmmod"].status == "fail" and "marker" in checks["no_records_after_rmmod"].detail
+
+
+def test_a_failed_dmesg_fails_kernel_log() -> None:
+    checks = run(failing(r"^dmesg$", "dmesg: klogctl: Operation not permitted\n", 1))
+    assert checks["kernel_log"].status == "fail" and "dmesg" in checks["kernel_log"].detail
+
+
+def test_another_function_needs_records_from_any_task_and_allows_hits_while_tracing_was_off() -> None:
+    spec = render.probe_spec(ARCHES["x86_64"], "upstream", "vfs_read")
+    lines = ["# tracer: nop", "# entries-in-buffer/entries-written: 4/4   #P:1"]
+    for pid in (7, 8):
+        lines += [f"  sh-{pid} [000] ..... 1.{pid}: gen_kprobe_test: (vfs_read+0x0/0x20) dfd=0x1",
+                  f"  sh-{pid} [000] ..... 1.{pid}1: gen_kretprobe_test: (ksys_read+0x5/0x9 <- vfs_read) arg1=0x1"]
+    text = "\n".join(lines) + "\n"
+    # the entry was hit once more than recorded, the return not at all; a second read adds two of each
+    profile = (f"  gen_kprobe_test  3  0\n  gen_kretprobe_test  2  0\n{PROFILE_SPLIT}\n"
+               "  gen_kprobe_test  5  0\n  gen_kretprobe_test  4  0\n")
+    rules = healthy_rules(text)
+    rules.insert(0, (r"kprobe_profile", lambda c: (profile, 0)))
+    rules.insert(0, (r"kprobe_events$", lambda c: (
+        "p:kprobes/gen_kprobe_test vfs_read dfd=%ax filename=%dx flags=%cx mode=+4($stack)\n"
+        "r10:kprobes/gen_kretprobe_test vfs_read arg1=$retval\n", 0)))
+    checks = run(rules, spec)
+    assert [n for n, c in checks.items() if c.status != "pass"] == ["events_removed", "reload"]  # fake keeps the defs
+    assert "retval" not in checks
+
+
+def test_another_function_with_lost_records_fails_its_hit_counts() -> None:
+    spec = render.probe_spec(ARCHES["x86_64"], "upstream", "vfs_read")
+    text = "# entries-in-buffer/entries-written: 1/1\n  sh-7 [000] ..... 1.7: gen_kprobe_test: (vfs_read+0x0/0x20) a=1\n"
+    profile = f"  gen_kprobe_test  9  0\n  gen_kretprobe_test  0  0\n{PROFILE_SPLIT}\n  gen_kprobe_test  11  0\n"
+    rules = healthy_rules(text)
+    rules.insert(0, (r"kprobe_profile", lambda c: (profile, 0)))
+    checks = run(rules, spec)
+    assert checks["kprobe_hit_counts"].status == "fail" and "8 hits" in checks["kprobe_hit_counts"].detail

@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import require_tools
 from test_kernel import make_tree
 
 from harness import kernel, patching
@@ -25,11 +26,55 @@ PATCH_B = """--- a/kernel/trace/y.c
 +int y_broken;
 """
 
-pytestmark = pytest.mark.skipif(not (shutil.which("rsync") and shutil.which("patch")), reason="needs rsync, patch")
+QUILT_A = """Index: linux/kernel/trace/x.c
+===================================================================
+--- linux.orig/kernel/trace/x.c
++++ linux/kernel/trace/x.c
+@@ -1,2 +1,2 @@
+ int a;
+-int b;
++int b_quilt;
+"""
+SERIES = """From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
+From: Dev <dev@example.org>
+Subject: [PATCH 1/2] trace: rename y.c and add a header
+
+---
+diff --git a/kernel/trace/y.c b/kernel/trace/z.c
+similarity index 100%
+rename from kernel/trace/y.c
+rename to kernel/trace/z.c
+diff --git a/kernel/trace/new.h b/kernel/trace/new.h
+new file mode 100644
+index 0000000..1111111
+--- /dev/null
++++ b/kernel/trace/new.h
+@@ -0,0 +1 @@
++#define NEW 1
+--
+2.39.5
+
+From 2222222222222222222222222222222222222222 Mon Sep 17 00:00:00 2001
+From: Dev <dev@example.org>
+Subject: [PATCH 2/2] trace: drop x.c
+
+---
+diff --git a/kernel/trace/x.c b/kernel/trace/x.c
+deleted file mode 100644
+index 2222222..0000000
+--- a/kernel/trace/x.c
++++ /dev/null
+@@ -1,2 +0,0 @@
+-int a;
+-int b;
+--
+2.39.5
+"""
 
 
 @pytest.fixture
 def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> kernel.KernelTree:
+    require_tools("rsync", "patch")
     monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
     root = make_tree(tmp_path / "linux")
     (root / "kernel/trace/x.c").write_text("int a;\nint b;\n")
@@ -75,10 +120,52 @@ def test_a_patch_that_does_not_apply_is_a_clear_error(tree: kernel.KernelTree, t
     assert (tree.path / "kernel/trace/x.c").read_text() == "int a;\nint b;\n"
 
 
-def test_patch_paths_refuse_escapes() -> None:
-    assert patching.patch_paths(PATCH_A) == ["kernel/trace/x.c"]
+def test_touched_paths_come_from_patch_itself_and_refuse_escapes() -> None:
+    listing = "checking file kernel/a.c\nchecking file kernel/new.c (renamed from kernel/old.c)\nHunk #1 ok\n"
+    assert patching.touched_paths(listing) == ["kernel/a.c", "kernel/new.c", "kernel/old.c"]
     with pytest.raises(UserError, match="outside"):
-        patching.patch_paths("--- a/../etc/passwd\n+++ b/../etc/passwd\n")
+        patching.touched_paths("checking file ../etc/passwd\n")
+
+
+def test_a_quilt_patch_is_recorded_so_the_next_patch_rebuilds_its_files(tree: kernel.KernelTree,
+                                                                         tmp_path: Path) -> None:
+    first = patching.prepare(tree, [write(tmp_path, "q.diff", QUILT_A)], CommandLog())
+    x = first.path / "kernel/trace/x.c"
+    assert "b_quilt" in x.read_text()
+    quilt_at = x.stat().st_mtime
+    second = patching.prepare(tree, [write(tmp_path, "b.diff", PATCH_B)], CommandLog())
+    x = second.path / "kernel/trace/x.c"
+    assert x.read_text() == "int a;\nint b;\n", "the quilt patch is undone"
+    assert x.stat().st_mtime >= quilt_at, "and its file is newer than any object built from the quilt text"
+    assert "y_broken" in (second.path / "kernel/trace/y.c").read_text()
+
+
+def test_a_format_patch_series_with_rename_new_and_deleted_files_applies_and_undoes(
+        tree: kernel.KernelTree, tmp_path: Path) -> None:
+    copy = patching.prepare(tree, [write(tmp_path, "series.mbox", SERIES)], CommandLog()).path
+    assert not (copy / "kernel/trace/y.c").exists() and (copy / "kernel/trace/z.c").read_text() == "int y;\n"
+    assert (copy / "kernel/trace/new.h").exists() and not (copy / "kernel/trace/x.c").exists()
+    copy = patching.prepare(tree, [write(tmp_path, "b.diff", PATCH_B)], CommandLog()).path
+    assert (copy / "kernel/trace/x.c").read_text() == "int a;\nint b;\n"
+    assert not (copy / "kernel/trace/z.c").exists() and not (copy / "kernel/trace/new.h").exists()
+    assert (copy / "kernel/trace/y.c").read_text() == "int y_broken;\n"
+
+
+def test_a_file_changed_in_the_copy_behind_the_manifest_gets_a_new_mtime(tree: kernel.KernelTree,
+                                                                           tmp_path: Path) -> None:
+    copy = patching.prepare(tree, [write(tmp_path, "b.diff", PATCH_B)], CommandLog()).path
+    x = copy / "kernel/trace/x.c"
+    x.unlink()
+    x.write_text("int a;\nint stale;\n")
+    os.utime(x, (2_000_000, 2_000_000))
+    copy = patching.prepare(tree, [write(tmp_path, "b.diff", PATCH_B)], CommandLog()).path
+    assert x.read_text() == "int a;\nint b;\n"
+    assert x.stat().st_mtime > 2_000_000
+
+
+def test_garbage_is_refused_before_anything_is_applied(tree: kernel.KernelTree, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="garbage"):
+        patching.prepare(tree, [write(tmp_path, "g.diff", "this is not a patch\n")], CommandLog())
 
 
 def test_a_missing_patch_file_is_a_clear_error(tree: kernel.KernelTree, tmp_path: Path) -> None:
