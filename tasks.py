@@ -11,10 +11,11 @@ from typing import Any
 
 from invoke import Exit, task
 
-from harness import errors, pipeline, proc
+from harness import errors, patching, paths, pipeline, proc
 from harness import render as rendering
 from harness.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
 from harness.kernel import DEFAULT_KERNEL, KERNELS
+from harness.known import PASSING
 from harness.proc import CommandLog
 from harness.report import format_result, write_json
 
@@ -27,7 +28,10 @@ COMMON_HELP = {
     "profile": f"probe profile: which fetch args the kprobe event records (default {DEFAULT_PROFILE})",
     "func": "kernel function to probe instead of do_sys_open",
     "kconfig_add": "extra kernel option, e.g. CONFIG_DEBUG_INFO=y (repeatable)",
-    "patch": "apply this patch (-p1) to a private copy of the tree for this run (repeatable)",
+    "patch": "apply this patch (-p1: unified diff, quilt or git format-patch) to a private copy of the tree "
+             "for this run (repeatable)",
+    "no_known_issues": "report the raw verdict: a failure explained by known_issues.toml is a FAIL, not an "
+                       "XFAIL (for git bisect run on a known issue)",
 }
 
 
@@ -50,12 +54,29 @@ def _guard(fn: Callable[[], int]) -> None:
 
 
 def _options(arch: str, tree: str | None, kernel: str, profile: str, func: str | None,
-             kconfig_add: list[str], patch: list[str] | None = None) -> pipeline.CheckOptions:
-    return pipeline.CheckOptions(
+             kconfig_add: list[str], patch: list[str] | None = None,
+             no_known_issues: bool = False) -> pipeline.CheckOptions:
+    """Every option checked before any work starts (UserError, exit 2)."""
+    opts = pipeline.CheckOptions(
         arch=resolve_arch(arch), tree=Path(tree) if tree else None, kernel=kernel,
         profile=profile, func=func, kconfig_add=tuple(kconfig_add),
-        patches=tuple(Path(p).resolve() for p in patch or []),
+        patches=tuple(patching.check_patch_file(Path(p)) for p in patch or []),
+        known_issues=not no_known_issues,
     )
+    pipeline.check_options(opts)
+    return opts
+
+
+def _listed(text: str, option: str, valid: tuple[str, ...] | None = None) -> list[str]:
+    """A comma-separated option's values; an empty list or a value not in valid is a usage error."""
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise errors.UserError(f"{option} is empty; give a comma-separated list")
+    unknown = [v for v in values if valid is not None and v not in valid]
+    if unknown:
+        raise errors.UserError(f"{option}: unknown value(s) {', '.join(unknown)}; valid: {', '.join(valid or ())}"
+                               + ("; pass --tree PATH for any other kernel" if option == "--kernels" else ""))
+    return values
 
 
 def _echo(line: str) -> None:
@@ -77,18 +98,19 @@ def setup(c):  # type: ignore[no-untyped-def]
 
 @task(auto_shortflags=False, iterable=["kconfig_add", "patch"], help={**COMMON_HELP, "json": "also write the result as JSON to this file"})
 def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-          kconfig_add=None, patch=None, json=None):
-    """Build the kernel and module, boot under QEMU, run the checks; exit 0 pass, 1 fail, 125 kernel build failed, 2 usage."""
+          kconfig_add=None, patch=None, json=None, no_known_issues=False):
+    """Build, boot under QEMU, run the checks. Exit 0 pass or XFAIL (known issue), 1 fail or XPASS, 2 usage, 125 kernel build failed."""
 
     def go() -> int:
-        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch)
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, no_known_issues)
+        out = paths.check_output_file(Path(json), "--json") if json else None
         result = pipeline.run_check(opts, echo=_echo)
         print()
         print(format_result(result))
-        if json:
-            write_json(result, Path(json))
+        if out:
+            write_json(result, out)
         print("reproduce: inv check " + shlex.join(sys.argv[sys.argv.index("check") + 1:] if "check" in sys.argv else []))
-        return 0 if result.verdict == "pass" else errors.EXIT_FAIL
+        return 0 if result.status in PASSING else errors.EXIT_FAIL
 
     _guard(go)
 
@@ -100,14 +122,16 @@ def render(c, arch="x86_64", out="rendered", profile=DEFAULT_PROFILE, func=None)
 
     def go() -> int:
         spec = rendering.probe_spec(resolve_arch(arch), profile, func)
-        for path in rendering.write_files(rendering.render_files(spec), Path(out)):
+        folder = paths.check_output_dir(Path(out), "--out")
+        for path in rendering.write_files(rendering.render_files(spec), folder):
             print(path)
         return 0
 
     _guard(go)
 
 
-@task(auto_shortflags=False, iterable=["kconfig_add", "patch"], help=COMMON_HELP)
+@task(auto_shortflags=False, iterable=["kconfig_add", "patch"],
+      help={k: v for k, v in COMMON_HELP.items() if k != "no_known_issues"})
 def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
          kconfig_add=None, patch=None):
     """Walk the upstream module's manual procedure in the guest (insmod, cat trace, rmmod) and show it."""
@@ -119,32 +143,33 @@ def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     _guard(go)
 
 
-@task(auto_shortflags=False, iterable=["kconfig_add"], help={
+@task(auto_shortflags=False, iterable=["kconfig_add", "patch"], help={
     "arches": f"comma-separated architectures (default: all of {','.join(ARCHES)})",
     "kernels": f"comma-separated distribution kernel versions (default {DEFAULT_KERNEL}; known: {','.join(KERNELS)})",
     "tree": "test this kernel tree instead of the distribution kernels",
     "profile": COMMON_HELP["profile"],
     "kconfig_add": COMMON_HELP["kconfig_add"],
+    "patch": "apply this patch to a private copy of each kernel tree, in every cell (repeatable)",
+    "no_known_issues": COMMON_HELP["no_known_issues"],
     "json": "also write the matrix result as JSON to this file",
 })
 def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFAULT_PROFILE,  # type: ignore[no-untyped-def]
-           kconfig_add=None, json=None):
-    """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if all pass or XFAIL."""
+           kconfig_add=None, patch=None, no_known_issues=False, json=None):
+    """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if every cell passes or is an XFAIL."""
     from harness import matrix as matrix_run
 
     def go() -> int:
-        arch_rows = [resolve_arch(a) for a in arches.split(",") if a.strip()]
-        versions = [k.strip() for k in kernels.split(",") if k.strip()]
+        versions = _listed(kernels, "--kernels", None if tree else KERNELS)
         cells = [
-            pipeline.CheckOptions(arch=a, tree=Path(tree) if tree else None, kernel=k, profile=profile,
-                                  kconfig_add=tuple(kconfig_add or []))
-            for k in (versions[:1] if tree else versions) for a in arch_rows
+            _options(a, tree, k, profile, None, kconfig_add or [], patch, no_known_issues)
+            for k in (versions[:1] if tree else versions) for a in _listed(arches, "--arches")
         ]
+        out = paths.check_output_file(Path(json), "--json") if json else None
         result = matrix_run.run_matrix(cells, echo=_echo)
         print()
         print(matrix_run.format_matrix(result))
-        if json:
-            matrix_run.write_json(result, Path(json))
+        if out:
+            matrix_run.write_json(result, out)
         return 0 if result.ok else errors.EXIT_FAIL
 
     _guard(go)

@@ -19,7 +19,7 @@ _SIMPLE = re.compile(
 )
 _DEREF = re.compile(r"([+-]u?(?:0x[0-9a-fA-F]+|[0-9]+))\((.*)\)")
 _EVENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*(?:\+(?:0x[0-9a-fA-F]+|[0-9]+))?")
+_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def _valid_fetch(expr: str, depth: int = 0) -> bool:
@@ -69,11 +69,17 @@ def check_event_name(name: str) -> str:
 
 
 def check_symbol(symbol: str) -> str:
-    """A probe location: a kernel symbol with an optional +offset."""
+    """A probe location: a kernel function name (the kretprobe needs the function's entry, so no +offset)."""
+    name, plus, _ = symbol.partition("+")
+    if plus and _SYMBOL.fullmatch(name):
+        raise UserError(
+            f"invalid probe function '{symbol}': give the function name alone ({name}); the module puts "
+            "a kretprobe on the same location, and a kretprobe must sit at a function's entry"
+        )
     if not _SYMBOL.fullmatch(symbol) or len(symbol) > 128:
         raise UserError(
-            f"invalid probe function '{symbol}': give a kernel symbol such as do_sys_open "
-            "(optionally SYMBOL+OFFSET); see /proc/kallsyms in the guest for candidates"
+            f"invalid probe function '{symbol}': give a kernel function name such as do_sys_open; "
+            "see /proc/kallsyms in the guest for candidates"
         )
     return symbol
 

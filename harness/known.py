@@ -17,10 +17,11 @@ from harness.arches import version_tuple
 from harness.errors import UserError
 from harness.verify import FAIL, NOT_RUN, PASS, Check
 
-__all__ = ["FAIL", "PASS", "XFAIL", "XPASS", "Classification", "KnownIssue", "classify", "load"]
+__all__ = ["FAIL", "PASS", "PASSING", "XFAIL", "XPASS", "Classification", "KnownIssue", "classify", "load"]
 
 KNOWN_ISSUES = Path(__file__).with_name("known_issues.toml")
 XFAIL, XPASS = "xfail", "xpass"
+PASSING = (PASS, XFAIL)  # statuses a run or a matrix exits 0 with
 _OPS: dict[str, Callable[[int, int], bool]] = {
     "==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
 }

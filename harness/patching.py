@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +34,23 @@ def touched_paths(dry_run_output: str) -> list[str]:
         if p.startswith("/") or ".." in Path(p).parts:
             raise UserError(f"patch touches '{p}', outside the kernel tree")
     return list(dict.fromkeys(found))
+
+
+def check_patch_file(patch: Path) -> Path:
+    """A readable file that GNU patch finds a diff in (checked against an empty folder, before any work)."""
+    patch = patch.expanduser().absolute()
+    if not patch.is_file():
+        raise UserError(f"patch file '{patch}' does not exist" if not patch.exists() else
+                        f"patch '{patch}' is not a file")
+    if not shutil.which("patch"):
+        raise UserError("--patch needs GNU patch: run 'inv setup'")
+    with tempfile.TemporaryDirectory(prefix="kh-patch-") as empty:
+        result = subprocess.run(["patch", *PATCH_ARGS, "--dry-run", "-d", empty, "-i", str(patch)],
+                                capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    if "Only garbage" in result.stdout + result.stderr or not patch.read_text(errors="replace").strip():
+        raise UserError(f"'{patch}' holds no diff that GNU patch understands: give a unified diff, a quilt "
+                        "patch or a git format-patch file")
+    return patch
 
 
 def copy_dir(tree: KernelTree) -> Path:
@@ -86,8 +104,7 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
     new mtime, and each build folder recompiles it instead of keeping an object of a patched text.
     """
     for patch in patches:
-        if not patch.is_file():
-            raise UserError(f"patch file '{patch}' does not exist")
+        check_patch_file(patch)
     if not shutil.which("rsync") or not shutil.which("patch"):
         raise UserError("--patch needs rsync and patch: run 'inv setup'")
     copy = copy_dir(tree)

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.errors import UserError
+
 CACHE_ENV = "KPROBE_HARNESS_CACHE"
 
 
@@ -77,3 +79,39 @@ def locked(path: Path, what: str, echo: Callable[[str], None] | None = None) -> 
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _probe_dir(folder: Path, what: str) -> None:
+    """Create folder (and its parents) and prove a file can be written in it, or raise UserError."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{what}: '{folder}' is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".kh-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"{what}: cannot write into '{folder}' ({e.strerror or e}); choose a writable folder") from None
+
+
+def check_output_file(path: Path, option: str) -> Path:
+    """A file the run will write at its end (--json): checked before any work starts."""
+    path = path.expanduser().absolute()
+    if path.is_dir():
+        raise UserError(f"{option} '{path}' is a folder; give a file name, e.g. {path / 'result.json'}")
+    _probe_dir(path.parent, f"{option} {path}")
+    return path
+
+
+def check_output_dir(path: Path, option: str) -> Path:
+    path = path.expanduser().absolute()
+    _probe_dir(path, option)
+    return path
+
+
+def check_cache() -> Path:
+    """The cache root must be a writable folder before any work starts."""
+    root = cache_root()
+    _probe_dir(root, f"the cache (${CACHE_ENV} or ~/.cache/kprobe-harness)")
+    return root
+

@@ -129,13 +129,24 @@ class Context:
     cleanup: ExitStack
 
 
+def check_options(opts: CheckOptions) -> ProbeSpec:
+    """Refuse bad options before any work starts (UserError): probe, kconfig, tree, kernel, cache."""
+    spec = render.probe_spec(opts.arch, opts.profile, opts.func)
+    kernel.kconfig_lines(opts.arch, opts.kconfig_add)
+    if opts.tree:
+        kernel.check_tree(opts.tree)
+    elif opts.kernel not in kernel.KERNELS:
+        kernel.default_tree(opts.kernel)  # raises with the versions the distribution provides
+    paths.check_cache()
+    qemu.require_qemu(opts.arch)
+    return spec
+
+
 def start_run(opts: CheckOptions, echo: Echo) -> Context:
     """Validate everything the user gave before any work starts."""
     commands = CommandLog()
     stages = Stages(echo)
-    spec = render.probe_spec(opts.arch, opts.profile, opts.func)
-    kernel.kconfig_lines(opts.arch, opts.kconfig_add)  # refuse bad options before any work
-    qemu.require_qemu(opts.arch)
+    spec = check_options(opts)
     cleanup = ExitStack()
     if opts.tree:
         tree = kernel.check_tree(opts.tree)

@@ -68,3 +68,68 @@ def test_unknown_profile_exits_2(tmp_path: Path, profile: str) -> None:
     result = inv("render", "--profile", profile, "--out", str(tmp_path / "o"), cache=tmp_path)
     assert result.returncode == 2
     assert "upstream" in result.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("check", "--json", "/proc/kh/x.json"), "--json"),
+    (("matrix", "--json", "/proc/kh/m.json"), "--json"),
+    (("render", "--out", "/proc/kh-out"), "--out"),
+])
+def test_unwritable_outputs_exit_2_before_any_work(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
+    result = inv(*args, cache=tmp_path / "cache")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert needle in result.stderr and "cannot write" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "cache" / "runs").exists()
+
+
+def test_a_json_path_that_is_a_folder_exits_2(tmp_path: Path) -> None:
+    result = inv("check", "--json", str(tmp_path), cache=tmp_path / "cache")
+    assert result.returncode == 2 and "is a folder" in result.stderr
+
+
+def test_an_unwritable_cache_exits_2_and_names_the_variable(tmp_path: Path) -> None:
+    result = inv("check", cache=Path("/proc/kh-cache"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "KPROBE_HARNESS_CACHE" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("matrix", "--kernels", "6.12,5.4"), "5.4"),
+    (("matrix", "--kernels", ","), "empty"),
+    (("matrix", "--arches", "x86_64,sparc"), "sparc"),
+])
+def test_unknown_values_inside_lists_exit_2_at_once(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
+    result = inv(*args, cache=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert needle in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_file_given_for_the_tree_says_it_is_not_a_folder(tmp_path: Path) -> None:
+    result = inv("check", "--tree", "/etc/passwd", cache=tmp_path)
+    assert result.returncode == 2
+    assert "is not a folder" in result.stderr
+
+
+def test_a_patch_of_garbage_exits_2_before_any_work(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.patch"
+    garbage.write_text("hello, this is not a diff\n")
+    for task in ("check", "matrix"):
+        result = inv(task, "--patch", str(garbage), cache=tmp_path / "cache")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "no diff" in result.stderr
+        assert not (tmp_path / "cache" / "runs").exists()
+
+
+def test_a_function_with_an_offset_is_refused_with_the_reason(tmp_path: Path) -> None:
+    result = inv("check", "--func", "do_sys_open+4", cache=tmp_path)
+    assert result.returncode == 2
+    assert "kretprobe" in result.stderr and "do_sys_open" in result.stderr
+
+
+def test_check_and_matrix_offer_a_raw_verdict(tmp_path: Path) -> None:
+    for task in ("check", "matrix"):
+        out = inv(task, "-h", cache=tmp_path).stdout
+        assert "--no-known-issues" in out and "XFAIL" in out
+    assert "--patch" in inv("matrix", "-h", cache=tmp_path).stdout
