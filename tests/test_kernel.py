@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+from conftest import require_tools
 
 from harness import kernel
 from harness.arches import ARCHES
@@ -72,7 +75,7 @@ def test_builds_are_keyed_by_tree_arch_and_config(tmp_path: Path, monkeypatch: p
     b = kernel.check_tree(make_tree(tmp_path / "b"))
     arch = ARCHES["x86_64"]
     if not __import__("shutil").which("gcc"):
-        pytest.skip("no gcc")
+        require_tools("gcc")
     dirs = {
         kernel.prepare_build(a, arch).out,
         kernel.prepare_build(b, arch).out,
@@ -114,3 +117,33 @@ def test_unknown_distribution_kernel_lists_the_known_ones() -> None:
 def test_kconfig_add_overrides_the_arch_line_for_the_same_option() -> None:
     lines = kernel.kconfig_lines(ARCHES["arm"], ("CONFIG_THUMB2_KERNEL=y",), "6.12.117")
     assert [line for line in lines if line.startswith("CONFIG_THUMB2_KERNEL=")] == ["CONFIG_THUMB2_KERNEL=y"]
+
+
+def _tarball(tmp_path: Path, sublevel: int) -> Path:
+    import tarfile
+    src = tmp_path / f"src-{sublevel}"
+    make_tree(src / "linux-source-6.12", (6, 12, sublevel))
+    tarball = tmp_path / "linux-source-6.12.tar.xz"
+    with tarfile.open(tarball, "w:xz") as tar:
+        tar.add(src / "linux-source-6.12", arcname="linux-source-6.12")
+    return tarball
+
+
+def test_the_distribution_source_is_unpacked_again_when_the_package_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_tools("gcc", "make", "flex", "bison", "bc")
+    monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(kernel, "SOURCE_TARBALL", str(tmp_path / "linux-source-{version}.tar.xz"))
+    _tarball(tmp_path, 117)
+    old = kernel.default_tree("6.12")
+    assert old.version == "6.12.117" and old.source
+    assert kernel.default_tree("6.12") == old, "an unchanged package is not unpacked again"
+    tarball = _tarball(tmp_path, 119)
+    os.utime(tarball, ns=(10**18, 10**18))
+    new = kernel.default_tree("6.12")
+    assert new.path == old.path and new.version == "6.12.119" and new.source != old.source
+    arch = ARCHES["x86_64"]
+    assert kernel.prepare_build(new, arch).out != kernel.prepare_build(old, arch).out
+    # the same version with another tarball (a new distribution revision) never shares a build folder
+    same_version = kernel.KernelTree(new.path, new.version, new.source + "-rebuilt")
+    assert kernel.prepare_build(same_version, arch).out != kernel.prepare_build(new, arch).out

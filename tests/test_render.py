@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import GOLDEN
+from conftest import GOLDEN, in_ci
 
 from harness import fetchargs, render
 from harness.arches import ARCHES
@@ -16,11 +16,13 @@ UPDATE = os.environ.get("KH_UPDATE_GOLDEN") == "1"
 @pytest.mark.parametrize("profile", ["upstream", "abi"])
 def test_render_matches_golden_files(arch: str, profile: str) -> None:
     files = render.render_files(render.probe_spec(ARCHES[arch], profile))
+    assert not (UPDATE and in_ci()), "KH_UPDATE_GOLDEN=1 under CI would compare the renders with themselves"
     for name, text in files.items():
         golden = GOLDEN / arch / profile / name
-        if UPDATE:
+        if UPDATE and (not golden.exists() or golden.read_text() != text):
             golden.parent.mkdir(parents=True, exist_ok=True)
             golden.write_text(text)
+            pytest.fail(f"rewrote {golden}: review the difference with git diff, then run the tests again")
         assert golden.exists(), f"no golden file {golden}: run with KH_UPDATE_GOLDEN=1 once and review it"
         assert text == golden.read_text(), f"{golden} differs; KH_UPDATE_GOLDEN=1 rewrites it on purpose"
 
