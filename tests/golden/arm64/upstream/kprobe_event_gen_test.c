@@ -1,19 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Test module for in-kernel kprobe event creation and generation.
+ * kprobe-harness build of the kernel's dynamic-event test module
+ * (kernel/trace/kprobe_event_gen_test.c), for arm64 with the
+ * "upstream" probe profile.
  *
- * Rendered by kprobe-harness from kernel/trace/kprobe_event_gen_test.c
- * for arm64, probe profile "upstream".
+ * Loading it builds two dynamic events from kernel code and switches them on:
+ * an entry probe on do_sys_open whose command is started with two fields and
+ * finished with the rest, and a return probe on the same function.  Unloading
+ * switches both off, hands back the event files and deletes the events.
  *
- * The first test uses kprobe_event_gen_cmd_start(), kprobe_event_add_fields()
- * and kprobe_event_gen_cmd_end() to create a kprobe event, which is then
- * enabled in order to generate trace output.  The second creates a
- * kretprobe event using kretprobe_event_gen_cmd_start() and
- * kretprobe_event_gen_cmd_end(), and is also then enabled.
- *
- * # insmod kprobe_event_gen_test.ko
- * # cat /sys/kernel/tracing/trace
- * # rmmod kprobe_event_gen_test
+ * By hand:  insmod kprobe_event_gen_test.ko; cat /sys/kernel/tracing/trace; rmmod kprobe_event_gen_test
  */
 
 #include <linux/module.h>
@@ -37,52 +33,41 @@ static bool trace_event_file_is_valid(struct trace_event_file *input)
 	return input && !IS_ERR(input);
 }
 
-/*
- * Test to make sure we can create a kprobe event, then add more
- * fields.
- */
+/* Entry probe: start the command with two fields, add the others, register. */
 static int __init test_gen_kprobe_cmd(void)
 {
 	struct dynevent_cmd cmd;
 	char *buf;
 	int ret;
 
-	/* Create a buffer to hold the generated command */
+	/* the command text is assembled in this buffer */
 	buf = kzalloc(MAX_DYNEVENT_CMD_LEN, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 
-	/* Before generating the command, initialize the cmd object */
 	kprobe_event_cmd_init(&cmd, buf, MAX_DYNEVENT_CMD_LEN);
 
-	/*
-	 * Define the gen_kprobe_test event with the first 2 kprobe
-	 * fields.
-	 */
+	/* event name, probed function and the first two fields */
 	ret = kprobe_event_gen_cmd_start(&cmd, KPROBE_GEN_TEST_EVENT,
 					 KPROBE_GEN_TEST_FUNC,
 					 KPROBE_GEN_TEST_ARG0, KPROBE_GEN_TEST_ARG1);
 	if (ret)
 		goto out;
 
-	/* Use kprobe_event_add_fields to add the rest of the fields */
+	/* the remaining fields go in through the add call */
 
 	ret = kprobe_event_add_fields(&cmd, KPROBE_GEN_TEST_ARG2, KPROBE_GEN_TEST_ARG3);
 	if (ret)
 		goto out;
 
-	/*
-	 * This actually creates the event.
-	 */
+	/* only now is the event registered */
 	ret = kprobe_event_gen_cmd_end(&cmd);
 	if (ret)
 		goto out;
 
 	/*
-	 * Now get the gen_kprobe_test event file.  We need to prevent
-	 * the instance and event from disappearing from underneath
-	 * us, which trace_get_event_file() does (though in this case
-	 * we're using the top-level instance which never goes away).
+	 * Hold a reference on the event file, so that neither the event nor
+	 * its (top-level) trace instance can go away while it is in use.
 	 */
 	gen_kprobe_test = trace_get_event_file(NULL, "kprobes",
 					       KPROBE_GEN_TEST_EVENT);
@@ -91,7 +76,7 @@ static int __init test_gen_kprobe_cmd(void)
 		goto delete;
 	}
 
-	/* Enable the event or you won't see anything */
+	/* a registered event records nothing until it is switched on */
 	ret = trace_array_set_clr_event(gen_kprobe_test->tr,
 					"kprobes", KPROBE_GEN_TEST_EVENT, true);
 	if (ret) {
@@ -104,51 +89,35 @@ static int __init test_gen_kprobe_cmd(void)
  delete:
 	if (trace_event_file_is_valid(gen_kprobe_test))
 		gen_kprobe_test = NULL;
-	/* We got an error after creating the event, delete it */
+	/* registered but unusable: take it away again */
 	kprobe_event_delete(KPROBE_GEN_TEST_EVENT);
 	goto out;
 }
 
-/*
- * Test to make sure we can create a kretprobe event.
- */
+/* Return probe: one command with the function and its return value. */
 static int __init test_gen_kretprobe_cmd(void)
 {
 	struct dynevent_cmd cmd;
 	char *buf;
 	int ret;
 
-	/* Create a buffer to hold the generated command */
 	buf = kzalloc(MAX_DYNEVENT_CMD_LEN, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 
-	/* Before generating the command, initialize the cmd object */
 	kprobe_event_cmd_init(&cmd, buf, MAX_DYNEVENT_CMD_LEN);
 
-	/*
-	 * Define the kretprobe event.
-	 */
 	ret = kretprobe_event_gen_cmd_start(&cmd, KRETPROBE_GEN_TEST_EVENT,
 					    KPROBE_GEN_TEST_FUNC,
 					    KRETPROBE_GEN_TEST_ARG0);
 	if (ret)
 		goto out;
 
-	/*
-	 * This actually creates the event.
-	 */
 	ret = kretprobe_event_gen_cmd_end(&cmd);
 	if (ret)
 		goto out;
 
-	/*
-	 * Now get the gen_kretprobe_test event file.  We need to
-	 * prevent the instance and event from disappearing from
-	 * underneath us, which trace_get_event_file() does (though in
-	 * this case we're using the top-level instance which never
-	 * goes away).
-	 */
+	/* as for the entry probe: a reference first, then switch it on */
 	gen_kretprobe_test = trace_get_event_file(NULL, "kprobes",
 						  KRETPROBE_GEN_TEST_EVENT);
 	if (IS_ERR(gen_kretprobe_test)) {
@@ -156,7 +125,6 @@ static int __init test_gen_kretprobe_cmd(void)
 		goto delete;
 	}
 
-	/* Enable the event or you won't see anything */
 	ret = trace_array_set_clr_event(gen_kretprobe_test->tr,
 					"kprobes", KRETPROBE_GEN_TEST_EVENT, true);
 	if (ret) {
@@ -169,7 +137,6 @@ static int __init test_gen_kretprobe_cmd(void)
  delete:
 	if (trace_event_file_is_valid(gen_kretprobe_test))
 		gen_kretprobe_test = NULL;
-	/* We got an error after creating the event, delete it */
 	kprobe_event_delete(KRETPROBE_GEN_TEST_EVENT);
 	goto out;
 }
@@ -199,35 +166,30 @@ static int __init kprobe_event_gen_test_init(void)
 static void __exit kprobe_event_gen_test_exit(void)
 {
 	if (trace_event_file_is_valid(gen_kprobe_test)) {
-		/* Disable the event or you can't remove it */
+		/* an enabled event cannot be deleted: switch it off first */
 		WARN_ON(trace_array_set_clr_event(gen_kprobe_test->tr,
 						  "kprobes",
 						  KPROBE_GEN_TEST_EVENT, false));
 
-		/* Now give the file and instance back */
 		trace_put_event_file(gen_kprobe_test);
 	}
 
-	/* Now unregister and free the event */
+	/* unregister the event and free it */
 	WARN_ON(kprobe_event_delete(KPROBE_GEN_TEST_EVENT));
 
 	if (trace_event_file_is_valid(gen_kretprobe_test)) {
-		/* Disable the event or you can't remove it */
 		WARN_ON(trace_array_set_clr_event(gen_kretprobe_test->tr,
 						  "kprobes",
 						  KRETPROBE_GEN_TEST_EVENT, false));
 
-		/* Now give the file and instance back */
 		trace_put_event_file(gen_kretprobe_test);
 	}
 
-	/* Now unregister and free the event */
 	WARN_ON(kprobe_event_delete(KRETPROBE_GEN_TEST_EVENT));
 }
 
 module_init(kprobe_event_gen_test_init)
 module_exit(kprobe_event_gen_test_exit)
 
-MODULE_AUTHOR("Tom Zanussi");
-MODULE_DESCRIPTION("kprobe event generation test");
+MODULE_DESCRIPTION("kprobe-harness: kprobe and kretprobe events created and removed from kernel code");
 MODULE_LICENSE("GPL v2");
