@@ -12,9 +12,9 @@ from pathlib import Path
 from harness import kernel, known, module, patching, paths, render, report, verify
 from harness.arches import DEFAULT_PROFILE, Arch
 from harness.errors import BuildError, StageError
+from harness.observations import Targets
 from harness.proc import CommandLog
 from harness.render import ProbeSpec
-from harness.observations import Targets
 from vm import guest, initramfs, qemu
 from vm.console import Console, Stage, Transcript
 

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 
 from harness import trace
 from harness.arches import ABI_PROFILE, PROBE_FUNC
-from harness.observations import (MISSING, PROFILE_SPLIT, READ, TARGET_TEXT, WRITE, CommandResult, Observations,
-                                  read_problem)
+from harness.observations import (
+    MISSING,
+    PROFILE_SPLIT,
+    READ,
+    TARGET_TEXT,
+    WRITE,
+    CommandResult,
+    Observations,
+    read_problem,
+)
 from harness.render import ProbeSpec
 
 PASS, FAIL, NOT_RUN = "pass", "fail", "not run"
@@ -285,7 +293,7 @@ def _last_per_pid(records: list[trace.TraceRecord]) -> dict[int, trace.TraceReco
 
 
 def _value_checks(session: Session, bits: int) -> list[Check]:
-    obs, t = session.obs, session.obs.targets
+    t = session.obs.targets
     kprobes = session.kprobes()
     reads = session.of(kprobes, READ)
     misses = session.of(kprobes, MISSING)

@@ -24,8 +24,8 @@ def checks(**statuses: str) -> list[Check]:
     return [Check(name, status) for name, status in statuses.items()]
 
 
-SYMPTOM = dict(insmod="pass", kprobe_records="fail", kprobe_hit_counts="fail", kretprobe_records="pass",
-               kretprobe_hit_counts="pass", filename_arg="fail", register_args="fail", retval="pass")
+SYMPTOM = {"insmod": "pass", "kprobe_records": "fail", "kprobe_hit_counts": "fail", "kretprobe_records": "pass",
+           "kretprobe_hit_counts": "pass", "filename_arg": "fail", "register_args": "fail", "retval": "pass"}
 
 
 def test_the_shipped_known_issues_file_loads_and_names_real_checks() -> None:

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.observations import (MISSING, PROFILE_SPLIT, READ, TARGET_TEXT, WRITE, CommandResult, Observations, Targets,
-                                  Trigger)
+from harness.observations import (
+    MISSING,
+    PROFILE_SPLIT,
+    READ,
+    TARGET_TEXT,
+    WRITE,
+    CommandResult,
+    Observations,
+    Targets,
+    Trigger,
+)
 from harness.render import ProbeSpec
 from vm.console import Shell, Stage
 
