@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 READ, MISSING, WRITE = "read", "missing", "write"
 TARGET_TEXT = "kprobe-harness"  # what the existing target holds, so a read can be seen to work
+OPENER, OPENS = "cat", 3  # the trigger's reading program, and how many processes read the target
 
 
 @dataclass(frozen=True)

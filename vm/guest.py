@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from harness.observations import (
     MISSING,
+    OPENER,
+    OPENS,
     PROFILE_SPLIT,
     READ,
     TARGET_TEXT,
@@ -21,8 +23,6 @@ from vm.console import Shell, Stage
 __all__ = ["OPENER", "OPENS", "TRACEFS", "Observations", "Targets", "module_name", "run_session"]
 
 TRACEFS = "/sys/kernel/tracing"
-OPENER = "cat"  # the program whose opens must be recorded
-OPENS = 3
 
 # Seconds allowed for each guest stage (boot is handled where QEMU starts).
 STAGE_SECONDS = {"prepare": 30.0, "insmod": 60.0, "trigger": 60.0, "trace": 60.0, "rmmod": 60.0, "reload": 60.0}
