@@ -24,7 +24,7 @@ def inv(*args: str, timeout: float = COLD_TIMEOUT) -> subprocess.CompletedProces
 
 
 def qemu_processes() -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=False).stdout
     return [l for l in out.splitlines() if "qemu-system" in l and "kprobe-harness" in l]
 
 
@@ -46,7 +46,7 @@ def test_check_x86_64_passes_on_the_default_tree(tmp_path: Path) -> None:
     assert data["verdict"] == "pass"
     assert data["arch"] == "x86_64" and data["kernel_version"].startswith("6.12.")
     assert [c["name"] for c in data["checks"] if c["status"] != "pass"] == []
-    assert {"filename_arg", "register_args", "retval", "hit_counts", "reload", "kernel_log"} <= {
+    assert {"filename_arg", "register_args", "retval", "kprobe_hit_counts", "no_lost_events", "reload", "kernel_log"} <= {
         c["name"] for c in data["checks"]}
     artifacts = Path(data["artifacts"])
     for name in ("console.log", "trace.txt", "result.json", "build.log", "kernel.config", "commands.sh",
