@@ -105,6 +105,9 @@ def _enabled_check(name: str, event: str, read: CommandResult | None) -> Check:
 
 def _records_check(name: str, session: Session, event: str, records: list[trace.TraceRecord],
                    facts: EventFacts) -> Check:
+    problem = read_problem(session.obs.trace, "the trace")
+    if problem:
+        return Check(name, FAIL, problem)
     mine = session.trigger_records(records)
     pids = session.obs.pids(READ)
     want = OPENS if session.own_function else 1

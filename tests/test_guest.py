@@ -408,3 +408,11 @@ def test_recorded_riscv64_session_whose_entry_probe_never_fires_is_a_plain_fail(
     assert c["status"] == "fail", c
     assert "kprobe.hits > 0 (is 0)" in c["note"]
     assert "never hit" in {ch.name: ch.detail for ch in checks}["kprobe_records"]
+
+
+def test_a_failed_read_of_the_trace_fails_the_records_checks_with_the_reason() -> None:
+    rules = healthy_rules(abi_trace())
+    rules.insert(0, (r"^cat .*/trace$", lambda c: ("cat: read error: Device busy\n", 1)))
+    checks = run(rules)
+    for name in ("kprobe_records", "kretprobe_records", "no_lost_events"):
+        assert checks[name].status == "fail" and "Device busy" in checks[name].detail, name
