@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, require_tools
 
+from harness import paths
+
 pytestmark = pytest.mark.qemu
 
 COLD_TIMEOUT = 40 * 60
@@ -24,8 +26,10 @@ def inv(*args: str, timeout: float = COLD_TIMEOUT) -> subprocess.CompletedProces
 
 
 def qemu_processes() -> list[str]:
+    """QEMU processes booting from this cache's run folders (full width: ps cuts lines under pytest)."""
     out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=False).stdout
-    return [l for l in out.splitlines() if "qemu-system" in l and "kprobe-harness" in l]
+    runs = str(paths.cache_root() / "runs")
+    return [line for line in out.splitlines() if "qemu-system" in line and runs in line]
 
 
 @pytest.fixture(scope="module", autouse=True)
