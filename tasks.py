@@ -11,7 +11,7 @@ from typing import Any
 
 from invoke import Exit, task
 
-from harness import errors, patching, paths, pipeline, proc
+from harness import errors, patching, paths, pipeline, proc, reports
 from harness import render as rendering
 from harness.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
 from harness.kernel import DEFAULT_KERNEL, KERNELS
@@ -79,6 +79,38 @@ def _listed(text: str, option: str, valid: tuple[str, ...] | None = None) -> lis
     return values
 
 
+REPORT_HELP = {
+    "junit": "also write JUnit XML to this file (one testsuite per cell, one testcase per check)",
+    "ktap": "also write KTAP version 1 to this file ('-' for stdout)",
+    "markdown": "also write a Markdown summary to this file (for a CI job summary or a review comment)",
+}
+
+
+def _report_targets(junit: str | None, ktap: str | None, markdown: str | None) -> dict[str, str]:
+    """The report files asked for, each checked writable before any work starts."""
+    targets = {"junit": junit, "ktap": ktap, "markdown": markdown}
+    for name, target in targets.items():
+        if target and target != "-":
+            paths.check_output_file(Path(target), f"--{name}")
+    return {k: v for k, v in targets.items() if v}
+
+
+def _write_reports(cells: list[reports.CellReport], targets: dict[str, str], command: str) -> None:
+    from harness.reports import junit as junit_report
+    from harness.reports import ktap as ktap_report
+    from harness.reports import markdown as markdown_report
+
+    renderers = {"junit": junit_report.render, "ktap": ktap_report.render, "markdown": markdown_report.render}
+    for name, target in targets.items():
+        reports.write(renderers[name](cells, command), target)
+
+
+def _command(task: str) -> str:
+    """The command line that reproduces this run."""
+    args = sys.argv[sys.argv.index(task) + 1:] if task in sys.argv else []
+    return shlex.join(["inv", task, *args])
+
+
 def _echo(line: str) -> None:
     print(line, flush=True)
 
@@ -96,20 +128,23 @@ def setup(c):  # type: ignore[no-untyped-def]
     _guard(go)
 
 
-@task(auto_shortflags=False, iterable=["kconfig_add", "patch"], help={**COMMON_HELP, "json": "also write the result as JSON to this file"})
+@task(auto_shortflags=False, iterable=["kconfig_add", "patch"],
+      help={**COMMON_HELP, **REPORT_HELP, "json": "also write the result as JSON to this file"})
 def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-          kconfig_add=None, patch=None, json=None, no_known_issues=False):
+          kconfig_add=None, patch=None, json=None, no_known_issues=False, junit=None, ktap=None, markdown=None):
     """Build, boot under QEMU, run the checks. Exit 0 pass or XFAIL (known issue), 1 fail or XPASS, 2 usage, 125 kernel build failed."""
 
     def go() -> int:
         opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, no_known_issues)
         out = paths.check_output_file(Path(json), "--json") if json else None
+        targets = _report_targets(junit, ktap, markdown)
         result = pipeline.run_check(opts, echo=_echo)
         print()
         print(format_result(result))
         if out:
             write_json(result, out)
-        print("reproduce: inv check " + shlex.join(sys.argv[sys.argv.index("check") + 1:] if "check" in sys.argv else []))
+        _write_reports([reports.from_run(result)], targets, _command("check"))
+        print("reproduce: " + _command("check"))
         return 0 if result.status in PASSING else errors.EXIT_FAIL
 
     _guard(go)
@@ -152,9 +187,10 @@ def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     "patch": "apply this patch to a private copy of each kernel tree, in every cell (repeatable)",
     "no_known_issues": COMMON_HELP["no_known_issues"],
     "json": "also write the matrix result as JSON to this file",
+    **REPORT_HELP,
 })
 def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFAULT_PROFILE,  # type: ignore[no-untyped-def]
-           kconfig_add=None, patch=None, no_known_issues=False, json=None):
+           kconfig_add=None, patch=None, no_known_issues=False, json=None, junit=None, ktap=None, markdown=None):
     """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if every cell passes or is an XFAIL."""
     from harness import matrix as matrix_run
 
@@ -165,11 +201,14 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
             for k in (versions[:1] if tree else versions) for a in _listed(arches, "--arches")
         ]
         out = paths.check_output_file(Path(json), "--json") if json else None
+        targets = _report_targets(junit, ktap, markdown)
         result = matrix_run.run_matrix(cells, echo=_echo)
         print()
         print(matrix_run.format_matrix(result))
         if out:
             matrix_run.write_json(result, out)
+        _write_reports(matrix_run.cell_reports(result), targets, _command("matrix"))
+        print("reproduce: " + _command("matrix"))
         return 0 if result.ok else errors.EXIT_FAIL
 
     _guard(go)

@@ -13,6 +13,7 @@ from pathlib import Path
 from harness import known, pipeline, proc
 from harness.errors import HarnessError, KernelBuildError
 from harness.report import RunResult, format_table
+from harness.reports import CellReport
 
 Echo = Callable[[str], None]
 
@@ -167,3 +168,10 @@ def write_json(m: MatrixResult, path: Path) -> None:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def cell_reports(m: MatrixResult) -> list[CellReport]:
+    """The matrix's cells as the report formats read them."""
+    return [CellReport(label=c.label, arch=c.opts.arch.name,
+                       kernel=c.result.kernel_version if c.result else (str(c.opts.tree) if c.opts.tree else c.opts.kernel),
+                       status=c.status, result=c.result, note=c.note, error=c.error) for c in m.cells]

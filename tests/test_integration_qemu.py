@@ -130,8 +130,9 @@ def test_matrix_boots_all_four_arches_and_marks_the_riscv64_known_issue(tmp_path
     require_tools("qemu-system-aarch64", "qemu-system-arm", "qemu-system-riscv64", "aarch64-linux-gnu-gcc",
                   "arm-linux-gnueabihf-gcc", "riscv64-linux-gnu-gcc")
     out = tmp_path / "matrix.json"
+    reports = {name: tmp_path / f"matrix.{name}" for name in ("junit", "ktap", "markdown")}
     result = inv("matrix", "--arches", "x86_64,arm64,arm,riscv64", "--kernels", "6.12", "--json", str(out),
-                 timeout=80 * 60)
+                 *(a for name, path in reports.items() for a in (f"--{name}", str(path))), timeout=80 * 60)
     assert out.exists(), result.stdout[-4000:] + result.stderr[-2000:]
     data = json.loads(out.read_text())
     status = {c["arch"]: c["status"] for c in data["cells"]}
@@ -145,7 +146,30 @@ def test_matrix_boots_all_four_arches_and_marks_the_riscv64_known_issue(tmp_path
     assert not_run == {"filename_arg", "register_args"}, "entry values have nothing to read; $retval still runs"
     records = next(c for c in failed if c["name"] == "kprobe_records")
     assert "hits" in records["detail"] and "not written to the ring buffer" in records["detail"]
+    check_reports_agree_with_the_json(data, reports)
     for cell in data["cells"]:
         boot = next(s["seconds"] for s in cell["result"]["stages"] if s["name"] == "boot")
         assert boot < 30, (cell["arch"], boot)
     assert not qemu_processes()
+
+
+def check_reports_agree_with_the_json(data: dict, reports: dict[str, Path]) -> None:  # type: ignore[type-arg]
+    """JUnit read back with junitparser, KTAP with the kernel's parser, both against the JSON."""
+    from junitparser import JUnitXml
+    from test_reports import kunit_py
+
+    suites = {s.name: s for s in JUnitXml.fromfile(str(reports["junit"]))}
+    for cell in data["cells"]:
+        suite = suites[cell["cell"]]
+        checks = cell["result"]["checks"]
+        assert [c.name for c in suite] == [c["name"] for c in checks]
+        props = {p.name: p.value for p in suite.properties()}
+        assert props["status"] == cell["status"] and props["command"].startswith("inv matrix ")
+        assert suite.skipped == sum(c["status"] != "pass" for c in checks if cell["status"] == "xfail"
+                                    or c["status"] == "not run")
+    parsed = subprocess.run([sys.executable, str(kunit_py(reports["ktap"].parent)), "parse", str(reports["ktap"])],
+                            capture_output=True, text=True, check=False).stdout
+    total = sum(len(c["result"]["checks"]) for c in data["cells"])
+    assert f"Testing complete. Ran {total} tests" in parsed, parsed[-2000:]
+    markdown = reports["markdown"].read_text()
+    assert markdown.startswith("## kprobe-harness: OK") and "riscv64/6.12: XFAIL" in markdown
