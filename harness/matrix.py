@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness import known, pipeline, proc
 from harness.errors import HarnessError, KernelBuildError
-from harness.report import RunResult, format_table
+from harness.report import SCHEMA_VERSION, RunResult, format_table
 from harness.reports import CellReport
 
 Echo = Callable[[str], None]
@@ -150,6 +150,7 @@ def format_matrix(m: MatrixResult) -> str:
 
 def write_json(m: MatrixResult, path: Path) -> None:
     data = {
+        "schema_version": SCHEMA_VERSION,
         "ok": m.ok,
         "seconds": round(m.seconds, 2),
         "cells": [

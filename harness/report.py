@@ -9,6 +9,8 @@ from pathlib import Path
 
 from harness.verify import Check
 
+SCHEMA_VERSION = 1  # of schemas/result.schema.json and schemas/matrix.schema.json
+
 
 @dataclass
 class RunResult:
@@ -32,7 +34,8 @@ class RunResult:
     known_issues: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
-        data = asdict(self)
+        """The documented JSON form (schemas/result.schema.json)."""
+        data: dict[str, object] = {"schema_version": SCHEMA_VERSION, **asdict(self)}
         data["stages"] = [{"name": n, "seconds": round(s, 2)} for n, s in self.stages]
         data["checks"] = [asdict(c) for c in self.checks]
         return data

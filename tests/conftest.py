@@ -30,3 +30,16 @@ def require_tools(*tools: str) -> None:
 @pytest.fixture
 def data() -> Path:
     return DATA
+
+
+def validate_json(data: object, schema: str) -> None:
+    """Validate data against schemas/<schema>.schema.json (references between the schemas resolve)."""
+    import json
+
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    schemas = {p.name: json.loads(p.read_text()) for p in (ROOT / "schemas").glob("*.schema.json")}
+    registry: Registry = Registry().with_resources(  # type: ignore[type-arg]
+        (s["$id"], Resource.from_contents(s)) for s in schemas.values())
+    Draft202012Validator(schemas[f"{schema}.schema.json"], registry=registry).validate(data)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import require_tools
+from conftest import require_tools, validate_json
 from test_integration_qemu import inv, qemu_processes
 
 pytestmark = pytest.mark.qemu
@@ -37,7 +37,9 @@ def check_json(tmp_path: Path, arch: str, *args: str) -> tuple[int, dict, str]: 
     out = tmp_path / "result.json"
     result = inv("check", "--arch", arch, "--json", str(out), *args)
     assert out.exists(), result.stdout[-4000:] + result.stderr[-3000:]
-    return result.returncode, json.loads(out.read_text()), result.stdout
+    data = json.loads(out.read_text())
+    validate_json(data, "result")
+    return result.returncode, data, result.stdout
 
 
 def test_every_bad_kernel_has_a_patch_and_an_expected_check() -> None:
@@ -88,7 +90,9 @@ def test_riscv64_bad_kernel_is_a_fail_not_an_xfail_in_the_matrix(tmp_path: Path,
     out = tmp_path / "matrix.json"
     result = inv("matrix", "--arches", "riscv64", "--patch", str(BAD / patch), "--json", str(out))
     assert out.exists(), result.stdout[-4000:] + result.stderr[-3000:]
-    cell = json.loads(out.read_text())["cells"][0]
+    matrix = json.loads(out.read_text())
+    validate_json(matrix, "matrix")
+    cell = matrix["cells"][0]
     assert cell["status"] == "fail", result.stdout[-4000:]
     assert result.returncode == 1
     assert "does not explain" in cell["note"], cell["note"]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, require_tools
+from conftest import ROOT, require_tools, validate_json
 
 from harness import paths
 
@@ -41,7 +41,9 @@ def run_json(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[st
     out = tmp_path / "result.json"
     result = inv("check", "--arch", "x86_64", "--json", str(out), *args)
     assert out.exists(), f"no JSON written\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    return result, json.loads(out.read_text())
+    data = json.loads(out.read_text())
+    validate_json(data, "result")
+    return result, data
 
 
 def test_check_x86_64_passes_on_the_default_tree(tmp_path: Path) -> None:
@@ -135,6 +137,7 @@ def test_matrix_boots_all_four_arches_and_marks_the_riscv64_known_issue(tmp_path
                  *(a for name, path in reports.items() for a in (f"--{name}", str(path))), timeout=80 * 60)
     assert out.exists(), result.stdout[-4000:] + result.stderr[-2000:]
     data = json.loads(out.read_text())
+    validate_json(data, "matrix")
     status = {c["arch"]: c["status"] for c in data["cells"]}
     assert status == {"x86_64": "pass", "arm64": "pass", "arm": "pass", "riscv64": "xfail"}, result.stdout[-6000:]
     assert result.returncode == 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness import known, matrix, pipeline
 from harness.arches import ARCHES
 from harness.report import RunResult
@@ -62,3 +64,23 @@ def test_json_keeps_status_reason_and_full_result(tmp_path: Path) -> None:
     assert riscv["status"] == "xfail"
     assert riscv["known_issues"][0]["reason"] == ISSUE.reason
     assert riscv["result"]["checks"][1]["detail"].startswith("0 records")
+
+
+def test_matrix_json_follows_its_schema(tmp_path: Path) -> None:
+    from conftest import validate_json
+    m = sample()
+    m.cells[1].issues = (ISSUE,)
+    m.cells.append(matrix.Cell(pipeline.CheckOptions(arch=ARCHES["arm"]), "arm/6.12", error="kernel build failed"))
+    matrix.write_json(m, tmp_path / "m.json")
+    validate_json(json.loads((tmp_path / "m.json").read_text()), "matrix")
+
+
+def test_a_real_result_follows_the_schema_and_a_broken_one_does_not(data: Path) -> None:
+    import jsonschema
+    from conftest import validate_json
+    real = json.loads((data / "result-riscv64-6.12-xfail.json").read_text())
+    validate_json(real, "result")
+    assert real["schema_version"] == 1 and real["status"] == "xfail"
+    broken = {**real, "status": "maybe"}
+    with pytest.raises(jsonschema.ValidationError):
+        validate_json(broken, "result")
