@@ -55,13 +55,13 @@ def _guard(fn: Callable[[], int]) -> None:
 
 def _options(arch: str, tree: str | None, kernel: str, profile: str, func: str | None,
              kconfig_add: list[str], patch: list[str] | None = None,
-             no_known_issues: bool = False) -> pipeline.CheckOptions:
+             no_known_issues: bool = False, task: str = "check") -> pipeline.CheckOptions:
     """Every option checked before any work starts (UserError, exit 2)."""
     opts = pipeline.CheckOptions(
         arch=resolve_arch(arch), tree=Path(tree) if tree else None, kernel=kernel,
         profile=profile, func=func, kconfig_add=tuple(kconfig_add),
         patches=tuple(patching.check_patch_file(Path(p)) for p in patch or []),
-        known_issues=not no_known_issues,
+        known_issues=not no_known_issues, command=_command(task),
     )
     pipeline.check_options(opts)
     return opts
@@ -172,7 +172,7 @@ def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     """Walk the upstream module's manual procedure in the guest (insmod, cat trace, rmmod) and show it."""
 
     def go() -> int:
-        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch)
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="load")
         return pipeline.run_load(opts, echo=_echo)
 
     _guard(go)
@@ -197,7 +197,7 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
     def go() -> int:
         versions = _listed(kernels, "--kernels", None if tree else KERNELS)
         cells = [
-            _options(a, tree, k, profile, None, kconfig_add or [], patch, no_known_issues)
+            _options(a, tree, k, profile, None, kconfig_add or [], patch, no_known_issues, "matrix")
             for k in (versions[:1] if tree else versions) for a in _listed(arches, "--arches")
         ]
         out = paths.check_output_file(Path(json), "--json") if json else None
@@ -206,7 +206,7 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
         print()
         print(matrix_run.format_matrix(result))
         if out:
-            matrix_run.write_json(result, out)
+            matrix_run.write_json(result, out, _command("matrix"))
         _write_reports(matrix_run.cell_reports(result), targets, _command("matrix"))
         print("reproduce: " + _command("matrix"))
         return 0 if result.ok else errors.EXIT_FAIL

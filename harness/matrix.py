@@ -148,9 +148,10 @@ def format_matrix(m: MatrixResult) -> str:
     return "\n".join(lines)
 
 
-def write_json(m: MatrixResult, path: Path) -> None:
+def write_json(m: MatrixResult, path: Path, command: str = "") -> None:
     data = {
         "schema_version": SCHEMA_VERSION,
+        "command": command,
         "ok": m.ok,
         "seconds": round(m.seconds, 2),
         "cells": [

@@ -32,6 +32,7 @@ class CheckOptions:
     kconfig_add: tuple[str, ...] = ()
     patches: tuple[Path, ...] = ()
     known_issues: bool = True  # classify failures against known_issues.toml (False: the raw verdict)
+    command: str = ""  # the command line that asked for this run, kept in every result
 
 
 class Stages:
@@ -166,7 +167,7 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
     run_dir = paths.new_run_dir(opts.arch.name)
     result = report.RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir),
-                              patches=[str(p) for p in opts.patches])
+                              patches=[str(p) for p in opts.patches], command=opts.command)
     echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}")
     echo(f"build dir {build.out}; artifacts {run_dir}")
     return Context(spec, build, run_dir, commands, stages, result, cleanup)

@@ -32,6 +32,7 @@ class RunResult:
     status: str = "fail"  # the verdict classified against known issues: pass, fail, xfail, xpass
     note: str = ""  # why a cell is an XFAIL, XPASS or a FAIL beyond a known issue
     known_issues: list[dict[str, str]] = field(default_factory=list)
+    command: str = ""  # the inv command line that reproduces this run
 
     def to_json(self) -> dict[str, object]:
         """The documented JSON form (schemas/result.schema.json)."""
