@@ -65,6 +65,15 @@ def read_version(makefile_text: str) -> str:
     return f"{fields['VERSION']}.{fields['PATCHLEVEL']}.{fields['SUBLEVEL']}"
 
 
+def enclosing_tree(start: Path) -> Path | None:
+    """The top of the kernel source tree that start lies in, if any (its Makefile, Kconfig and
+    scripts/kconfig/merge_config.sh are there)."""
+    for folder in (start.resolve(), *start.resolve().parents):
+        if all((folder / name).exists() for name in ("Makefile", "Kconfig", "scripts/kconfig/merge_config.sh")):
+            return folder
+    return None
+
+
 def check_tree(path: Path) -> KernelTree:
     """Validate a kernel source tree given by the user; never writes into it."""
     path = path.expanduser().resolve()

@@ -133,3 +133,31 @@ def test_check_and_matrix_offer_a_raw_verdict(tmp_path: Path) -> None:
         out = inv(task, "-h", cache=tmp_path).stdout
         assert "--no-known-issues" in out and "XFAIL" in out
     assert "--patch" in inv("matrix", "-h", cache=tmp_path).stdout
+
+
+def installed(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    """The installed kprobe-harness command (beside this Python), run from another folder."""
+    command = Path(sys.executable).parent / "kprobe-harness"
+    assert command.exists(), f"{command} is missing: run ./bootstrap (pip install -e .)"
+    env = dict(os.environ, KPROBE_HARNESS_CACHE=str(cache))
+    return subprocess.run([str(command), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def test_the_installed_command_has_the_same_tasks_from_any_folder(tmp_path: Path) -> None:
+    listing = installed("--list", cwd=tmp_path, cache=tmp_path / "c")
+    assert listing.returncode == 0, listing.stderr
+    for name in ("check", "matrix", "load", "render", "setup"):
+        assert name in listing.stdout
+    result = installed("check", "--arch", "sparc64", cwd=tmp_path, cache=tmp_path / "c")
+    assert result.returncode == 2 and "unknown architecture" in result.stderr
+
+
+def test_inside_a_kernel_tree_the_tree_defaults_to_it_and_says_so(tmp_path: Path) -> None:
+    from test_kernel import make_tree
+    tree = make_tree(tmp_path / "linux")
+    (tree / ".config").write_text("CONFIG_X=y\n")  # stops the run at the tree check, before any build
+    (tree / "kernel/trace").mkdir(parents=True, exist_ok=True)
+    result = installed("check", "--arch", "x86_64", cwd=tree / "kernel/trace", cache=tmp_path / "c")
+    assert result.stdout.splitlines()[0].startswith(f"--tree {tree.resolve()}: the kernel tree this command runs in")
+    assert result.returncode == 2 and "mrproper" in result.stderr

@@ -146,3 +146,10 @@ def test_the_distribution_source_is_unpacked_again_when_the_package_changes(
     # the same version with another tarball (a new distribution revision) never shares a build folder
     same_version = kernel.KernelTree(new.path, new.version, new.source + "-rebuilt")
     assert kernel.prepare_build(same_version, arch).out != kernel.prepare_build(new, arch).out
+
+
+def test_the_enclosing_tree_is_found_from_any_folder_inside_it(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "linux")
+    assert kernel.enclosing_tree(tree / "kernel/trace") == tree.resolve()
+    assert kernel.enclosing_tree(tree) == tree.resolve()
+    assert kernel.enclosing_tree(tmp_path) is None

@@ -1,0 +1,239 @@
+"""invoke tasks: the thin command-line layer over harness/ and vm/ (options in, exit codes out).
+
+Run as `inv TASK` in the checkout or as the installed `kprobe-harness TASK` from anywhere."""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from harness import errors, patching, paths, pipeline, proc, reports
+from harness import render as rendering
+from harness.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
+from harness.kernel import DEFAULT_KERNEL, KERNELS, enclosing_tree
+from harness.known import PASSING
+from harness.proc import CommandLog
+from harness.report import format_result, write_json
+
+ALL_ARCHES = ",".join(ARCHES)
+ARCH_HELP = f"target architecture: {', '.join(ARCHES)} (aliases: {', '.join(sorted(ALIASES))})"
+COMMON_HELP = {
+    "arch": ARCH_HELP,
+    "tree": "kernel source tree to test (default: the kernel tree the command runs in, else the distribution's "
+            "linux-source, unpacked into the cache)",
+    "kernel": f"distribution kernel version to use when --tree is not given (default {DEFAULT_KERNEL})",
+    "profile": f"probe profile: which fetch args the kprobe event records (default {DEFAULT_PROFILE})",
+    "func": "kernel function to probe instead of do_sys_open",
+    "kconfig_add": "extra kernel option, e.g. CONFIG_DEBUG_INFO=y (repeatable)",
+    "patch": "apply this patch (-p1: unified diff, quilt or git format-patch) to a private copy of the tree "
+             "for this run (repeatable)",
+    "no_known_issues": "report the raw verdict: a failure explained by known_issues.toml is a FAIL, not an "
+                       "XFAIL (for git bisect run on a known issue)",
+}
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _guard(fn: Callable[[], int]) -> None:
+    """Run fn; map harness errors to Exit(message, code) and a failed verdict to exit 1."""
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        code = fn()
+    except errors.HarnessError as e:
+        raise Exit(f"error: {e}", e.exit_code) from None
+    except KeyboardInterrupt:
+        proc.stop_all()
+        raise Exit("interrupted; builds and QEMU were stopped", 130) from None
+    if code:
+        raise Exit(code=code)
+
+
+def _options(arch: str, tree: str | None, kernel: str, profile: str, func: str | None,
+             kconfig_add: list[str], patch: list[str] | None = None,
+             no_known_issues: bool = False, task: str = "check") -> pipeline.CheckOptions:
+    """Every option checked before any work starts (UserError, exit 2)."""
+    if tree is None and (here := kernel_tree_here()) is not None:
+        tree = str(here)
+    opts = pipeline.CheckOptions(
+        arch=resolve_arch(arch), tree=Path(tree) if tree else None, kernel=kernel,
+        profile=profile, func=func, kconfig_add=tuple(kconfig_add),
+        patches=tuple(patching.check_patch_file(Path(p)) for p in patch or []),
+        known_issues=not no_known_issues, command=_command(task),
+    )
+    pipeline.check_options(opts)
+    return opts
+
+
+def kernel_tree_here(start: Path | None = None) -> Path | None:
+    """The kernel source tree the command runs in (the current folder or a parent), announced once."""
+    found = enclosing_tree(start or Path.cwd())
+    if found is not None and found not in _announced:
+        _announced.add(found)
+        _echo(f"--tree {found}: the kernel tree this command runs in (pass --tree to test another)")
+    return found
+
+
+_announced: set[Path] = set()
+
+
+def _listed(text: str, option: str, valid: tuple[str, ...] | None = None) -> list[str]:
+    """A comma-separated option's values; an empty list or a value not in valid is a usage error."""
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise errors.UserError(f"{option} is empty; give a comma-separated list")
+    unknown = [v for v in values if valid is not None and v not in valid]
+    if unknown:
+        raise errors.UserError(f"{option}: unknown value(s) {', '.join(unknown)}; valid: {', '.join(valid or ())}"
+                               + ("; pass --tree PATH for any other kernel" if option == "--kernels" else ""))
+    return values
+
+
+REPORT_HELP = {
+    "junit": "also write JUnit XML to this file (one testsuite per cell, one testcase per check)",
+    "ktap": "also write KTAP version 1 to this file ('-' for stdout)",
+    "markdown": "also write a Markdown summary to this file (for a CI job summary or a review comment)",
+}
+
+
+def _report_targets(junit: str | None, ktap: str | None, markdown: str | None) -> dict[str, str]:
+    """The report files asked for, each checked writable before any work starts."""
+    targets = {"junit": junit, "ktap": ktap, "markdown": markdown}
+    for name, target in targets.items():
+        if target and target != "-":
+            paths.check_output_file(Path(target), f"--{name}")
+    return {k: v for k, v in targets.items() if v}
+
+
+def _write_reports(cells: list[reports.CellReport], targets: dict[str, str], command: str) -> None:
+    from harness.reports import junit as junit_report
+    from harness.reports import ktap as ktap_report
+    from harness.reports import markdown as markdown_report
+
+    renderers = {"junit": junit_report.render, "ktap": ktap_report.render, "markdown": markdown_report.render}
+    for name, target in targets.items():
+        reports.write(renderers[name](cells, command), target)
+
+
+def _command(task: str) -> str:
+    """The command line that reproduces this run."""
+    args = sys.argv[sys.argv.index(task) + 1:] if task in sys.argv else []
+    return shlex.join(["inv", task, *args])
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+@task(help={})
+def setup(c):  # type: ignore[no-untyped-def]
+    """Install what the harness needs: kernel build deps, QEMU, cross compilers, kernel and busybox source."""
+    from harness import setup as host_setup
+
+    def go() -> int:
+        done = host_setup.setup(CommandLog(echo=_echo))
+        print("setup: " + ("; ".join(done) if done else "everything already installed"))
+        return 0
+
+    _guard(go)
+
+
+@task(auto_shortflags=False, iterable=["kconfig_add", "patch"],
+      help={**COMMON_HELP, **REPORT_HELP, "json": "also write the result as JSON to this file"})
+def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
+          kconfig_add=None, patch=None, json=None, no_known_issues=False, junit=None, ktap=None, markdown=None):
+    """Build, boot under QEMU, run the checks. Exit 0 pass or XFAIL (known issue), 1 fail or XPASS, 2 usage, 125 kernel build failed."""
+
+    def go() -> int:
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, no_known_issues)
+        out = paths.check_output_file(Path(json), "--json") if json else None
+        targets = _report_targets(junit, ktap, markdown)
+        result = pipeline.run_check(opts, echo=_echo)
+        print()
+        print(format_result(result))
+        if out:
+            write_json(result, out)
+        _write_reports([reports.from_run(result)], targets, _command("check"))
+        print("reproduce: " + _command("check"))
+        return 0 if result.status in PASSING else errors.EXIT_FAIL
+
+    _guard(go)
+
+
+@task(help={"arch": ARCH_HELP, "profile": COMMON_HELP["profile"], "func": COMMON_HELP["func"],
+            "out": "folder to write kprobe_event_gen_test.c and Kbuild into"})
+def render(c, arch="x86_64", out="rendered", profile=DEFAULT_PROFILE, func=None):  # type: ignore[no-untyped-def]
+    """Render the test module and its Kbuild for an arch without building anything."""
+
+    def go() -> int:
+        spec = rendering.probe_spec(resolve_arch(arch), profile, func)
+        folder = paths.check_output_dir(Path(out), "--out")
+        for path in rendering.write_files(rendering.render_files(spec), folder):
+            print(path)
+        return 0
+
+    _guard(go)
+
+
+@task(auto_shortflags=False, iterable=["kconfig_add", "patch"],
+      help={k: v for k, v in COMMON_HELP.items() if k != "no_known_issues"})
+def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
+         kconfig_add=None, patch=None):
+    """Walk the upstream module's manual procedure in the guest (insmod, cat trace, rmmod) and show it."""
+
+    def go() -> int:
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="load")
+        return pipeline.run_load(opts, echo=_echo)
+
+    _guard(go)
+
+
+@task(auto_shortflags=False, iterable=["kconfig_add", "patch"], help={
+    "arches": f"comma-separated architectures (default: all of {','.join(ARCHES)})",
+    "kernels": f"comma-separated distribution kernel versions (default {DEFAULT_KERNEL}; known: {','.join(KERNELS)})",
+    "tree": "test this kernel tree instead of the distribution kernels",
+    "profile": COMMON_HELP["profile"],
+    "kconfig_add": COMMON_HELP["kconfig_add"],
+    "patch": "apply this patch to a private copy of each kernel tree, in every cell (repeatable)",
+    "no_known_issues": COMMON_HELP["no_known_issues"],
+    "json": "also write the matrix result as JSON to this file",
+    **REPORT_HELP,
+})
+def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFAULT_PROFILE,  # type: ignore[no-untyped-def]
+           kconfig_add=None, patch=None, no_known_issues=False, json=None, junit=None, ktap=None, markdown=None):
+    """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if every cell passes or is an XFAIL."""
+    from harness import matrix as matrix_run
+
+    def go() -> int:
+        versions = _listed(kernels, "--kernels", None if tree else KERNELS)
+        cells = [
+            _options(a, tree, k, profile, None, kconfig_add or [], patch, no_known_issues, "matrix")
+            for k in (versions[:1] if tree else versions) for a in _listed(arches, "--arches")
+        ]
+        out = paths.check_output_file(Path(json), "--json") if json else None
+        targets = _report_targets(junit, ktap, markdown)
+        result = matrix_run.run_matrix(cells, echo=_echo)
+        print()
+        print(matrix_run.format_matrix(result))
+        if out:
+            matrix_run.write_json(result, out, _command("matrix"))
+        _write_reports(matrix_run.cell_reports(result), targets, _command("matrix"))
+        print("reproduce: " + _command("matrix"))
+        return 0 if result.ok else errors.EXIT_FAIL
+
+    _guard(go)
+
+
+@task(help={"unit": "only the unit tests (no QEMU)", "pytest_args": "extra arguments for pytest"})
+def test(c, unit=False, pytest_args=""):  # type: ignore[no-untyped-def]
+    """Run the project's test suite (unit tests and the QEMU integration tests)."""
+    argv = [sys.executable, "-m", "pytest"] + (["-m", "not qemu"] if unit else []) + shlex.split(pytest_args)
+    c.run(shlex.join(argv), pty=False)
