@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from harness import kernel, known, module, patching, paths, render, report, verify
 from harness.arches import DEFAULT_PROFILE, Arch
-from harness.errors import BuildError, StageError
+from harness.errors import BuildError, StageError, UserError
 from harness.observations import Targets
 from harness.proc import CommandLog
 from harness.render import ProbeSpec
@@ -264,5 +265,30 @@ def run_load(opts: CheckOptions, echo: Echo = print) -> int:
             echo(console.run("dmesg | tail -n 5", Stage("rmmod", 30)).output.rstrip())
         echo(f"console log: {ctx.run_dir / 'console.log'}")
         return 1 if failed else 0
+    finally:
+        finish(ctx)
+
+
+ESCAPE = "\x1d"  # Ctrl-]
+
+
+def run_boot(opts: CheckOptions, load: bool = True, echo: Echo = print) -> int:
+    """Build as check does, boot, load the module (unless load is False), then hand the guest's shell
+    to the user until they leave with Ctrl-] or the guest exits; QEMU is stopped either way."""
+    if not sys.stdin.isatty():
+        raise UserError("boot hands the guest's console to you: run it in a terminal")
+    ctx = start_run(opts, echo)
+    try:
+        built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
+        with booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages) as console:
+            if load:
+                answer = console.run(f"insmod {built.module_path}", Stage("insmod", guest.STAGE_SECONDS["insmod"]))
+                echo(f"guest# insmod {built.module_path}" + ("" if answer.ok else f": {answer.output.strip()}"))
+                events = console.run(f"cat {guest.TRACEFS}/kprobe_events", Stage("insmod", 30))
+                echo(f"guest# cat {guest.TRACEFS}/kprobe_events\n{events.output.rstrip()}")
+            echo("The guest's shell is yours. Ctrl-] leaves and stops QEMU (so does 'reboot -f' in the guest); "
+                 f"console log: {ctx.run_dir / 'console.log'}")
+            console.interact(ESCAPE)
+        return 0
     finally:
         finish(ctx)

@@ -196,6 +196,20 @@ def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     _guard(go)
 
 
+@task(auto_shortflags=False, iterable=["kconfig_add", "patch"],
+      help={**{k: v for k, v in COMMON_HELP.items() if k != "no_known_issues"},
+            "no_load": "boot without loading the test module"})
+def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
+         kconfig_add=None, patch=None, no_load=False):
+    """Build as check does, boot, load the module, and give you the guest's shell (Ctrl-] leaves and stops QEMU)."""
+
+    def go() -> int:
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="boot")
+        return pipeline.run_boot(opts, load=not no_load, echo=_echo)
+
+    _guard(go)
+
+
 @task(auto_shortflags=False, iterable=["kconfig_add", "patch"], help={
     "arches": f"comma-separated architectures (default: all of {','.join(ARCHES)})",
     "kernels": f"comma-separated distribution kernel versions (default {DEFAULT_KERNEL}; known: {','.join(KERNELS)})",

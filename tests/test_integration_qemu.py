@@ -90,6 +90,30 @@ def test_another_function_passes_on_a_healthy_kernel(tmp_path: Path, func: str) 
     assert "retval" not in {c["name"] for c in data["checks"]}
 
 
+def test_boot_hands_over_the_guest_shell_and_stops_qemu_when_left() -> None:
+    import pexpect
+    child = pexpect.spawn(sys.executable, ["-m", "invoke", "boot", "--arch", "x86_64"], cwd=str(ROOT),
+                          encoding="utf-8", timeout=COLD_TIMEOUT, dimensions=(50, 200))
+    try:
+        child.expect("Ctrl-] leaves")
+        assert qemu_processes(), "the guest runs while the user has its shell"
+        child.sendline("cat /sys/kernel/tracing/kprobe_events; echo KH''-DONE")
+        child.expect("r[0-9]*:kprobes/gen_kretprobe_test do_sys_open", timeout=60)
+        child.expect("KH-DONE", timeout=60)
+        child.send("\x1d")
+        child.expect(pexpect.EOF, timeout=60)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    time.sleep(0.5)
+    assert not qemu_processes()
+
+
+def test_boot_without_a_terminal_exits_2_before_any_work() -> None:
+    result = inv("boot", "--arch", "x86_64", timeout=60)
+    assert result.returncode == 2 and "terminal" in result.stderr
+
+
 def test_load_shows_the_trace_buffer_as_the_guest_shows_it() -> None:
     result = inv("load", "--arch", "x86_64")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -64,7 +64,9 @@ class Transcript:
         self.parts: list[str] = []
         self.log = log
 
-    def write(self, data: str) -> None:
+    def write(self, data: str | bytes) -> None:
+        if isinstance(data, bytes):  # pexpect's interact logs raw bytes
+            data = data.decode("utf-8", errors="replace")
         self.parts.append(data)
         if self.log:
             self.log.write(data)
@@ -129,3 +131,11 @@ class Console:
         output = clean(self.child.before or "")
         status = re.sub(KERNEL_LINE, "", match.group(1))
         return CommandResult(command=command, output=output, status=int(status))
+
+    def interact(self, escape: str) -> None:
+        """Give the console to the user's terminal until they type escape or QEMU exits."""
+        self.child.sendline("")
+        try:
+            self.child.interact(escape_character=escape)
+        except OSError:
+            pass  # QEMU went away while the user had the console
