@@ -27,7 +27,6 @@ class Cell:
     build_error: bool = False
     status: str = known.FAIL
     note: str = ""
-    issues: tuple[known.KnownIssue, ...] = ()
 
 
 @dataclass
@@ -90,7 +89,6 @@ def run_matrix(cells_opts: list[pipeline.CheckOptions], echo: Echo = print,
                 pipeline.finish(ctx)
             cell.result = ctx.result
             cell.status, cell.note = ctx.result.status, ctx.result.note
-            cell.issues = tuple(i for i in issues if i.id in {k["id"] for k in ctx.result.known_issues})
             _prefixed(echo, cell.label, lock)(f"{cell.status.upper()}" + (f": {cell.note}" if cell.note else ""))
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -162,7 +160,7 @@ def write_json(m: MatrixResult, path: Path, command: str = "") -> None:
                 "status": c.status,
                 "note": c.note,
                 "error": c.error,
-                "known_issues": [{"id": i.id, "reason": i.reason, "reference": i.reference} for i in c.issues],
+                "known_issues": c.result.known_issues if c.result else [],
                 "result": c.result.to_json() if c.result else None,
             }
             for c in m.cells

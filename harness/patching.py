@@ -104,7 +104,8 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
     new mtime, and each build folder recompiles it instead of keeping an object of a patched text.
     """
     for patch in patches:
-        check_patch_file(patch)
+        if not patch.is_file():
+            raise UserError(f"patch file '{patch}' does not exist")
     if not shutil.which("rsync") or not shutil.which("patch"):
         raise UserError("--patch needs rsync and patch: run 'inv setup'")
     copy = copy_dir(tree)

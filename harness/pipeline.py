@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import kernel, known, module, patching, paths, render, report, verify
+from harness import kernel, known, module, patching, paths, records, render, report, verify
 from harness.arches import DEFAULT_PROFILE, Arch
 from harness.errors import BuildError, StageError, UserError
 from harness.observations import Targets
@@ -211,8 +211,9 @@ def boot_and_check(opts: CheckOptions, ctx: Context, built: Built) -> None:
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
     (ctx.run_dir / "trace.txt").write_text(obs.trace.output if obs.trace else "")
     (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg_text)
-    result.checks = verify.verify(obs, ctx.spec, opts.arch.word_bits, consoles[0].transcript())
-    result.facts = verify.facts(obs, ctx.spec)
+    session = records.Session(obs, ctx.spec)  # the trace and profile, parsed once for checks and facts
+    result.checks = verify.verify(obs, ctx.spec, opts.arch.word_bits, consoles[0].transcript(), session)
+    result.facts = verify.facts(obs, ctx.spec, session)
     result.verdict = verify.verdict(result.checks)
 
 

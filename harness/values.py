@@ -65,13 +65,13 @@ def value_checks(session: Session, bits: int) -> list[Check]:
     if not (reads or writes):
         problems.append("no records of the trigger processes to check")
     checks.append(make_check("register_args", not problems,
-                         "dfd=AT_FDCWD, O_RDONLY for reads, O_WRONLY|O_CREAT|O_TRUNC and mode 0666 for the write",
-                         "; ".join(dict.fromkeys(problems))))
-    checks.append(retvalmake_check(session, bits))
+                             "dfd=AT_FDCWD, O_RDONLY for reads, O_WRONLY|O_CREAT|O_TRUNC and mode 0666 for the write",
+                             "; ".join(dict.fromkeys(problems))))
+    checks.append(retval_check(session, bits))
     return checks
 
 
-def retvalmake_check(session: Session, bits: int) -> Check:
+def retval_check(session: Session, bits: int) -> Check:
     """Each trigger process's last return from the function: the first free fd, or -ENOENT.
 
     It reads the kretprobe records alone, so it runs even when entry records are missing."""
@@ -93,5 +93,5 @@ def retvalmake_check(session: Session, bits: int) -> Check:
     if not checked and not problems:
         problems.append("no trigger processes to check")
     return make_check("retval", not problems,
-                  f"$retval is fd {FIRST_FREE_FD} for each open and -ENOENT for the missing file ({checked} returns)",
-                  "; ".join(problems))
+                      f"$retval is fd {FIRST_FREE_FD} for each open and -ENOENT for the missing file ({checked} returns)",
+                      "; ".join(problems))

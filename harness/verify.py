@@ -100,7 +100,7 @@ def _enabled_check(name: str, event: str, read: CommandResult | None) -> Check:
     problem = read_problem(read, f"events/kprobes/{event}/enable")
     value = read.output.strip() if read else ""
     return make_check(name, not problem and value == "1", f"events/kprobes/{event}/enable reads 1",
-                  problem or f"events/kprobes/{event}/enable reads {value!r}, expected '1'")
+                      problem or f"events/kprobes/{event}/enable reads {value!r}, expected '1'")
 
 
 def _records_check(name: str, session: Session, event: str, records: list[trace.TraceRecord],
@@ -168,7 +168,7 @@ def _lost_events_check(session: Session) -> Check:
     if len(counters) < 3:
         lost.append("per_cpu stats lack overrun, commit overrun or dropped events")
     return make_check("no_lost_events", not lost, f"the ring buffer lost nothing ({figures})",
-                  "the ring buffer lost events: " + "; ".join(lost) + f" ({figures})")
+                      "the ring buffer lost events: " + "; ".join(lost) + f" ({figures})")
 
 
 def _trigger_check(obs: Observations) -> Check:
@@ -186,9 +186,9 @@ def _trigger_check(obs: Observations) -> Check:
     if kinds.count(READ) != OPENS or MISSING not in kinds or WRITE not in kinds:
         problems.append(f"the trigger ran {kinds}")
     return make_check("trigger", not problems,
-                  f"{OPENS} '{OPENER}' processes read the target, one failed on the missing file, a shell "
-                  f"wrote the new one (PIDs {', '.join(str(t.pid) for t in obs.triggers)})",
-                  "opening the target files did not go as planned: " + "; ".join(problems))
+                      f"{OPENS} '{OPENER}' processes read the target, one failed on the missing file, a shell "
+                      f"wrote the new one (PIDs {', '.join(str(t.pid) for t in obs.triggers)})",
+                      "opening the target files did not go as planned: " + "; ".join(problems))
 
 
 def _events_removed_check(obs: Observations, events: tuple[str, ...]) -> Check:
@@ -206,7 +206,7 @@ def _events_removed_check(obs: Observations, events: tuple[str, ...]) -> Check:
     if left or dirs:
         problems.append(f"still in kprobe_events: {left or 'none'}; still in events/kprobes/: {dirs or 'none'}")
     return make_check("events_removed", not problems, "both events gone from kprobe_events and events/kprobes/",
-                  "; ".join(problems))
+                      "; ".join(problems))
 
 
 def _after_rmmod_check(obs: Observations, events: tuple[str, ...]) -> Check:
@@ -222,12 +222,12 @@ def _after_rmmod_check(obs: Observations, events: tuple[str, ...]) -> Check:
                if obs.marker and r.event == "tracing_mark_write" and obs.marker in r.body), None)
     if at is None and not problems:
         problems.append(f"the marker {obs.marker} written to trace_marker is not in the trace: tracing does not record")
-    new = [r for r in dump.records[(at or 0) + 1:] if r.event in events] if at is not None else []
+    new = [r for r in dump.records[at + 1:] if r.event in events] if at is not None else []
     if new:
         problems.append(f"{len(new)} new records after rmmod: the probes still fire")
     return make_check("no_records_after_rmmod", not problems,
-                  f"tracing on (the marker was recorded); {OPENS} opens after rmmod added no records",
-                  "; ".join(problems))
+                      f"tracing on (the marker was recorded); {OPENS} opens after rmmod added no records",
+                      "; ".join(problems))
 
 
 def _reload_check(obs: Observations, events: tuple[str, ...]) -> Check:
@@ -255,16 +255,18 @@ def _insmod_failed(obs: Observations, value_names: tuple[str, ...], console: str
             kernel_log_check(obs.dmesg, console)]
 
 
-def facts(obs: Observations, spec: ProbeSpec) -> dict[str, int]:
-    """The counts known issues are matched against, per event."""
-    session = Session(obs, spec)
+def facts(obs: Observations, spec: ProbeSpec, session: Session | None = None) -> dict[str, int]:
+    """The counts known issues are matched against, per event (session: the one verify() read, if any)."""
+    session = session or Session(obs, spec)
     return {**session.facts(spec.kprobe_event, session.kprobes()).as_dict("kprobe"),
             **session.facts(spec.kretprobe_event, session.kretprobes()).as_dict("kretprobe"),
             "lost_events": session.dump.lost_events}
 
 
-def verify(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str = "") -> list[Check]:
-    """All checks of one guest session, in the order they happen."""
+def verify(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str = "",
+           session: Session | None = None) -> list[Check]:
+    """All checks of one guest session, in the order they happen (session: its parsed trace and
+    profile, when the caller has them already)."""
     value_names = VALUE_CHECKS if checks_values(spec) else ()
     if obs.insmod is None or not obs.insmod.ok:
         return _insmod_failed(obs, value_names, console)
@@ -279,7 +281,7 @@ def verify(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str
         _enabled_check("kretprobe_enabled", spec.kretprobe_event, obs.enable.get(spec.kretprobe_event)),
         _trigger_check(obs),
     ]
-    session = Session(obs, spec)
+    session = session or Session(obs, spec)
     for prefix, event, records in (("kprobe", spec.kprobe_event, session.kprobes()),
                                    ("kretprobe", spec.kretprobe_event, session.kretprobes())):
         event_facts = session.facts(event, records)
@@ -290,7 +292,7 @@ def verify(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str
         checks.extend(values.value_checks(session, word_bits))
     rmmod = obs.rmmod
     checks.append(make_check("rmmod", rmmod is not None and rmmod.ok, "module unloaded",
-                         f"rmmod failed: {rmmod.output.strip() if rmmod else 'did not run'}"))
+                             f"rmmod failed: {rmmod.output.strip() if rmmod else 'did not run'}"))
     checks.append(_events_removed_check(obs, events))
     checks.append(_after_rmmod_check(obs, events))
     checks.append(_reload_check(obs, events))
