@@ -41,6 +41,8 @@ class MatrixResult:
 
 
 def cell_label(opts: pipeline.CheckOptions) -> str:
+    if opts.revision:
+        return f"{opts.arch.name}@{opts.revision[:12]}"
     return f"{opts.arch.name}/{'tree' if opts.tree else opts.kernel}"
 
 

@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import kernel, known, module, patching, paths, records, render, report, verify
+from harness import gitrev, kernel, known, module, patching, paths, records, render, report, verify
 from harness.arches import DEFAULT_PROFILE, Arch
 from harness.errors import BuildError, StageError, UserError
 from harness.observations import Targets
@@ -34,6 +34,9 @@ class CheckOptions:
     patches: tuple[Path, ...] = ()
     known_issues: bool = True  # classify failures against known_issues.toml (False: the raw verdict)
     command: str = ""  # the command line that asked for this run, kept in every result
+    revision: str = ""  # a commit to check out in tree (a private clone) before building
+    warn_files: tuple[str, ...] = ()  # compiler warnings in these tree files fail the run (build_warnings)
+    allow_warnings: bool = False  # report those warnings without failing (--allow-warnings)
 
 
 class Stages:
@@ -150,7 +153,11 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
     stages = Stages(echo)
     spec = check_options(opts)
     cleanup = ExitStack()
-    if opts.tree:
+    if opts.tree and opts.revision:
+        with stages.stage("checkout", opts.revision[:12]):
+            gitrev.checkout(opts.tree, opts.revision, commands)
+        tree = kernel.check_tree(opts.tree)
+    elif opts.tree:
         tree = kernel.check_tree(opts.tree)
     else:
         with stages.stage("kernel tree", f"linux-source-{opts.kernel}"):
@@ -168,7 +175,8 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
     run_dir = paths.new_run_dir(opts.arch.name)
     result = report.RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir),
-                              patches=[str(p) for p in opts.patches], command=opts.command)
+                              patches=[str(p) for p in opts.patches], command=opts.command,
+                              revision=opts.revision)
     echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}")
     echo(f"build dir {build.out}; artifacts {run_dir}")
     return Context(spec, build, run_dir, commands, stages, result, cleanup)
@@ -194,7 +202,29 @@ def build_cell(opts: CheckOptions, ctx: Context) -> Built | None:
 
 
 def boot_and_check(opts: CheckOptions, ctx: Context, built: Built) -> None:
-    """Boot, run the guest session and fill in the checks and verdict of ctx.result."""
+    """Boot, run the guest session and fill in the checks and verdict of ctx.result (with the
+    build_warnings check when opts names files to watch)."""
+    _boot_and_verify(opts, ctx, built)
+    if opts.warn_files:
+        log = ctx.run_dir / "build.log"
+        found = gitrev.warnings_in(log.read_text(errors="replace") if log.exists() else "", opts.warn_files)
+        ctx.result.checks.append(warnings_check(found, opts.allow_warnings, log))
+        ctx.result.verdict = verify.verdict(ctx.result.checks)
+
+
+def warnings_check(found: list[str], allowed: bool, log: Path) -> verify.Check:
+    """No compiler warning in the files the revision touches (ktest.pl's patchcheck rule)."""
+    if not found:
+        return verify.Check("build_warnings", verify.PASS, "no compiler warning in the files this revision touches")
+    listed = "\n".join(found[:20]) + (f"\n... {len(found) - 20} more in {log}" if len(found) > 20 else "")
+    if allowed:
+        return verify.Check("build_warnings", verify.PASS, f"warnings waived by --allow-warnings:\n{listed}")
+    return verify.Check("build_warnings", verify.FAIL,
+                        f"{len(found)} compiler warning(s) in files this revision touches (waive with "
+                        f"--allow-warnings SHA):\n{listed}")
+
+
+def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
     result = ctx.result
     consoles: list[Console] = []  # the booted console, kept for its transcript on failure
     try:

@@ -17,7 +17,7 @@ from invoke.tasks import task
 from harness import errors, patching, paths, pipeline, proc, reports
 from harness import render as rendering
 from harness.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
-from harness.kernel import DEFAULT_KERNEL, KERNELS, enclosing_tree
+from harness.kernel import DEFAULT_KERNEL, KERNELS, enclosing_tree, kconfig_lines
 from harness.known import PASSING
 from harness.proc import CommandLog
 from harness.report import format_result, write_json
@@ -242,6 +242,52 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
         _write_reports(matrix_run.cell_reports(result), targets, _command("matrix"))
         print("reproduce: " + _command("matrix"))
         return 0 if result.ok else errors.EXIT_FAIL
+
+    _guard(go)
+
+
+@task(auto_shortflags=False, iterable=["kconfig_add", "allow_warnings"], help={
+    "tree": "the kernel git tree (default: the git tree the command runs in); it is only read, never written",
+    "base": "the revision to compare against (a branch, tag, commit or expression such as HEAD~3)",
+    "head": "the revision to check (default HEAD)",
+    "arches": f"comma-separated architectures (default: all of {','.join(ARCHES)})",
+    "each": "check every commit from base (exclusive) to head, each against the one before it, and name "
+            "the first that regresses",
+    "allow_warnings": "do not fail this commit (SHA or prefix) for compiler warnings in the files it touches "
+                      "(repeatable)",
+    "profile": COMMON_HELP["profile"],
+    "kconfig_add": COMMON_HELP["kconfig_add"],
+    "json": "also write the comparison as JSON to this file",
+})
+def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False, allow_warnings=None,  # type: ignore[no-untyped-def]
+            profile=DEFAULT_PROFILE, kconfig_add=None, json=None):
+    """Check base and head of a git tree (or every commit between) per arch; print what regressed, what was fixed, what failed on both. Exit 1 only on a regression, 0 otherwise, 2 usage."""
+    from harness import compare as comparing
+    from harness import gitrev
+
+    def go() -> int:
+        if not base:
+            raise errors.UserError("--base is required: the revision to compare against, e.g. --base origin/master")
+        where = tree or (str(here) if (here := kernel_tree_here()) else ".")
+        repo = gitrev.check_repo(Path(where))
+        before, after = gitrev.resolve(repo, base), gitrev.resolve(repo, head)
+        revisions = [before, *gitrev.series(repo, before, after)] if each else [before, after]
+        if len(revisions) < 2:
+            raise errors.UserError(f"--base {base} and --head {head} are the same commit: nothing to compare")
+        names = [resolve_arch(a).name for a in _listed(arches, "--arches")]
+        template = pipeline.CheckOptions(arch=resolve_arch(names[0]), profile=profile,
+                                         kconfig_add=tuple(kconfig_add or []), command=_command("compare"))
+        rendering.probe_spec(template.arch, profile, None)
+        kconfig_lines(template.arch, template.kconfig_add)
+        out = paths.check_output_file(Path(json), "--json") if json else None
+        _echo(f"compare {repo}: " + " -> ".join(r.label for r in revisions) + f" on {', '.join(names)}")
+        result = comparing.run_compare(repo, revisions, names, template, set(allow_warnings or []), echo=_echo)
+        print()
+        print(comparing.format_compare(result))
+        if out:
+            comparing.write_json(result, out, _command("compare"))
+        print("reproduce: " + _command("compare"))
+        return errors.EXIT_FAIL if result.first_regression else 0
 
     _guard(go)
 
