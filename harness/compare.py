@@ -162,7 +162,7 @@ def format_compare(c: CompareResult) -> str:
         lines.append(f"{head}:")
         for ch in step.changes:
             lines.append(f"  {ch.kind:<15} {ch.check} ({ch.before} -> {ch.after})"
-                         + (f": {_clip(ch.detail, 100)}" if ch.detail else ""))
+                         + (f": {_clip(ch.detail, 160)}" if ch.detail else ""))
     by_key = {(cell.opts.revision, cell.opts.arch.name): cell for cell in c.cells.cells}
     arts = [f"  {cell.label}: {cell.result.artifacts}" for cell in by_key.values() if cell.result]
     lines += ["", "artifacts:", *arts, ""]

@@ -75,6 +75,17 @@ def resolve(repo: Path, ref: str) -> Revision:
     return Revision(ref, sha, subject(repo, sha))
 
 
+KERNEL_PATHS = ("Makefile", "Kconfig", "scripts/kconfig/merge_config.sh", "kernel/trace")
+
+
+def require_kernel(repo: Path, rev: Revision) -> None:
+    """UserError unless rev holds a kernel source tree (read from the commit, not the work tree)."""
+    missing = [p for p in KERNEL_PATHS if _git(repo, "cat-file", "-e", f"{rev.sha}:{p}", check=False).returncode]
+    if missing:
+        raise UserError(f"{rev.label} in {repo} is not a kernel source tree (missing: {', '.join(missing)}); "
+                        "compare needs revisions of a Linux git tree")
+
+
 def subject(repo: Path, sha: str) -> str:
     return _git(repo, "log", "-1", "--format=%s", sha).stdout.strip()
 
@@ -139,10 +150,13 @@ def checkout(clone: Path, sha: str, commands: CommandLog | None = None) -> None:
 
 def warnings_in(log_text: str, files: Sequence[str]) -> list[str]:
     """Compiler warnings in a build log that point into one of files (paths relative to the tree;
-    a warning path may be absolute or relative to the build folder)."""
+    a warning path may be absolute or relative to the build folder), each shown with the
+    tree-relative path."""
     found = []
     for m in _WARNING.finditer(log_text):
         path = m.group("file")
-        if any(path == f or path.endswith("/" + f) for f in files):
-            found.append(m.group(0).strip())
+        for f in files:
+            if path == f or path.endswith("/" + f):
+                found.append(f + m.group(0).strip()[len(path):])
+                break
     return list(dict.fromkeys(found))

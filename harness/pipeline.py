@@ -220,8 +220,8 @@ def warnings_check(found: list[str], allowed: bool, log: Path) -> verify.Check:
     if allowed:
         return verify.Check("build_warnings", verify.PASS, f"warnings waived by --allow-warnings:\n{listed}")
     return verify.Check("build_warnings", verify.FAIL,
-                        f"{len(found)} compiler warning(s) in files this revision touches (waive with "
-                        f"--allow-warnings SHA):\n{listed}")
+                        f"{len(found)} compiler warning(s) in files this revision touches, first: {found[0]} "
+                        f"(waive with --allow-warnings SHA):\n{listed}")
 
 
 def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:

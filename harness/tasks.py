@@ -271,9 +271,11 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
         where = tree or (str(here) if (here := kernel_tree_here()) else ".")
         repo = gitrev.check_repo(Path(where))
         before, after = gitrev.resolve(repo, base), gitrev.resolve(repo, head)
-        revisions = [before, *gitrev.series(repo, before, after)] if each else [before, after]
-        if len(revisions) < 2:
+        if before.sha == after.sha:
             raise errors.UserError(f"--base {base} and --head {head} are the same commit: nothing to compare")
+        revisions = [before, *gitrev.series(repo, before, after)] if each else [before, after]
+        for rev in (before, after):
+            gitrev.require_kernel(repo, rev)
         names = [resolve_arch(a).name for a in _listed(arches, "--arches")]
         template = pipeline.CheckOptions(arch=resolve_arch(names[0]), profile=profile,
                                          kconfig_add=tuple(kconfig_add or []), command=_command("compare"))

@@ -1,0 +1,204 @@
+"""inv compare without QEMU: refs, the private clone, the check diff, warnings in touched files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_cli import inv
+
+from harness import compare, gitrev, matrix, pipeline
+from harness.arches import resolve_arch
+from harness.checks import FAIL, PASS, Check
+from harness.errors import UserError
+from harness.gitrev import Revision
+from harness.report import RunResult
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+           "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "gc.auto=0", *args], check=True, capture_output=True,
+                          text=True, env={**os.environ, **GIT_ENV}).stdout.strip()
+
+
+def snapshot(folder: Path) -> list[tuple[str, int, int, bytes]]:
+    """Every file and folder with its size, mtime and content: what 'byte-identical' means here."""
+    out = []
+    for path in sorted(folder.rglob("*")):
+        st = path.lstat()
+        out.append((str(path.relative_to(folder)), st.st_size, st.st_mtime_ns,
+                    path.read_bytes() if path.is_file() else b""))
+    return out
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A three-commit repository: base, a commit to kernel/trace/a.c, a commit to b.c."""
+    r = tmp_path / "repo"
+    (r / "kernel/trace").mkdir(parents=True)
+    git(r, "init", "-q", "-b", "main")
+    (r / "kernel/trace/a.c").write_text("int a;\n")
+    (r / "kernel/trace/b.c").write_text("int b;\n")
+    git(r, "add", "-A")
+    git(r, "commit", "-qm", "base")
+    git(r, "tag", "v1")
+    (r / "kernel/trace/a.c").write_text("int a = 1;\n")
+    git(r, "commit", "-qam", "change a")
+    (r / "kernel/trace/b.c").write_text("int b = 2;\n")
+    git(r, "commit", "-qam", "change b")
+    return r
+
+
+def test_refs_resolve_as_git_names_them(repo: Path) -> None:
+    assert gitrev.resolve(repo, "HEAD~2").sha == gitrev.resolve(repo, "v1").sha
+    head = gitrev.resolve(repo, "main")
+    assert head.subject == "change b" and len(head.sha) == 40
+    assert gitrev.resolve(repo, head.sha[:10]).sha == head.sha
+
+
+def test_an_unknown_ref_is_a_usage_error_that_names_it(repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="unknown revision 'no-such-branch'"):
+        gitrev.resolve(repo, "no-such-branch")
+    with pytest.raises(UserError, match="not a git repository"):
+        gitrev.check_repo(tmp_path)
+    done = inv("compare", "--tree", str(repo), "--base", "nope~1", "--arches", "x86_64", cache=tmp_path / "cache")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "unknown revision 'nope~1'" in done.stderr
+
+
+def test_compare_needs_a_base_and_two_different_commits(repo: Path, tmp_path: Path) -> None:
+    done = inv("compare", "--tree", str(repo), cache=tmp_path / "cache")
+    assert done.returncode == 2 and "--base is required" in done.stderr
+    done = inv("compare", "--tree", str(repo), "--base", "HEAD", cache=tmp_path / "cache")
+    assert done.returncode == 2 and "same commit" in done.stderr
+    done = inv("compare", "--tree", str(repo), "--base", "v1", cache=tmp_path / "cache")
+    assert done.returncode == 2 and "v1 (" in done.stderr and "is not a kernel source tree" in done.stderr
+    assert not (tmp_path / "cache/git").exists()  # refused before any work
+
+
+def test_the_series_is_oldest_first_and_base_must_be_an_ancestor(repo: Path) -> None:
+    base, head = gitrev.resolve(repo, "v1"), gitrev.resolve(repo, "HEAD")
+    assert [r.subject for r in gitrev.series(repo, base, head)] == ["change a", "change b"]
+    assert gitrev.series(repo, base, head)[-1].ref == "HEAD"
+    with pytest.raises(UserError, match="not an ancestor"):
+        gitrev.series(repo, head, base)
+    assert gitrev.changed_files(repo, base.sha, gitrev.resolve(repo, "HEAD~1").sha) == ("kernel/trace/a.c",)
+
+
+def test_the_private_clone_checks_out_revisions_and_never_writes_the_repository(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
+    (repo / "untracked.txt").write_text("the user's work in progress\n")
+    before = snapshot(repo)
+    clone = gitrev.ensure_clone(repo)
+    assert clone == gitrev.clone_path(repo) and not (clone / "kernel").exists()  # --no-checkout
+    base, head = gitrev.resolve(repo, "v1"), gitrev.resolve(repo, "HEAD")
+    gitrev.checkout(clone, base.sha)
+    assert (clone / "kernel/trace/a.c").read_text() == "int a;\n"
+    b_mtime = (clone / "kernel/trace/b.c").stat().st_mtime_ns
+    os.utime(clone / "kernel/trace/a.c", ns=(1, 1))
+    (clone / "stray.o").write_text("left by a build\n")
+    gitrev.checkout(clone, gitrev.resolve(repo, "HEAD~1").sha)
+    assert (clone / "kernel/trace/a.c").read_text() == "int a = 1;\n"
+    assert (clone / "kernel/trace/a.c").stat().st_mtime_ns > 1  # rewritten: make sees it changed
+    assert (clone / "kernel/trace/b.c").stat().st_mtime_ns == b_mtime  # untouched: no rebuild
+    assert not (clone / "stray.o").exists()
+    assert gitrev.ensure_clone(repo) == clone  # reused, not cloned again
+    gitrev.checkout(clone, head.sha)
+    # a commit made after the clone is there at once: the clone borrows the repository's objects
+    (repo / "kernel/trace/a.c").write_text("int a = 3;\n")
+    git(repo, "commit", "-qam", "change a again")
+    before = snapshot(repo)
+    gitrev.checkout(gitrev.ensure_clone(repo), gitrev.resolve(repo, "HEAD").sha)
+    gitrev.series(repo, base, gitrev.resolve(repo, "HEAD"))
+    gitrev.changed_files(repo, base.sha, head.sha)
+    assert (clone / "kernel/trace/a.c").read_text() == "int a = 3;\n"
+    assert snapshot(repo) == before
+
+
+def test_warnings_count_only_in_the_files_a_revision_touches() -> None:
+    lines = ["  CC      kernel/trace/trace_kprobe.o",
+             "../kernel/trace/trace_kprobe.c:12:6: warning: unused variable 'x' [-Wunused-variable]",
+             "/src/linux/kernel/trace/trace_kprobe.c:14:1: warning: no return statement [-Wreturn-type]",
+             "kernel/sched/core.c:99:2: warning: something else",
+             "kernel/trace/trace_kprobe.c:12:6: error: not a warning",
+             "../kernel/trace/trace_kprobe.c:12:6: warning: unused variable 'x' [-Wunused-variable]"]
+    log = "\n".join(lines)
+    found = gitrev.warnings_in(log, ("kernel/trace/trace_kprobe.c",))
+    assert found == ["kernel/trace/trace_kprobe.c:12:6: warning: unused variable 'x' [-Wunused-variable]",
+                     "kernel/trace/trace_kprobe.c:14:1: warning: no return statement [-Wreturn-type]"]
+    assert gitrev.warnings_in(log, ("kernel/trace/kprobe.c",)) == []
+    check = pipeline.warnings_check(found, False, Path("build.log"))
+    assert check.status == FAIL and "--allow-warnings" in check.detail
+    assert pipeline.warnings_check(found, True, Path("build.log")).status == PASS
+    assert pipeline.warnings_check([], False, Path("build.log")).status == PASS
+
+
+def test_the_diff_names_regressions_fixes_and_shared_failures() -> None:
+    before = [Check("insmod", PASS), Check("kprobe_records", PASS), Check("retval", FAIL, "got 4\nmore"),
+              Check("reload", FAIL, "no")]
+    after = [Check("insmod", PASS), Check("kprobe_records", FAIL, "0 records"), Check("retval", FAIL, "got 5"),
+             Check("reload", PASS)]
+    changes = compare.diff_checks(before, after)
+    assert [(c.check, c.kind) for c in changes] == [
+        ("kprobe_records", compare.REGRESSED), ("reload", compare.FIXED), ("retval", compare.BOTH)]
+    assert changes[0].detail == "0 records" and changes[1].detail == "no" and changes[2].detail == "got 5"
+    # a head that no longer boots regresses on 'boot'; checks it never reached are not listed
+    stopped = compare.diff_checks(before[:2], [Check("boot", FAIL, "timeout")])
+    assert [(c.check, c.kind, c.before) for c in stopped] == [("boot", compare.REGRESSED, "-")]
+    assert compare.diff_checks(before[:2], before[:2]) == []
+
+
+def _cell(arch: str, rev: Revision, checks: list[Check], error: str = "") -> matrix.Cell:
+    opts = pipeline.CheckOptions(arch=resolve_arch(arch), tree=Path("/clone"), revision=rev.sha)
+    result = RunResult(arch=arch, kernel_version="6.12.1", tree="/clone", profile="abi", func="do_sys_open",
+                       checks=checks, revision=rev.sha, artifacts=f"/runs/{arch}-{rev.short}")
+    status = PASS if checks and all(c.status == PASS for c in checks) and not error else FAIL
+    return matrix.Cell(opts, matrix.cell_label(opts), result=result, error=error, status=status)
+
+
+def test_every_commit_is_compared_with_the_one_before_and_the_first_regression_is_named() -> None:
+    revs = [Revision("v1", "a" * 40, "base"), Revision("bbbbbbbbbbbb", "b" * 40, "warns"),
+            Revision("HEAD", "c" * 40, "breaks")]
+    ok = [Check("insmod", PASS), Check("kprobe_records", PASS)]
+    cells = [_cell("x86_64", revs[0], ok), _cell("arm64", revs[0], ok),
+             _cell("x86_64", revs[1], [*ok, Check("build_warnings", PASS)]),
+             _cell("arm64", revs[1], [], error="kernel build failed; see build.log"),
+             _cell("x86_64", revs[2], [Check("insmod", PASS), Check("kprobe_records", FAIL, "0 records")]),
+             _cell("arm64", revs[2], ok)]
+    result = compare.CompareResult(Path("/repo"), revs, ["x86_64", "arm64"], matrix.MatrixResult(cells),
+                                   compare.steps(revs, ["x86_64", "arm64"], cells))
+    assert [(s.arch, s.after.ref, [c.check for c in s.regressed]) for s in result.steps] == [
+        ("x86_64", "bbbbbbbbbbbb", []), ("arm64", "bbbbbbbbbbbb", ["kernel_build"]),
+        ("x86_64", "HEAD", ["kprobe_records"]), ("arm64", "HEAD", [])]
+    assert result.first_regression == revs[1]
+    text = compare.format_compare(result)
+    assert "NO BUILD" in text
+    assert "arm64: bbbbbbbbbbbb -> HEAD (cccccccccccc):\n  fixed           kernel_build" in text
+    assert text.splitlines()[-1].startswith('REGRESSION: first at bbbbbbbbbbbb "warns" (arm64: kernel_build)')
+
+
+def test_no_regression_says_exit_0() -> None:
+    revs = [Revision("v1", "a" * 40, "base"), Revision("HEAD", "c" * 40, "fix")]
+    cells = [_cell("x86_64", revs[0], [Check("retval", FAIL, "got 4")]), _cell("x86_64", revs[1], [Check("retval", PASS)])]
+    result = compare.CompareResult(Path("/repo"), revs, ["x86_64"], matrix.MatrixResult(cells),
+                                   compare.steps(revs, ["x86_64"], cells))
+    assert result.first_regression is None
+    text = compare.format_compare(result)
+    assert "fixed           retval (fail -> pass): got 4" in text
+    assert text.splitlines()[-1] == "no regression (1 step(s) on x86_64): exit 0"
+
+
+def test_cells_are_revision_major_and_watch_the_files_each_revision_changes(repo: Path) -> None:
+    revs = [gitrev.resolve(repo, "v1"), *gitrev.series(repo, gitrev.resolve(repo, "v1"), gitrev.resolve(repo, "HEAD"))]
+    template = pipeline.CheckOptions(arch=resolve_arch("x86_64"))
+    cells = compare.cell_options(template, Path("/clone"), revs, ["x86_64", "arm64"], repo, {revs[2].sha[:8]})
+    assert [(c.revision, c.arch.name) for c in cells] == [(r.sha, a) for r in revs for a in ("x86_64", "arm64")]
+    assert [c.warn_files for c in cells[::2]] == [(), ("kernel/trace/a.c",), ("kernel/trace/b.c",)]
+    assert [c.allow_warnings for c in cells[::2]] == [False, False, True]
+    assert all(c.tree == Path("/clone") and not c.known_issues for c in cells)
