@@ -15,6 +15,7 @@ from harness.report import SCHEMA_VERSION, format_table
 
 Echo = Callable[[str], None]
 REGRESSED, FIXED, BOTH = "regressed", "fixed", "failed on both"
+PER_REVISION = "build_warnings"  # judges only the files its own revision changed
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ def diff_checks(before: list[Check], after: list[Check]) -> list[Change]:
         if not (b_failed or a_failed):
             continue
         kind = BOTH if b_failed and a_failed else REGRESSED if a_failed else FIXED
+        if kind == FIXED and name == PER_REVISION:
+            continue  # each revision's warnings are about its own files: nothing was fixed
         failing = a if a_failed else b
         changes.append(Change(name, kind, b.status if b else "-", a.status if a else "-",
                               _first_line(failing.detail if failing else "")))

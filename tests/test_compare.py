@@ -152,6 +152,9 @@ def test_the_diff_names_regressions_fixes_and_shared_failures() -> None:
     stopped = compare.diff_checks(before[:2], [Check("boot", FAIL, "timeout")])
     assert [(c.check, c.kind, c.before) for c in stopped] == [("boot", compare.REGRESSED, "-")]
     assert compare.diff_checks(before[:2], before[:2]) == []
+    # a commit that touches no warning file did not fix the warnings of the commit before it
+    warned = [Check("build_warnings", FAIL, "1 compiler warning")]
+    assert compare.diff_checks(warned, [Check("build_warnings", PASS)]) == []
 
 
 def _cell(arch: str, rev: Revision, checks: list[Check], error: str = "") -> matrix.Cell:
