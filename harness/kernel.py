@@ -19,6 +19,9 @@ DEFAULT_KERNEL = "6.12"
 KERNELS = ("6.12", "6.1")  # the distribution's linux-source-<version> packages
 SOURCE_TARBALL = "/usr/src/linux-source-{version}.tar.xz"
 UNPACKED_STAMP = ".kh-unpacked"
+TOOLCHAINS = ("gcc", "llvm")
+LLVM_TOOLS = ("clang", "ld.lld", "llvm-ar", "llvm-nm", "llvm-objcopy", "llvm-objdump", "llvm-readelf", "llvm-strip")
+LLVM_PACKAGES = ("clang", "lld", "llvm")
 _KCONFIG_LINE = re.compile(r'CONFIG_[A-Za-z0-9_]+=(?:y|m|n|-?[0-9]+|0x[0-9a-fA-F]+|"[^"\\]*")')
 
 
@@ -36,10 +39,13 @@ class KernelBuild:
     out: Path  # the O= folder
     kconfig: tuple[str, ...]
     cross_compile: str
+    toolchain: str = "gcc"  # gcc (CROSS_COMPILE=) or llvm (the kernel's LLVM=1: clang, lld, llvm binutils)
 
     def make_argv(self, *targets: str, jobs: int | None = None) -> list[str]:
         argv = ["make", "-C", str(self.tree.path), f"O={self.out}", f"ARCH={self.arch.linux_arch}"]
-        if self.cross_compile:
+        if self.toolchain == "llvm":
+            argv.append("LLVM=1")  # clang picks its target from ARCH: no cross gcc needed
+        elif self.cross_compile:
             argv.append(f"CROSS_COMPILE={self.cross_compile}")
         if jobs:
             argv.append(f"-j{jobs}")
@@ -185,19 +191,62 @@ def missing_options(requested: tuple[str, ...], config_text: str) -> list[str]:
     return missing
 
 
-def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = ()) -> KernelBuild:
-    """Pick the build folder for a tree, arch and config; check the toolchain is there."""
+def version_numbers(text: str) -> tuple[int, ...]:
+    """The first x.y[.z] in text as numbers (() when there is none)."""
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    return tuple(int(g) for g in m.groups() if g is not None) if m else ()
+
+
+def clang_version() -> str:
+    done = subprocess.run(["clang", "--version"], capture_output=True, text=True, check=False)
+    m = re.search(r"clang version (\d+\.\d+\.\d+)", done.stdout)
+    return m.group(1) if m else ""
+
+
+def min_llvm_version(tree: KernelTree, arch: Arch) -> str:
+    """The oldest LLVM the tree supports for arch, from its own scripts/min-tool-version.sh."""
+    script = tree.path / "scripts/min-tool-version.sh"
+    if not script.exists():
+        return ""
+    done = subprocess.run(["sh", str(script), "llvm"], capture_output=True, text=True, check=False,
+                          env={**os.environ, "SRCARCH": arch.linux_arch, "ARCH": arch.linux_arch})
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def check_llvm(tree: KernelTree, arch: Arch) -> str:
+    """The installed clang's version when it is complete and new enough for the tree (else UserError)."""
+    missing = [tool for tool in LLVM_TOOLS if not shutil.which(tool)]
+    if missing:
+        raise UserError(f"--toolchain llvm needs {', '.join(missing)}: run 'inv setup' "
+                        f"(installs {' '.join(LLVM_PACKAGES)})")
+    have, need = clang_version(), min_llvm_version(tree, arch)
+    if need and version_numbers(have) < version_numbers(need):
+        raise UserError(f"Linux {tree.version} needs LLVM {need} or newer for {arch.name} (its "
+                        f"scripts/min-tool-version.sh says so); the installed clang is {have or 'of unknown version'}. "
+                        "Install a newer clang, lld and llvm, or use --toolchain gcc")
+    return have
+
+
+def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = (), toolchain: str = "gcc") -> KernelBuild:
+    """Pick the build folder for a tree, arch, toolchain and config; check the toolchain is there."""
     lines = kconfig_lines(arch, extra, tree.version)
     prefix = arch.cross_prefix()
+    for tool in ("make", "flex", "bison", "bc"):
+        if not shutil.which(tool):
+            raise UserError(f"'{tool}' not found: run 'inv setup' to install the kernel build dependencies")
+    if toolchain not in TOOLCHAINS:
+        raise UserError(f"unknown toolchain '{toolchain}': choose {' or '.join(TOOLCHAINS)}")
+    if toolchain == "llvm":
+        compiler = f"clang-{check_llvm(tree, arch)}"
+        key = paths.digest(str(tree.path), tree.source, arch.name, compiler, *lines)
+        out = paths.builds_dir() / f"{arch.name}-{tree.version}-llvm-{key}"
+        return KernelBuild(tree=tree, arch=arch, out=out, kconfig=lines, cross_compile="", toolchain="llvm")
     gcc = f"{prefix}gcc"
     if not shutil.which(gcc):
         raise UserError(
             f"compiler '{gcc}' for {arch.name} not found: run 'inv setup' "
             f"(installs {' '.join(arch.toolchain_packages) if prefix else 'gcc'})"
         )
-    for tool in ("make", "flex", "bison", "bc"):
-        if not shutil.which(tool):
-            raise UserError(f"'{tool}' not found: run 'inv setup' to install the kernel build dependencies")
     key = paths.digest(str(tree.path), tree.source, arch.name, prefix, *lines)
     out = paths.builds_dir() / f"{arch.name}-{tree.version}-{key}"
     return KernelBuild(tree=tree, arch=arch, out=out, kconfig=lines, cross_compile=prefix)

@@ -34,6 +34,7 @@ class CheckOptions:
     patches: tuple[Path, ...] = ()
     known_issues: bool = True  # classify failures against known_issues.toml (False: the raw verdict)
     command: str = ""  # the command line that asked for this run, kept in every result
+    toolchain: str = "gcc"  # gcc, or llvm (the kernel's LLVM=1)
     revision: str = ""  # a commit to check out in tree (a private clone) before building
     warn_files: tuple[str, ...] = ()  # compiler warnings in these tree files fail the run (build_warnings)
     allow_warnings: bool = False  # report those warnings without failing (--allow-warnings)
@@ -138,6 +139,12 @@ def check_options(opts: CheckOptions) -> ProbeSpec:
     """Refuse bad options before any work starts (UserError): probe, kconfig, tree, kernel, cache."""
     spec = render.probe_spec(opts.arch, opts.profile, opts.func)
     kernel.kconfig_lines(opts.arch, opts.kconfig_add)
+    if opts.toolchain not in kernel.TOOLCHAINS:
+        raise UserError(f"unknown --toolchain '{opts.toolchain}': choose {' or '.join(kernel.TOOLCHAINS)}")
+    missing = [t for t in kernel.LLVM_TOOLS if not shutil.which(t)] if opts.toolchain == "llvm" else []
+    if missing:
+        raise UserError(f"--toolchain llvm needs {', '.join(missing)}: run 'inv setup' "
+                        f"(installs {' '.join(kernel.LLVM_PACKAGES)})")
     if opts.tree:
         kernel.check_tree(opts.tree)
     elif opts.kernel not in kernel.KERNELS:
@@ -171,13 +178,13 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
         except BaseException:
             cleanup.close()
             raise
-    build = kernel.prepare_build(tree, opts.arch, opts.kconfig_add)
+    build = kernel.prepare_build(tree, opts.arch, opts.kconfig_add, opts.toolchain)
     run_dir = paths.new_run_dir(opts.arch.name)
     result = report.RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir),
                               patches=[str(p) for p in opts.patches], command=opts.command,
-                              revision=opts.revision)
-    echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}")
+                              revision=opts.revision, toolchain=opts.toolchain)
+    echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}, toolchain {opts.toolchain}")
     echo(f"build dir {build.out}; artifacts {run_dir}")
     return Context(spec, build, run_dir, commands, stages, result, cleanup)
 

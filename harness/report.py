@@ -33,6 +33,7 @@ class RunResult:
     note: str = ""  # why a cell is an XFAIL, XPASS or a FAIL beyond a known issue
     known_issues: list[dict[str, str]] = field(default_factory=list)
     command: str = ""  # the inv command line that reproduces this run
+    toolchain: str = "gcc"  # gcc or llvm
     revision: str = ""  # the commit checked out for this run (inv compare), else ""
 
     def to_json(self) -> dict[str, object]:

@@ -11,12 +11,13 @@ from pathlib import Path
 from harness import paths
 from harness.arches import ARCHES
 from harness.errors import SetupError
-from harness.kernel import KERNELS
+from harness.kernel import KERNELS, LLVM_PACKAGES
 from harness.proc import CommandLog
 
 BUILD_PACKAGES = (
     "make", "gcc", "libc6-dev", "flex", "bison", "bc", "libelf-dev", "libssl-dev",
-    "cpio", "kmod", "xz-utils", "bzip2", "dpkg-dev", "rsync", "patch",
+    "cpio", "kmod", "xz-utils", "bzip2", "dpkg-dev", "rsync", "patch", "git",
+    *LLVM_PACKAGES,  # --toolchain llvm: clang, lld and the llvm binutils the kernel's LLVM=1 runs
 )
 KERNEL_SOURCE_PACKAGES = tuple(f"linux-source-{v}" for v in KERNELS)
 DEB_SRC_FILE = Path("/etc/apt/sources.list.d/kprobe-harness-src.sources")

@@ -17,7 +17,7 @@ from invoke.tasks import task
 from harness import errors, patching, paths, pipeline, proc, reports
 from harness import render as rendering
 from harness.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
-from harness.kernel import DEFAULT_KERNEL, KERNELS, enclosing_tree, kconfig_lines
+from harness.kernel import DEFAULT_KERNEL, KERNELS, TOOLCHAINS, enclosing_tree, kconfig_lines
 from harness.known import PASSING
 from harness.proc import CommandLog
 from harness.report import format_result, write_json
@@ -34,6 +34,8 @@ COMMON_HELP = {
     "kconfig_add": "extra kernel option, e.g. CONFIG_DEBUG_INFO=y (repeatable)",
     "patch": "apply this patch (-p1: unified diff, quilt or git format-patch) to a private copy of the tree "
              "for this run (repeatable)",
+    "toolchain": "gcc (default: the cross gcc) or llvm (the kernel's LLVM=1 with clang and lld; builds never "
+                 "share a folder with gcc's)",
     "no_known_issues": "report the raw verdict: a failure explained by known_issues.toml is a FAIL, not an "
                        "XFAIL (for git bisect run on a known issue)",
 }
@@ -59,7 +61,7 @@ def _guard(fn: Callable[[], int]) -> None:
 
 def _options(arch: str, tree: str | None, kernel: str, profile: str, func: str | None,
              kconfig_add: list[str], patch: list[str] | None = None,
-             no_known_issues: bool = False, task: str = "check") -> pipeline.CheckOptions:
+             no_known_issues: bool = False, task: str = "check", toolchain: str = "gcc") -> pipeline.CheckOptions:
     """Every option checked before any work starts (UserError, exit 2)."""
     if tree is None and (here := kernel_tree_here()) is not None:
         tree = str(here)
@@ -67,7 +69,7 @@ def _options(arch: str, tree: str | None, kernel: str, profile: str, func: str |
         arch=resolve_arch(arch), tree=Path(tree) if tree else None, kernel=kernel,
         profile=profile, func=func, kconfig_add=tuple(kconfig_add),
         patches=tuple(patching.check_patch_file(Path(p)) for p in patch or []),
-        known_issues=not no_known_issues, command=_command(task),
+        known_issues=not no_known_issues, command=_command(task), toolchain=toolchain,
     )
     pipeline.check_options(opts)
     return opts
@@ -149,11 +151,13 @@ def setup(c):  # type: ignore[no-untyped-def]
 @task(auto_shortflags=False, iterable=["kconfig_add", "patch"],
       help={**COMMON_HELP, **REPORT_HELP, "json": "also write the result as JSON to this file"})
 def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-          kconfig_add=None, patch=None, json=None, no_known_issues=False, junit=None, ktap=None, markdown=None):
+          kconfig_add=None, patch=None, json=None, no_known_issues=False, junit=None, ktap=None, markdown=None,
+          toolchain="gcc"):
     """Build, boot under QEMU, run the checks. Exit 0 pass or XFAIL (known issue), 1 fail or XPASS, 2 usage, 125 kernel build failed."""
 
     def go() -> int:
-        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, no_known_issues)
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, no_known_issues,
+                        toolchain=toolchain)
         out = paths.check_output_file(Path(json), "--json") if json else None
         targets = _report_targets(junit, ktap, markdown)
         result = pipeline.run_check(opts, echo=_echo)
@@ -186,11 +190,11 @@ def render(c, arch="x86_64", out="rendered", profile=DEFAULT_PROFILE, func=None)
 @task(auto_shortflags=False, iterable=["kconfig_add", "patch"],
       help={k: v for k, v in COMMON_HELP.items() if k != "no_known_issues"})
 def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-         kconfig_add=None, patch=None):
+         kconfig_add=None, patch=None, toolchain="gcc"):
     """Walk the upstream module's manual procedure in the guest (insmod, cat trace, rmmod) and show it."""
 
     def go() -> int:
-        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="load")
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="load", toolchain=toolchain)
         return pipeline.run_load(opts, echo=_echo)
 
     _guard(go)
@@ -200,11 +204,11 @@ def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
       help={**{k: v for k, v in COMMON_HELP.items() if k != "no_known_issues"},
             "no_load": "boot without loading the test module"})
 def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-         kconfig_add=None, patch=None, no_load=False):
+         kconfig_add=None, patch=None, no_load=False, toolchain="gcc"):
     """Build as check does, boot, load the module, and give you the guest's shell (Ctrl-] leaves and stops QEMU)."""
 
     def go() -> int:
-        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="boot")
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="boot", toolchain=toolchain)
         return pipeline.run_boot(opts, load=not no_load, echo=_echo)
 
     _guard(go)
@@ -218,19 +222,22 @@ def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     "kconfig_add": COMMON_HELP["kconfig_add"],
     "patch": "apply this patch to a private copy of each kernel tree, in every cell (repeatable)",
     "no_known_issues": COMMON_HELP["no_known_issues"],
+    "toolchains": f"comma-separated toolchains (default gcc; known: {','.join(TOOLCHAINS)})",
     "json": "also write the matrix result as JSON to this file",
     **REPORT_HELP,
 })
 def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFAULT_PROFILE,  # type: ignore[no-untyped-def]
-           kconfig_add=None, patch=None, no_known_issues=False, json=None, junit=None, ktap=None, markdown=None):
+           kconfig_add=None, patch=None, no_known_issues=False, json=None, junit=None, ktap=None, markdown=None,
+           toolchains="gcc"):
     """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if every cell passes or is an XFAIL."""
     from harness import matrix as matrix_run
 
     def go() -> int:
         versions = _listed(kernels, "--kernels", None if tree else KERNELS)
+        chains = _listed(toolchains, "--toolchains", TOOLCHAINS)
         cells = [
-            _options(a, tree, k, profile, None, kconfig_add or [], patch, no_known_issues, "matrix")
-            for k in (versions[:1] if tree else versions) for a in _listed(arches, "--arches")
+            _options(a, tree, k, profile, None, kconfig_add or [], patch, no_known_issues, "matrix", t)
+            for k in (versions[:1] if tree else versions) for t in chains for a in _listed(arches, "--arches")
         ]
         out = paths.check_output_file(Path(json), "--json") if json else None
         targets = _report_targets(junit, ktap, markdown)
@@ -257,10 +264,11 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
                       "(repeatable)",
     "profile": COMMON_HELP["profile"],
     "kconfig_add": COMMON_HELP["kconfig_add"],
+    "toolchain": COMMON_HELP["toolchain"],
     "json": "also write the comparison as JSON to this file",
 })
 def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False, allow_warnings=None,  # type: ignore[no-untyped-def]
-            profile=DEFAULT_PROFILE, kconfig_add=None, json=None):
+            profile=DEFAULT_PROFILE, kconfig_add=None, json=None, toolchain="gcc"):
     """Check base and head of a git tree (or every commit between) per arch; print what regressed, what was fixed, what failed on both. Exit 1 only on a regression, 0 otherwise, 2 usage."""
     from harness import compare as comparing
     from harness import gitrev
@@ -277,7 +285,7 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
         for rev in (before, after):
             gitrev.require_kernel(repo, rev)
         names = [resolve_arch(a).name for a in _listed(arches, "--arches")]
-        template = pipeline.CheckOptions(arch=resolve_arch(names[0]), profile=profile,
+        template = pipeline.CheckOptions(arch=resolve_arch(names[0]), profile=profile, toolchain=toolchain,
                                          kconfig_add=tuple(kconfig_add or []), command=_command("compare"))
         rendering.probe_spec(template.arch, profile, None)
         kconfig_lines(template.arch, template.kconfig_add)

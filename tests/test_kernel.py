@@ -153,3 +153,32 @@ def test_the_enclosing_tree_is_found_from_any_folder_inside_it(tmp_path: Path) -
     assert kernel.enclosing_tree(tree / "kernel/trace") == tree.resolve()
     assert kernel.enclosing_tree(tree) == tree.resolve()
     assert kernel.enclosing_tree(tmp_path) is None
+
+
+def test_llvm_builds_use_the_kernels_llvm_switch_and_never_share_a_folder_with_gcc(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
+    require_tools("clang", "ld.lld", "llvm-ar", "gcc")
+    tree = kernel.check_tree(make_tree(tmp_path / "t"))
+    arch = ARCHES["arm64"]
+    llvm = kernel.prepare_build(tree, arch, (), "llvm")
+    gcc = kernel.prepare_build(tree, arch, (), "gcc") if __import__("shutil").which("aarch64-linux-gnu-gcc") else None
+    assert "-llvm-" in llvm.out.name and (gcc is None or gcc.out != llvm.out)
+    argv = llvm.make_argv("Image", jobs=2)
+    assert "LLVM=1" in argv and not any(a.startswith("CROSS_COMPILE=") for a in argv)
+    with pytest.raises(UserError, match="unknown toolchain 'icc'"):
+        kernel.prepare_build(tree, arch, (), "icc")
+
+
+def test_a_tree_that_needs_a_newer_llvm_names_the_version_it_needs(tmp_path: Path) -> None:
+    require_tools("clang", "ld.lld", "llvm-ar")
+    root = make_tree(tmp_path / "t")
+    (root / "scripts/min-tool-version.sh").write_text(
+        '#!/bin/sh\ncase "$1" in llvm) if [ "$SRCARCH" = riscv ]; then echo 99.0.0; else echo 11.0.0; fi;; '
+        '*) exit 1;; esac\n')
+    tree = kernel.check_tree(root)
+    assert kernel.min_llvm_version(tree, ARCHES["riscv64"]) == "99.0.0"
+    assert kernel.check_llvm(tree, ARCHES["arm64"]) == kernel.clang_version()
+    with pytest.raises(UserError, match=r"needs LLVM 99\.0\.0 or newer for riscv64 .* installed clang is \d+\.\d+"):
+        kernel.check_llvm(tree, ARCHES["riscv64"])
+
