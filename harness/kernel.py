@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,12 @@ class KernelBuild:
     @property
     def image(self) -> Path:
         return self.out / self.arch.kernel_image
+
+    @property
+    def config_key(self) -> str:
+        """The configuration, apart from the tree's path: arch, version, toolchain and fragment."""
+        major_minor = ".".join(self.tree.version.split(".")[:2])
+        return f"{self.arch.name}-{major_minor}-{self.toolchain}-{paths.digest(*self.kconfig)}"
 
 
 def jobs() -> int:
@@ -290,10 +297,11 @@ def configure(build: KernelBuild, log: Path, commands: CommandLog) -> bool:
     return True
 
 
-def build_kernel(build: KernelBuild, log: Path, commands: CommandLog) -> None:
+def build_kernel(build: KernelBuild, log: Path, commands: CommandLog,
+                 on_line: Callable[[str], None] | None = None) -> None:
     """Incremental make of the image and modules (Module.symvers for the test module)."""
     argv = build.make_argv(build.arch.image_target, "modules", jobs=jobs())
-    if run_logged(argv, log, commands) != 0:
+    if run_logged(argv, log, commands, on_line=on_line) != 0:
         raise KernelBuildError(f"kernel build failed; see {log}:\n{tail(log)}")
     if not build.image.exists():
         raise KernelBuildError(f"kernel build produced no {build.image}; see {log}")

@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import gitrev, kernel, known, module, patching, paths, records, render, report, verify
+from harness import gitrev, kernel, known, module, patching, paths, progress, records, render, report, verify
 from harness.arches import DEFAULT_PROFILE, Arch
 from harness.errors import BuildError, StageError, UserError
 from harness.observations import Targets
@@ -38,6 +38,7 @@ class CheckOptions:
     revision: str = ""  # a commit to check out in tree (a private clone) before building
     warn_files: tuple[str, ...] = ()  # compiler warnings in these tree files fail the run (build_warnings)
     allow_warnings: bool = False  # report those warnings without failing (--allow-warnings)
+    verbose: bool = False  # stream the build output and the guest console live (-v)
 
 
 class Stages:
@@ -68,6 +69,20 @@ def _save_artifacts(run_dir: Path, build: kernel.KernelBuild, files: dict[str, s
         shutil.copy2(build.out / ".config", run_dir / "kernel.config")
 
 
+def _build_with_progress(opts: CheckOptions, build: kernel.KernelBuild, log: Path, commands: CommandLog,
+                         echo: Echo) -> None:
+    """The kernel build, its progress shown against the last full build of this configuration."""
+    full = not build.image.exists()
+    expected = progress.expected_steps(build.config_key) if full else None
+    shown = progress.BuildProgress(f"{opts.arch.name} kernel build", expected, echo, stream=opts.verbose)
+    try:
+        kernel.build_kernel(build, log, commands, shown.line)
+    finally:
+        shown.close()
+    if full and shown.steps:
+        progress.record_steps(build.config_key, shown.steps)
+
+
 @dataclass(frozen=True)
 class Built:
     """Everything a boot needs, built and cached."""
@@ -91,7 +106,7 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBu
         with stages.stage("kernel config"):
             kernel.configure(build, log, commands)
         with stages.stage("kernel build", f"make -j{kernel.jobs()}, log {log}"):
-            kernel.build_kernel(build, log, commands)
+            _build_with_progress(opts, build, log, commands, stages.echo)
         _save_artifacts(run_dir, build, render.render_files(spec))
         with stages.stage("module build"):
             ko = module.build_module(build, spec, log, commands)
@@ -106,14 +121,15 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBu
 
 @contextmanager
 def booted(arch: Arch, built: Built, run_dir: Path, commands: CommandLog, stages: Stages,
-           result: report.RunResult | None = None) -> Iterator[Console]:
+           result: report.RunResult | None = None, stream: bool = False) -> Iterator[Console]:
     """A booted guest at its shell prompt; QEMU is always stopped on the way out."""
     accel = qemu.pick_accel(arch, built.image)
     if result is not None:
         result.accel = accel
     argv = qemu.qemu_argv(arch, qemu.BootSpec(kernel=built.image, initrd=built.initrd, accel=accel))
     commands.record(argv)
-    transcript = Transcript(open(run_dir / "console.log", "w", encoding="utf-8", errors="replace"))  # noqa: SIM115
+    transcript = Transcript(open(run_dir / "console.log", "w", encoding="utf-8", errors="replace"),  # noqa: SIM115
+                            sys.stdout if stream else None)
     child = qemu.start(argv, transcript)
     try:
         console = Console(child, transcript)
@@ -235,7 +251,7 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
     result = ctx.result
     consoles: list[Console] = []  # the booted console, kept for its transcript on failure
     try:
-        with (booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result) as console,
+        with (booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result, opts.verbose) as console,
               ctx.stages.stage("guest session")):
             consoles.append(console)
             obs = guest.run_session(console, ctx.spec, built.module_path)

@@ -43,8 +43,10 @@ def run_logged(
     commands: CommandLog,
     cwd: Path | None = None,
     env_extra: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> int:
-    """Run argv with stdout+stderr appended to log_path; return its exit status.
+    """Run argv with stdout+stderr appended to log_path; return its exit status. With on_line, every
+    output line is also handed to it as it arrives (progress, -v).
 
     The command runs in its own process group so that an interrupted run can stop all of it.
     """
@@ -54,11 +56,17 @@ def run_logged(
     with open(log_path, "ab") as log:
         log.write(f"$ {shlex.join(list(argv))}\n".encode())
         log.flush()
-        proc = subprocess.Popen(_die_with_parent(argv), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(_die_with_parent(argv), cwd=cwd, env=env,
+                                stdout=subprocess.PIPE if on_line else log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         with _lock:
             _running.add(proc)
         try:
+            if on_line and proc.stdout is not None:
+                for raw in proc.stdout:
+                    log.write(raw)
+                    on_line(raw.decode("utf-8", errors="replace"))
+                log.flush()
             return proc.wait()
         finally:
             with _lock:

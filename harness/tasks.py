@@ -8,11 +8,12 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from invoke.exceptions import Exit
-from invoke.tasks import task
+from invoke.tasks import Task, task
 
 from harness import errors, patching, paths, pipeline, proc, reports
 from harness import render as rendering
@@ -36,9 +37,20 @@ COMMON_HELP = {
              "for this run (repeatable)",
     "toolchain": "gcc (default: the cross gcc) or llvm (the kernel's LLVM=1 with clang and lld; builds never "
                  "share a folder with gcc's)",
+    "verbose": "stream the kernel build output and the guest console live",
     "no_known_issues": "report the raw verdict: a failure explained by known_issues.toml is a FAIL, not an "
                        "XFAIL (for git bisect run on a known issue)",
 }
+
+
+class HarnessTask(Task):  # type: ignore[type-arg]
+    """A task whose --verbose is also -v (every other option stays long-only)."""
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        if name == "verbose" and "v" not in taken_names:
+            opts["names"] = [*opts["names"], "v"]
+        return opts
 
 
 def _sigterm(signum: int, frame: Any) -> None:
@@ -132,7 +144,10 @@ def _command(task: str) -> str:
 
 
 def _echo(line: str) -> None:
-    print(line, flush=True)
+    from tqdm import tqdm
+
+    tqdm.write(line)  # above a progress bar when there is one, plain print otherwise
+    sys.stdout.flush()
 
 
 @task(help={})
@@ -148,16 +163,16 @@ def setup(c):  # type: ignore[no-untyped-def]
     _guard(go)
 
 
-@task(auto_shortflags=False, iterable=["kconfig_add", "patch"],
+@task(klass=HarnessTask, auto_shortflags=False, iterable=["kconfig_add", "patch"],
       help={**COMMON_HELP, **REPORT_HELP, "json": "also write the result as JSON to this file"})
 def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
           kconfig_add=None, patch=None, json=None, no_known_issues=False, junit=None, ktap=None, markdown=None,
-          toolchain="gcc"):
+          toolchain="gcc", verbose=False):
     """Build, boot under QEMU, run the checks. Exit 0 pass or XFAIL (known issue), 1 fail or XPASS, 2 usage, 125 kernel build failed."""
 
     def go() -> int:
-        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, no_known_issues,
-                        toolchain=toolchain)
+        opts = replace(_options(arch, tree, kernel, profile, func, kconfig_add or [], patch, no_known_issues,
+                                toolchain=toolchain), verbose=verbose)
         out = paths.check_output_file(Path(json), "--json") if json else None
         targets = _report_targets(junit, ktap, markdown)
         result = pipeline.run_check(opts, echo=_echo)
@@ -187,35 +202,38 @@ def render(c, arch="x86_64", out="rendered", profile=DEFAULT_PROFILE, func=None)
     _guard(go)
 
 
-@task(auto_shortflags=False, iterable=["kconfig_add", "patch"],
+@task(klass=HarnessTask, auto_shortflags=False, iterable=["kconfig_add", "patch"],
       help={k: v for k, v in COMMON_HELP.items() if k != "no_known_issues"})
 def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-         kconfig_add=None, patch=None, toolchain="gcc"):
+         kconfig_add=None, patch=None, toolchain="gcc", verbose=False):
     """Walk the upstream module's manual procedure in the guest (insmod, cat trace, rmmod) and show it."""
 
     def go() -> int:
-        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="load", toolchain=toolchain)
+        opts = replace(_options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="load",
+                                toolchain=toolchain), verbose=verbose)
         return pipeline.run_load(opts, echo=_echo)
 
     _guard(go)
 
 
-@task(auto_shortflags=False, iterable=["kconfig_add", "patch"],
+@task(klass=HarnessTask, auto_shortflags=False, iterable=["kconfig_add", "patch"],
       help={**{k: v for k, v in COMMON_HELP.items() if k != "no_known_issues"},
             "no_load": "boot without loading the test module"})
 def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-         kconfig_add=None, patch=None, no_load=False, toolchain="gcc"):
+         kconfig_add=None, patch=None, no_load=False, toolchain="gcc", verbose=False):
     """Build as check does, boot, load the module, and give you the guest's shell (Ctrl-] leaves and stops QEMU)."""
 
     def go() -> int:
-        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="boot", toolchain=toolchain)
+        opts = replace(_options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="boot",
+                                toolchain=toolchain), verbose=verbose)
         return pipeline.run_boot(opts, load=not no_load, echo=_echo)
 
     _guard(go)
 
 
-@task(auto_shortflags=False, iterable=["kconfig_add", "patch"], help={
+@task(klass=HarnessTask, auto_shortflags=False, iterable=["kconfig_add", "patch"], help={
     "arches": f"comma-separated architectures (default: all of {','.join(ARCHES)})",
+    "verbose": COMMON_HELP["verbose"],
     "kernels": f"comma-separated distribution kernel versions (default {DEFAULT_KERNEL}; known: {','.join(KERNELS)})",
     "tree": "test this kernel tree instead of the distribution kernels",
     "profile": COMMON_HELP["profile"],
@@ -228,7 +246,7 @@ def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
 })
 def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFAULT_PROFILE,  # type: ignore[no-untyped-def]
            kconfig_add=None, patch=None, no_known_issues=False, json=None, junit=None, ktap=None, markdown=None,
-           toolchains="gcc"):
+           toolchains="gcc", verbose=False):
     """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if every cell passes or is an XFAIL."""
     from harness import matrix as matrix_run
 
@@ -236,7 +254,8 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
         versions = _listed(kernels, "--kernels", None if tree else KERNELS)
         chains = _listed(toolchains, "--toolchains", TOOLCHAINS)
         cells = [
-            _options(a, tree, k, profile, None, kconfig_add or [], patch, no_known_issues, "matrix", t)
+            replace(_options(a, tree, k, profile, None, kconfig_add or [], patch, no_known_issues, "matrix", t),
+                    verbose=verbose)
             for k in (versions[:1] if tree else versions) for t in chains for a in _listed(arches, "--arches")
         ]
         out = paths.check_output_file(Path(json), "--json") if json else None
@@ -253,7 +272,8 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
     _guard(go)
 
 
-@task(auto_shortflags=False, iterable=["kconfig_add", "allow_warnings"], help={
+@task(klass=HarnessTask, auto_shortflags=False, iterable=["kconfig_add", "allow_warnings"], help={
+    "verbose": COMMON_HELP["verbose"],
     "tree": "the kernel git tree (default: the git tree the command runs in); it is only read, never written",
     "base": "the revision to compare against (a branch, tag, commit or expression such as HEAD~3)",
     "head": "the revision to check (default HEAD)",
@@ -268,7 +288,7 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
     "json": "also write the comparison as JSON to this file",
 })
 def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False, allow_warnings=None,  # type: ignore[no-untyped-def]
-            profile=DEFAULT_PROFILE, kconfig_add=None, json=None, toolchain="gcc"):
+            profile=DEFAULT_PROFILE, kconfig_add=None, json=None, toolchain="gcc", verbose=False):
     """Check base and head of a git tree (or every commit between) per arch; print what regressed, what was fixed, what failed on both. Exit 1 only on a regression, 0 otherwise, 2 usage."""
     from harness import compare as comparing
     from harness import gitrev
@@ -286,6 +306,7 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
             gitrev.require_kernel(repo, rev)
         names = [resolve_arch(a).name for a in _listed(arches, "--arches")]
         template = pipeline.CheckOptions(arch=resolve_arch(names[0]), profile=profile, toolchain=toolchain,
+                                         verbose=verbose,
                                          kconfig_add=tuple(kconfig_add or []), command=_command("compare"))
         rendering.probe_spec(template.arch, profile, None)
         kconfig_lines(template.arch, template.kconfig_add)

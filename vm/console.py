@@ -60,9 +60,10 @@ class Shell(Protocol):
 class Transcript:
     """A file-like sink for pexpect that keeps everything in memory and tees it to a log."""
 
-    def __init__(self, log: IO[str] | None = None) -> None:
+    def __init__(self, log: IO[str] | None = None, stream: IO[str] | None = None) -> None:
         self.parts: list[str] = []
         self.log = log
+        self.stream = stream  # also shown live here (-v)
 
     def write(self, data: str | bytes) -> None:
         if isinstance(data, bytes):  # pexpect's interact logs raw bytes
@@ -70,6 +71,9 @@ class Transcript:
         self.parts.append(data)
         if self.log:
             self.log.write(data)
+        if self.stream:
+            self.stream.write(clean(data))
+            self.stream.flush()
 
     def flush(self) -> None:
         if self.log:
