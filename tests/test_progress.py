@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import progress, proc
+from harness import proc, progress
 from harness.proc import CommandLog
 
 BUILD_OUTPUT = """\
