@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import gitrev, kernel, known, module, patching, paths, progress, records, render, report, verify
+from harness import gitrev, intree, kernel, known, module, patching, paths, progress, records, render, report, verify
 from harness.arches import DEFAULT_PROFILE, Arch
 from harness.errors import BuildError, StageError, UserError
 from harness.observations import Targets
@@ -38,6 +38,7 @@ class CheckOptions:
     revision: str = ""  # a commit to check out in tree (a private clone) before building
     warn_files: tuple[str, ...] = ()  # compiler warnings in these tree files fail the run (build_warnings)
     allow_warnings: bool = False  # report those warnings without failing (--allow-warnings)
+    module: str = intree.RENDERED  # rendered (ours, from the templates) or in-tree (the tree's own module)
     verbose: bool = False  # stream the build output and the guest console live (-v)
 
 
@@ -107,9 +108,17 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBu
             kernel.configure(build, log, commands)
         with stages.stage("kernel build", f"make -j{kernel.jobs()}, log {log}"):
             _build_with_progress(opts, build, log, commands, stages.echo)
-        _save_artifacts(run_dir, build, render.render_files(spec))
-        with stages.stage("module build"):
-            ko = module.build_module(build, spec, log, commands)
+        if opts.module == intree.IN_TREE:
+            _save_artifacts(run_dir, build, {intree.SOURCE.rsplit("/", 1)[-1]:
+                                             intree.module_source(build.tree.path).read_text(errors="replace")})
+            ko = build.out / intree.BUILT  # Kbuild built it with the kernel (CONFIG_KPROBE_EVENT_GEN_TEST=m)
+            if not ko.exists():
+                raise BuildError(f"the tree's own module {intree.SOURCE} was not built ({ko} is missing); "
+                                 f"see {log}")
+        else:
+            _save_artifacts(run_dir, build, render.render_files(spec))
+            with stages.stage("module build"):
+                ko = module.build_module(build, spec, log, commands)
         with stages.stage("initramfs"):
             busybox = initramfs.build_busybox(opts.arch, run_dir / "busybox.log", commands)
             initrd = initramfs.build_initramfs(build, busybox, [ko], run_dir, log, commands)
@@ -155,6 +164,11 @@ def check_options(opts: CheckOptions) -> ProbeSpec:
     """Refuse bad options before any work starts (UserError): probe, kconfig, tree, kernel, cache."""
     spec = render.probe_spec(opts.arch, opts.profile, opts.func)
     kernel.kconfig_lines(opts.arch, opts.kconfig_add)
+    if opts.module not in intree.MODULES:
+        raise UserError(f"unknown --module '{opts.module}': choose {' or '.join(intree.MODULES)}")
+    if opts.module == intree.IN_TREE and opts.func:
+        raise UserError("--func renders our module for another function; the tree's own module (--module "
+                        "in-tree) probes what its source says: drop one of them")
     if opts.toolchain not in kernel.TOOLCHAINS:
         raise UserError(f"unknown --toolchain '{opts.toolchain}': choose {' or '.join(kernel.TOOLCHAINS)}")
     missing = [t for t in kernel.LLVM_TOOLS if not shutil.which(t)] if opts.toolchain == "llvm" else []
@@ -194,12 +208,16 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
         except BaseException:
             cleanup.close()
             raise
-    build = kernel.prepare_build(tree, opts.arch, opts.kconfig_add, opts.toolchain)
+    if opts.module == intree.IN_TREE and not intree.module_source(tree.path).exists():
+        raise UserError(f"{tree.path} has no {intree.SOURCE}: --module in-tree needs a tree that has the module "
+                        "(Linux 5.7 or newer); use --module rendered")
+    extra = opts.kconfig_add + ((intree.KCONFIG,) if opts.module == intree.IN_TREE else ())
+    build = kernel.prepare_build(tree, opts.arch, extra, opts.toolchain)
     run_dir = paths.new_run_dir(opts.arch.name)
     result = report.RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir),
                               patches=[str(p) for p in opts.patches], command=opts.command,
-                              revision=opts.revision, toolchain=opts.toolchain)
+                              revision=opts.revision, toolchain=opts.toolchain, module=opts.module)
     echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}, toolchain {opts.toolchain}")
     echo(f"build dir {build.out}; artifacts {run_dir}")
     return Context(spec, build, run_dir, commands, stages, result, cleanup)
@@ -254,7 +272,7 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
         with (booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result, opts.verbose) as console,
               ctx.stages.stage("guest session")):
             consoles.append(console)
-            obs = guest.run_session(console, ctx.spec, built.module_path)
+            obs = guest.run_session(console, ctx.spec, built.module_path, events_of=_events_of(opts, ctx.spec))
     except StageError as e:
         console_text = consoles[0].transcript() if consoles else e.console_tail
         result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}"),
@@ -264,10 +282,25 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
     (ctx.run_dir / "trace.txt").write_text(obs.trace.output if obs.trace else "")
     (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg_text)
-    session = records.Session(obs, ctx.spec)  # the trace and profile, parsed once for checks and facts
-    result.checks = verify.verify(obs, ctx.spec, opts.arch.word_bits, consoles[0].transcript(), session)
-    result.facts = verify.facts(obs, ctx.spec, session)
+    spec = ctx.spec
+    if opts.module == intree.IN_TREE:  # judged by what the tree's module registered
+        spec = intree.registered_spec(obs.kprobe_events.output if obs.kprobe_events else "", ctx.spec)
+        result.profile, result.func = spec.profile, spec.func
+    session = records.Session(obs, spec)  # the trace and profile, parsed once for checks and facts
+    result.checks = verify.verify(obs, spec, opts.arch.word_bits, consoles[0].transcript(), session)
+    result.facts = verify.facts(obs, spec, session)
     result.verdict = verify.verdict(result.checks)
+
+
+def _events_of(opts: CheckOptions, spec: ProbeSpec) -> guest.EventsOf | None:
+    if opts.module != intree.IN_TREE:
+        return None
+
+    def names(kprobe_events: str) -> tuple[str, ...]:
+        registered = intree.registered_spec(kprobe_events, spec)
+        return registered.kprobe_event, registered.kretprobe_event
+
+    return names
 
 
 def classify(opts: CheckOptions, result: report.RunResult, issues: tuple[known.KnownIssue, ...] | None = None) -> None:

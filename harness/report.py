@@ -34,6 +34,7 @@ class RunResult:
     known_issues: list[dict[str, str]] = field(default_factory=list)
     command: str = ""  # the inv command line that reproduces this run
     toolchain: str = "gcc"  # gcc or llvm
+    module: str = "rendered"  # rendered (ours) or in-tree (the tree's kernel/trace/kprobe_event_gen_test.c)
     revision: str = ""  # the commit checked out for this run (inv compare), else ""
 
     def to_json(self) -> dict[str, object]:
@@ -75,7 +76,9 @@ def format_result(result: RunResult) -> str:
     if result.note:
         parts.append(f"\n{result.status.upper()}: {result.note}")
     parts.append(
-        f"\n{result.status.upper()}: {result.arch}, Linux {result.kernel_version}, profile "
-        f"{result.profile}, {result.func} ({result.seconds:.1f} s; artifacts in {result.artifacts})"
+        f"\n{result.status.upper()}: {result.arch}, Linux {result.kernel_version}, "
+        + ("the tree's own module, " if result.module == "in-tree" else "")
+        + ("LLVM, " if result.toolchain == "llvm" else "")
+        + f"profile {result.profile}, {result.func} ({result.seconds:.1f} s; artifacts in {result.artifacts})"
     )
     return "\n".join(parts)

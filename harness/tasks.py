@@ -8,7 +8,6 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,8 @@ COMMON_HELP = {
     "toolchain": "gcc (default: the cross gcc) or llvm (the kernel's LLVM=1 with clang and lld; builds never "
                  "share a folder with gcc's)",
     "verbose": "stream the kernel build output and the guest console live",
+    "module": "rendered (default: ours, from the templates, with the value checks) or in-tree (the tree's own "
+              "kernel/trace/kprobe_event_gen_test.c, judged by what it registers)",
     "no_known_issues": "report the raw verdict: a failure explained by known_issues.toml is a FAIL, not an "
                        "XFAIL (for git bisect run on a known issue)",
 }
@@ -73,7 +74,8 @@ def _guard(fn: Callable[[], int]) -> None:
 
 def _options(arch: str, tree: str | None, kernel: str, profile: str, func: str | None,
              kconfig_add: list[str], patch: list[str] | None = None,
-             no_known_issues: bool = False, task: str = "check", toolchain: str = "gcc") -> pipeline.CheckOptions:
+             no_known_issues: bool = False, task: str = "check", toolchain: str = "gcc",
+             module: str = "rendered", verbose: bool = False) -> pipeline.CheckOptions:
     """Every option checked before any work starts (UserError, exit 2)."""
     if tree is None and (here := kernel_tree_here()) is not None:
         tree = str(here)
@@ -81,7 +83,8 @@ def _options(arch: str, tree: str | None, kernel: str, profile: str, func: str |
         arch=resolve_arch(arch), tree=Path(tree) if tree else None, kernel=kernel,
         profile=profile, func=func, kconfig_add=tuple(kconfig_add),
         patches=tuple(patching.check_patch_file(Path(p)) for p in patch or []),
-        known_issues=not no_known_issues, command=_command(task), toolchain=toolchain,
+        known_issues=not no_known_issues, command=_command(task), toolchain=toolchain, module=module,
+        verbose=verbose,
     )
     pipeline.check_options(opts)
     return opts
@@ -167,12 +170,12 @@ def setup(c):  # type: ignore[no-untyped-def]
       help={**COMMON_HELP, **REPORT_HELP, "json": "also write the result as JSON to this file"})
 def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
           kconfig_add=None, patch=None, json=None, no_known_issues=False, junit=None, ktap=None, markdown=None,
-          toolchain="gcc", verbose=False):
+          toolchain="gcc", verbose=False, module="rendered"):
     """Build, boot under QEMU, run the checks. Exit 0 pass or XFAIL (known issue), 1 fail or XPASS, 2 usage, 125 kernel build failed."""
 
     def go() -> int:
-        opts = replace(_options(arch, tree, kernel, profile, func, kconfig_add or [], patch, no_known_issues,
-                                toolchain=toolchain), verbose=verbose)
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, no_known_issues,
+                        toolchain=toolchain, module=module, verbose=verbose)
         out = paths.check_output_file(Path(json), "--json") if json else None
         targets = _report_targets(junit, ktap, markdown)
         result = pipeline.run_check(opts, echo=_echo)
@@ -205,12 +208,12 @@ def render(c, arch="x86_64", out="rendered", profile=DEFAULT_PROFILE, func=None)
 @task(klass=HarnessTask, auto_shortflags=False, iterable=["kconfig_add", "patch"],
       help={k: v for k, v in COMMON_HELP.items() if k != "no_known_issues"})
 def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-         kconfig_add=None, patch=None, toolchain="gcc", verbose=False):
+         kconfig_add=None, patch=None, toolchain="gcc", verbose=False, module="rendered"):
     """Walk the upstream module's manual procedure in the guest (insmod, cat trace, rmmod) and show it."""
 
     def go() -> int:
-        opts = replace(_options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="load",
-                                toolchain=toolchain), verbose=verbose)
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="load",
+                        toolchain=toolchain, module=module, verbose=verbose)
         return pipeline.run_load(opts, echo=_echo)
 
     _guard(go)
@@ -220,12 +223,12 @@ def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
       help={**{k: v for k, v in COMMON_HELP.items() if k != "no_known_issues"},
             "no_load": "boot without loading the test module"})
 def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-         kconfig_add=None, patch=None, no_load=False, toolchain="gcc", verbose=False):
+         kconfig_add=None, patch=None, no_load=False, toolchain="gcc", verbose=False, module="rendered"):
     """Build as check does, boot, load the module, and give you the guest's shell (Ctrl-] leaves and stops QEMU)."""
 
     def go() -> int:
-        opts = replace(_options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="boot",
-                                toolchain=toolchain), verbose=verbose)
+        opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="boot",
+                        toolchain=toolchain, module=module, verbose=verbose)
         return pipeline.run_boot(opts, load=not no_load, echo=_echo)
 
     _guard(go)
@@ -234,6 +237,7 @@ def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
 @task(klass=HarnessTask, auto_shortflags=False, iterable=["kconfig_add", "patch"], help={
     "arches": f"comma-separated architectures (default: all of {','.join(ARCHES)})",
     "verbose": COMMON_HELP["verbose"],
+    "module": COMMON_HELP["module"],
     "kernels": f"comma-separated distribution kernel versions (default {DEFAULT_KERNEL}; known: {','.join(KERNELS)})",
     "tree": "test this kernel tree instead of the distribution kernels",
     "profile": COMMON_HELP["profile"],
@@ -246,7 +250,7 @@ def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
 })
 def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFAULT_PROFILE,  # type: ignore[no-untyped-def]
            kconfig_add=None, patch=None, no_known_issues=False, json=None, junit=None, ktap=None, markdown=None,
-           toolchains="gcc", verbose=False):
+           toolchains="gcc", verbose=False, module="rendered"):
     """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if every cell passes or is an XFAIL."""
     from harness import matrix as matrix_run
 
@@ -254,8 +258,8 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
         versions = _listed(kernels, "--kernels", None if tree else KERNELS)
         chains = _listed(toolchains, "--toolchains", TOOLCHAINS)
         cells = [
-            replace(_options(a, tree, k, profile, None, kconfig_add or [], patch, no_known_issues, "matrix", t),
-                    verbose=verbose)
+            _options(a, tree, k, profile, None, kconfig_add or [], patch, no_known_issues, "matrix", t, module,
+                     verbose)
             for k in (versions[:1] if tree else versions) for t in chains for a in _listed(arches, "--arches")
         ]
         out = paths.check_output_file(Path(json), "--json") if json else None
@@ -274,6 +278,7 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
 
 @task(klass=HarnessTask, auto_shortflags=False, iterable=["kconfig_add", "allow_warnings"], help={
     "verbose": COMMON_HELP["verbose"],
+    "module": COMMON_HELP["module"],
     "tree": "the kernel git tree (default: the git tree the command runs in); it is only read, never written",
     "base": "the revision to compare against (a branch, tag, commit or expression such as HEAD~3)",
     "head": "the revision to check (default HEAD)",
@@ -288,7 +293,8 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
     "json": "also write the comparison as JSON to this file",
 })
 def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False, allow_warnings=None,  # type: ignore[no-untyped-def]
-            profile=DEFAULT_PROFILE, kconfig_add=None, json=None, toolchain="gcc", verbose=False):
+            profile=DEFAULT_PROFILE, kconfig_add=None, json=None, toolchain="gcc", verbose=False,
+            module="rendered"):
     """Check base and head of a git tree (or every commit between) per arch; print what regressed, what was fixed, what failed on both. Exit 1 only on a regression, 0 otherwise, 2 usage."""
     from harness import compare as comparing
     from harness import gitrev
@@ -306,7 +312,7 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
             gitrev.require_kernel(repo, rev)
         names = [resolve_arch(a).name for a in _listed(arches, "--arches")]
         template = pipeline.CheckOptions(arch=resolve_arch(names[0]), profile=profile, toolchain=toolchain,
-                                         verbose=verbose,
+                                         verbose=verbose, module=module,
                                          kconfig_add=tuple(kconfig_add or []), command=_command("compare"))
         rendering.probe_spec(template.arch, profile, None)
         kconfig_lines(template.arch, template.kconfig_add)
