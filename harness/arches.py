@@ -71,14 +71,17 @@ class Arch:
     # Lines whose Kconfig symbol exists only in some versions: (line, since, before), where
     # since/before are "MAJOR.MINOR" or "" for open-ended.
     kconfig_versioned: tuple[tuple[str, str, str], ...] = ()
+    # Lines only for the llvm toolchain (around a bug of the distribution's LLVM), as above
+    kconfig_llvm: tuple[tuple[str, str, str], ...] = ()
     extra_packages: tuple[str, ...] = ()  # other Debian packages a boot needs (firmware)
     word_bits: int = 64  # width of a register, for reading $retval as a signed long
 
-    def kconfig_for(self, version: str) -> tuple[str, ...]:
-        """The arch fragment for a kernel version (e.g. "6.12.117")."""
+    def kconfig_for(self, version: str, toolchain: str = "gcc") -> tuple[str, ...]:
+        """The arch fragment for a kernel version (e.g. "6.12.117") and toolchain."""
         v = version_tuple(version)
+        versioned = self.kconfig_versioned + (self.kconfig_llvm if toolchain == "llvm" else ())
         extra = tuple(
-            line for line, since, before in self.kconfig_versioned
+            line for line, since, before in versioned
             if (not since or v >= version_tuple(since)) and (not before or v < version_tuple(before))
         )
         return self.kconfig + extra
@@ -206,6 +209,12 @@ ARCHES: dict[str, Arch] = {
             ("CONFIG_ARCH_VIRT=y", "6.7", ""),
             # QEMU 7.2 describes the ISA only in the old "riscv,isa" property
             ("CONFIG_RISCV_ISA_FALLBACK=y", "6.6", ""),
+        ),
+        kconfig_llvm=(
+            # LLVM 14's assembler cannot pad the `.option norvc` FP accessors of the misaligned-access
+            # emulation (arch/riscv/kernel/fpu.S: "unable to write nop sequence of 2 bytes"); QEMU's
+            # virt machine handles unaligned accesses itself, so the kernel need not emulate them
+            ("CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y", "6.10", ""),
         ),
         probes=(
             ("upstream", ("dfd=%a0", "filename=%a1", "flags=%a2", "mode=%a3")),

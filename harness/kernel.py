@@ -156,15 +156,15 @@ def _unpack(tarball: Path, target: Path, version: str, identity: str, commands: 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def kconfig_lines(arch: Arch, extra: tuple[str, ...] = (), version: str = "") -> tuple[str, ...]:
-    """The full fragment for an arch and kernel version: common, arch, then the user's lines."""
+def kconfig_lines(arch: Arch, extra: tuple[str, ...] = (), version: str = "", toolchain: str = "gcc") -> tuple[str, ...]:
+    """The full fragment for an arch, kernel version and toolchain: common, arch, then the user's lines."""
     for line in extra:
         if not _KCONFIG_LINE.fullmatch(line):
             raise UserError(
                 f"invalid --kconfig-add '{line}': expected CONFIG_NAME=y|m|n|NUMBER|\"STRING\""
             )
     overridden = {line.partition("=")[0] for line in extra}
-    base = tuple(line for line in COMMON_KCONFIG + arch.kconfig_for(version)
+    base = tuple(line for line in COMMON_KCONFIG + arch.kconfig_for(version, toolchain)
                  if line.partition("=")[0] not in overridden)
     return base + tuple(extra)
 
@@ -236,7 +236,7 @@ def check_llvm(tree: KernelTree, arch: Arch) -> str:
 
 def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = (), toolchain: str = "gcc") -> KernelBuild:
     """Pick the build folder for a tree, arch, toolchain and config; check the toolchain is there."""
-    lines = kconfig_lines(arch, extra, tree.version)
+    lines = kconfig_lines(arch, extra, tree.version, toolchain)
     prefix = arch.cross_prefix()
     for tool in ("make", "flex", "bison", "bc"):
         if not shutil.which(tool):

@@ -182,3 +182,10 @@ def test_a_tree_that_needs_a_newer_llvm_names_the_version_it_needs(tmp_path: Pat
     with pytest.raises(UserError, match=r"needs LLVM 99\.0\.0 or newer for riscv64 .* installed clang is \d+\.\d+"):
         kernel.check_llvm(tree, ARCHES["riscv64"])
 
+
+
+def test_llvm_gets_its_own_lines_only_where_the_symbol_exists() -> None:
+    riscv = ARCHES["riscv64"]
+    assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" in kernel.kconfig_lines(riscv, (), "6.12.117", "llvm")
+    assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" not in kernel.kconfig_lines(riscv, (), "6.12.117", "gcc")
+    assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" not in kernel.kconfig_lines(riscv, (), "6.1.192", "llvm")
