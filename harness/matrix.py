@@ -177,4 +177,5 @@ def cell_reports(m: MatrixResult) -> list[CellReport]:
     """The matrix's cells as the report formats read them."""
     return [CellReport(label=c.label, arch=c.opts.arch.name,
                        kernel=c.result.kernel_version if c.result else (str(c.opts.tree) if c.opts.tree else c.opts.kernel),
-                       status=c.status, result=c.result, note=c.note, error=c.error) for c in m.cells]
+                       status=c.status, result=c.result, note=c.note, error=c.error,
+                       toolchain=c.opts.toolchain) for c in m.cells]

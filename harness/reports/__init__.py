@@ -48,6 +48,7 @@ def write(text: str, target: str) -> None:
 
 def from_run(result: RunResult) -> CellReport:
     """The cell of a single `inv check`."""
-    return CellReport(label=f"{result.arch}/{result.kernel_version}", arch=result.arch,
+    llvm = "/llvm" if result.toolchain == "llvm" else ""
+    return CellReport(label=f"{result.arch}/{result.kernel_version}{llvm}", arch=result.arch,
                       kernel=result.kernel_version, status=result.status, result=result, note=result.note,
-                      error=result.error if not result.checks else "")
+                      error=result.error if not result.checks else "", toolchain=result.toolchain)
