@@ -3,7 +3,9 @@ configuration, shown as a tqdm bar on a terminal and as a plain line now and the
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
 import sys
 import threading
@@ -58,6 +60,13 @@ def describe(steps: int, expected: int | None, elapsed: float) -> str:
     return f"{steps} objects, {elapsed:.0f} s"
 
 
+def _columns(out: IO[str]) -> int:
+    try:
+        return os.get_terminal_size(out.fileno()).columns
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return 0
+
+
 class BuildProgress:
     """Fed every line of a build's output: counts the steps, and shows them (a bar on a terminal,
     a plain line every PLAIN_EVERY seconds otherwise); with stream set, every line is echoed too."""
@@ -72,7 +81,9 @@ class BuildProgress:
         if not stream and out.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=expected, desc=label, unit="obj", file=out, leave=False, dynamic_ncols=True,
+            width = _columns(out)  # a terminal that reports no size (0) still gets a readable bar
+            self.bar = tqdm(total=expected, desc=label, unit="obj", file=out, leave=False,
+                            dynamic_ncols=bool(width), ncols=None if width else 100, nrows=None if width else 40,
                             bar_format="{desc}: {n_fmt}/{total_fmt} objects {bar} {elapsed}" if expected else
                             "{desc}: {n_fmt} objects {elapsed}")
 

@@ -200,3 +200,26 @@ def check_reports_agree_with_the_json(data: dict, reports: dict[str, Path]) -> N
     assert f"Testing complete. Ran {total} tests" in parsed, parsed[-2000:]
     markdown = reports["markdown"].read_text()
     assert markdown.startswith("## kprobe-harness: OK") and "riscv64/6.12: XFAIL" in markdown
+
+
+def test_a_terminal_shows_the_build_progress_and_v_streams_the_console() -> None:
+    import pexpect
+
+    from harness import kernel
+
+    tree = kernel.default_tree(kernel.DEFAULT_KERNEL).path
+    os.utime(tree / "kernel/trace/trace_kprobe.c")  # one file to rebuild: a short build to watch
+    child = pexpect.spawn(sys.executable, ["-m", "invoke", "check", "--arch", "x86_64"], cwd=str(ROOT),
+                          encoding="utf-8", timeout=COLD_TIMEOUT, dimensions=(40, 120))
+    try:
+        child.expect(r"x86_64 kernel build: \d+ objects")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    # -v: the build's own lines and the guest's console, live
+    result = inv("check", "--arch", "x86_64", "-v", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Kernel: arch/x86/boot/bzImage is ready" in result.stdout  # make's own line
+    assert "Linux version 6.12" in result.stdout  # the kernel's banner from the console
+    assert "insmod /kh/kprobe_event_gen_test.ko" in result.stdout
