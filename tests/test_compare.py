@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import validate_json
 from test_cli import inv
 
 from harness import compare, gitrev, matrix, pipeline
@@ -186,7 +188,7 @@ def test_every_commit_is_compared_with_the_one_before_and_the_first_regression_i
     assert text.splitlines()[-1].startswith('REGRESSION: first at bbbbbbbbbbbb "warns" (arm64: kernel_build)')
 
 
-def test_no_regression_says_exit_0() -> None:
+def test_no_regression_says_exit_0(tmp_path: Path) -> None:
     revs = [Revision("v1", "a" * 40, "base"), Revision("HEAD", "c" * 40, "fix")]
     cells = [_cell("x86_64", revs[0], [Check("retval", FAIL, "got 4")]), _cell("x86_64", revs[1], [Check("retval", PASS)])]
     result = compare.CompareResult(Path("/repo"), revs, ["x86_64"], matrix.MatrixResult(cells),
@@ -195,6 +197,11 @@ def test_no_regression_says_exit_0() -> None:
     text = compare.format_compare(result)
     assert "fixed           retval (fail -> pass): got 4" in text
     assert text.splitlines()[-1] == "no regression (1 step(s) on x86_64): exit 0"
+    out = tmp_path / "compare.json"
+    compare.write_json(result, out, "inv compare --base v1")
+    data = json.loads(out.read_text())
+    validate_json(data, "compare")
+    assert data["steps"][0]["changes"][0]["kind"] == "fixed" and data["first_regression"] is None
 
 
 def test_cells_are_revision_major_and_watch_the_files_each_revision_changes(repo: Path) -> None:

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_tools
+from conftest import require_tools, validate_json
 from test_compare import GIT_ENV, git
 from test_integration_qemu import inv, qemu_processes
 
@@ -61,7 +61,9 @@ def compare(repo: Path, tmp_path: Path, *args: str) -> tuple[subprocess.Complete
     out = tmp_path / "compare.json"
     result = inv("compare", "--tree", str(repo), "--arches", "x86_64", "--json", str(out), *args)
     assert out.exists(), result.stdout[-4000:] + result.stderr[-3000:]
-    return result, json.loads(out.read_text())
+    data = json.loads(out.read_text())
+    validate_json(data, "compare")
+    return result, data
 
 
 def regressed(data: dict, after: str) -> list[str]:  # type: ignore[type-arg]
