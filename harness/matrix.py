@@ -41,10 +41,7 @@ class MatrixResult:
 
 
 def cell_label(opts: pipeline.CheckOptions) -> str:
-    llvm = "/llvm" if opts.toolchain == "llvm" else ""
-    if opts.revision:
-        return f"{opts.arch.name}@{opts.revision[:12]}{llvm}"
-    return f"{opts.arch.name}/{'tree' if opts.tree else opts.kernel}{llvm}"
+    return opts.label
 
 
 def _prefixed(echo: Echo, label: str, lock: threading.Lock) -> Echo:

@@ -41,6 +41,14 @@ class CheckOptions:
     module: str = intree.RENDERED  # rendered (ours, from the templates) or in-tree (the tree's own module)
     verbose: bool = False  # stream the build output and the guest console live (-v)
 
+    @property
+    def label(self) -> str:
+        """The cell's name in a matrix or comparison: arch, then kernel or revision, then toolchain."""
+        llvm = "/llvm" if self.toolchain == "llvm" else ""
+        if self.revision:
+            return f"{self.arch.name}@{self.revision[:12]}{llvm}"
+        return f"{self.arch.name}/{'tree' if self.tree else self.kernel}{llvm}"
+
 
 class Stages:
     """Times each stage and prints it as it ends."""
@@ -75,7 +83,7 @@ def _build_with_progress(opts: CheckOptions, build: kernel.KernelBuild, log: Pat
     """The kernel build, its progress shown against the last full build of this configuration."""
     full = not build.image.exists()
     expected = progress.expected_steps(build.config_key) if full else None
-    shown = progress.BuildProgress(f"{opts.arch.name} kernel build", expected, echo, stream=opts.verbose)
+    shown = progress.BuildProgress(f"{opts.label} kernel build", expected, echo, stream=opts.verbose)
     try:
         kernel.build_kernel(build, log, commands, shown.line)
     finally:
