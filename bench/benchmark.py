@@ -9,6 +9,7 @@ Numbers come from real runs of the invoke tasks (their --json results), never fr
   .venv/bin/python bench/benchmark.py --repeat 20        # 20 back-to-back x86_64 checks (flakes)
   .venv/bin/python bench/benchmark.py --cold             # cold check and matrix in an empty cache
   .venv/bin/python bench/benchmark.py --bare-make        # bare `make -j` of each arch's kernel
+  .venv/bin/python bench/benchmark.py --compare GIT_TREE # inv compare --base HEAD~1 on x86_64
 """
 
 from __future__ import annotations
@@ -141,6 +142,21 @@ def bare_make(arches: list[str]) -> dict[str, float]:
     return times
 
 
+def compare(tree: Path, base: str, runs: int) -> dict[str, object]:
+    """inv compare of base against HEAD on x86_64: the first run may build the clone cold, the next
+    ones move the clone between the two revisions and rebuild what differs."""
+    args = ("compare", "--tree", str(tree), "--base", base, "--arches", "x86_64")
+    inv(*args)
+    walls, builds = [], []
+    for i in range(runs):
+        wall, code, data = inv(*args)
+        per_rev = [round(stage(c["result"], "kernel build"), 1) for c in data.get("cells", []) if c.get("result")]
+        walls.append(wall)
+        builds.append(per_rev)
+        print(f"  compare run {i + 1}/{runs}: {wall:.1f} s, exit {code}, kernel build per revision {per_rev} s")
+    return {"walls": walls, "median": statistics.median(walls), "kernel_builds": builds}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arches", default=",".join(ARCHES))
@@ -150,10 +166,17 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=0)
     parser.add_argument("--cold", action="store_true")
     parser.add_argument("--bare-make", action="store_true")
+    parser.add_argument("--compare", type=Path, metavar="GIT_TREE", help="time inv compare on this git tree")
+    parser.add_argument("--base", default="HEAD~1", help="the base revision for --compare")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     arches = [a for a in args.arches.split(",") if a]
-    results: dict[str, object] = {"warm_checks": warm_checks(arches, args.runs)}
+    if args.compare:
+        results: dict[str, object] = {"compare": compare(args.compare, args.base, args.runs)}
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
+    results = {"warm_checks": warm_checks(arches, args.runs)}
     if args.matrix:
         results["warm_matrix"] = warm_matrix(arches)
     if args.patched:
