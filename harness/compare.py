@@ -117,7 +117,7 @@ def cell_options(template: pipeline.CheckOptions, clone: Path, revisions: list[R
     cells = []
     for i, rev in enumerate(revisions):
         warn = gitrev.changed_files(repo, revisions[i - 1].sha, rev.sha) if i else ()
-        waived = any(rev.sha.startswith(w) for w in allow_warnings)
+        waived = any(rev.sha.startswith(w.lower()) for w in allow_warnings)
         for arch in arches:
             cells.append(replace(template, arch=resolve_arch(arch), tree=clone, revision=rev.sha,
                                  warn_files=warn, allow_warnings=waived, known_issues=False))

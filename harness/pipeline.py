@@ -170,6 +170,23 @@ class Context:
 
 def check_options(opts: CheckOptions) -> ProbeSpec:
     """Refuse bad options before any work starts (UserError): probe, kconfig, tree, kernel, cache."""
+    spec = check_choices(opts)
+    if opts.tree:
+        kernel.check_tree(opts.tree)
+    elif opts.kernel not in kernel.KERNELS:
+        kernel.default_tree(opts.kernel)  # raises with the versions the distribution provides
+    check_host(opts)
+    return spec
+
+
+def check_host(opts: CheckOptions) -> None:
+    """A writable cache and the arch's QEMU."""
+    paths.check_cache()
+    qemu.require_qemu(opts.arch)
+
+
+def check_choices(opts: CheckOptions) -> ProbeSpec:
+    """The options that do not depend on a tree or the host: probe, kconfig, module, toolchain."""
     spec = render.probe_spec(opts.arch, opts.profile, opts.func)
     kernel.kconfig_lines(opts.arch, opts.kconfig_add)
     if opts.module not in intree.MODULES:
@@ -183,12 +200,6 @@ def check_options(opts: CheckOptions) -> ProbeSpec:
     if missing:
         raise UserError(f"--toolchain llvm needs {', '.join(missing)}: run 'inv setup' "
                         f"(installs {' '.join(kernel.LLVM_PACKAGES)})")
-    if opts.tree:
-        kernel.check_tree(opts.tree)
-    elif opts.kernel not in kernel.KERNELS:
-        kernel.default_tree(opts.kernel)  # raises with the versions the distribution provides
-    paths.check_cache()
-    qemu.require_qemu(opts.arch)
     return spec
 
 

@@ -8,6 +8,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from invoke.tasks import Task, task
 from harness import errors, patching, paths, pipeline, proc, reports
 from harness import render as rendering
 from harness.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
-from harness.kernel import DEFAULT_KERNEL, KERNELS, TOOLCHAINS, enclosing_tree, kconfig_lines
+from harness.kernel import DEFAULT_KERNEL, KERNELS, TOOLCHAINS, enclosing_tree
 from harness.known import PASSING
 from harness.proc import CommandLog
 from harness.report import format_result, write_json
@@ -310,15 +311,21 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
         revisions = [before, *gitrev.series(repo, before, after)] if each else [before, after]
         for rev in (before, after):
             gitrev.require_kernel(repo, rev)
+        waived = set(allow_warnings or [])
+        unknown = [w for w in waived if not any(r.sha.startswith(w.lower()) for r in revisions[1:])]
+        if unknown:
+            raise errors.UserError(f"--allow-warnings {', '.join(unknown)}: no such commit among the revisions "
+                                   "checked after the base; give a hash or prefix of one of them")
         names = [resolve_arch(a).name for a in _listed(arches, "--arches")]
         template = pipeline.CheckOptions(arch=resolve_arch(names[0]), profile=profile, toolchain=toolchain,
                                          verbose=verbose, module=module,
                                          kconfig_add=tuple(kconfig_add or []), command=_command("compare"))
-        rendering.probe_spec(template.arch, profile, None)
-        kconfig_lines(template.arch, template.kconfig_add)
+        for name in names:
+            pipeline.check_choices(replace(template, arch=resolve_arch(name)))
+            pipeline.check_host(replace(template, arch=resolve_arch(name)))
         out = paths.check_output_file(Path(json), "--json") if json else None
         _echo(f"compare {repo}: " + " -> ".join(r.label for r in revisions) + f" on {', '.join(names)}")
-        result = comparing.run_compare(repo, revisions, names, template, set(allow_warnings or []), echo=_echo)
+        result = comparing.run_compare(repo, revisions, names, template, waived, echo=_echo)
         print()
         print(comparing.format_compare(result))
         if out:

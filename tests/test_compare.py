@@ -38,11 +38,20 @@ def snapshot(folder: Path) -> list[tuple[str, int, int, bytes]]:
     return out
 
 
+def kernel_like(r: Path) -> None:
+    """The files that make a revision count as a kernel tree."""
+    (r / "scripts/kconfig").mkdir(parents=True)
+    (r / "scripts/kconfig/merge_config.sh").write_text("#!/bin/sh\n")
+    (r / "Kconfig").write_text("")
+    (r / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 1\n")
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A three-commit repository: base, a commit to kernel/trace/a.c, a commit to b.c."""
+    """A three-commit kernel-like repository: base, a commit to kernel/trace/a.c, a commit to b.c."""
     r = tmp_path / "repo"
     (r / "kernel/trace").mkdir(parents=True)
+    kernel_like(r)
     git(r, "init", "-q", "-b", "main")
     (r / "kernel/trace/a.c").write_text("int a;\n")
     (r / "kernel/trace/b.c").write_text("int b;\n")
@@ -78,9 +87,25 @@ def test_compare_needs_a_base_and_two_different_commits(repo: Path, tmp_path: Pa
     assert done.returncode == 2 and "--base is required" in done.stderr
     done = inv("compare", "--tree", str(repo), "--base", "HEAD", cache=tmp_path / "cache")
     assert done.returncode == 2 and "same commit" in done.stderr
-    done = inv("compare", "--tree", str(repo), "--base", "v1", cache=tmp_path / "cache")
-    assert done.returncode == 2 and "v1 (" in done.stderr and "is not a kernel source tree" in done.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "README").write_text("not a kernel\n")
+    git(plain, "init", "-q", "-b", "main")
+    git(plain, "add", "-A")
+    git(plain, "commit", "-qm", "one")
+    (plain / "README").write_text("still not a kernel\n")
+    git(plain, "commit", "-qam", "two")
+    done = inv("compare", "--tree", str(plain), "--base", "HEAD~1", cache=tmp_path / "cache")
+    assert done.returncode == 2 and "HEAD~1 (" in done.stderr and "is not a kernel source tree" in done.stderr
     assert not (tmp_path / "cache/git").exists()  # refused before any work
+
+
+def test_a_waiver_for_a_commit_outside_the_series_is_a_usage_error(repo: Path, tmp_path: Path) -> None:
+    done = inv("compare", "--tree", str(repo), "--base", "HEAD~1", "--allow-warnings", "0123abcd",
+               cache=tmp_path / "cache")
+    assert done.returncode == 2 and "--allow-warnings 0123abcd: no such commit" in done.stderr
+    done = inv("compare", "--tree", str(repo), "--base", "HEAD~1", "--toolchain", "icc", cache=tmp_path / "cache")
+    assert done.returncode == 2 and "unknown --toolchain 'icc'" in done.stderr
 
 
 def test_the_series_is_oldest_first_and_base_must_be_an_ancestor(repo: Path) -> None:
