@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from harness.verify import Check
@@ -43,6 +43,15 @@ class RunResult:
         data["stages"] = [{"name": n, "seconds": round(s, 2)} for n, s in self.stages]
         data["checks"] = [asdict(c) for c in self.checks]
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> RunResult:
+        """The inverse of to_json (fields a newer or older writer lacks take their defaults)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["checks"] = [Check(**c) for c in data.get("checks", []) or []]  # type: ignore[attr-defined]
+        values["stages"] = [(s["name"], float(s["seconds"])) for s in data.get("stages", []) or []]  # type: ignore[attr-defined]
+        return cls(**values)  # type: ignore[arg-type]
 
 
 def write_json(result: RunResult, path: Path) -> None:

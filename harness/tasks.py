@@ -336,6 +336,37 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     _guard(go)
 
 
+@task(klass=HarnessTask, positional=["action"], auto_shortflags=False, iterable=["results"], help={
+    "action": "merge: read results made anywhere and print them as one matrix",
+    "results": "a result file (--json of check, matrix or compare) or a folder holding them (repeatable)",
+    "no_known_issues": COMMON_HELP["no_known_issues"],
+    "json": "also write the merged matrix as JSON to this file",
+    **REPORT_HELP,
+})
+def report(c, action, results=None, no_known_issues=False, json=None, junit=None, ktap=None,  # type: ignore[no-untyped-def]
+           markdown=None):
+    """Merge results from local runs, CI jobs and other machines into one matrix, classified as inv matrix does. Exit 0 only if every cell passes or is an XFAIL."""
+    from harness import matrix as matrix_run
+    from harness import merge as merging
+
+    def go() -> int:
+        if action != "merge":
+            raise errors.UserError(f"unknown report action '{action}': the action is merge")
+        if not results:
+            raise errors.UserError("give the results to merge: --results FILE_OR_FOLDER (repeatable)")
+        runs = [r for path in results for r in merging.results_in(Path(path))]
+        out = paths.check_output_file(Path(json), "--json") if json else None
+        targets = _report_targets(junit, ktap, markdown)
+        merged = merging.merge(runs, known_issues=not no_known_issues)
+        print(matrix_run.format_matrix(merged))
+        if out:
+            matrix_run.write_json(merged, out, _command("report"))
+        _write_reports(matrix_run.cell_reports(merged), targets, _command("report"))
+        return 0 if merged.ok else errors.EXIT_FAIL
+
+    _guard(go)
+
+
 @task(help={"unit": "only the unit tests (no QEMU)", "pytest_args": "extra arguments for pytest"})
 def test(c, unit=False, pytest_args=""):  # type: ignore[no-untyped-def]
     """Run the project's test suite (unit tests and the QEMU integration tests)."""
