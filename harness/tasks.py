@@ -336,6 +336,38 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     _guard(go)
 
 
+@task(auto_shortflags=False, help={
+    "engine": "github (GitHub Actions) or gitlab (GitLab CI)",
+    "arches": f"comma-separated architectures (default: all of {','.join(ARCHES)})",
+    "kernels": f"comma-separated distribution kernel versions (default {DEFAULT_KERNEL}; known: {','.join(KERNELS)})",
+    "toolchains": f"comma-separated toolchains (default gcc; known: {','.join(TOOLCHAINS)})",
+    "harness_url": "the workflow goes into a kernel tree's repository: each job clones the harness from this "
+                   "git URL and checks the repository's own tree (default: the workflow goes into the harness's "
+                   "repository and checks the distribution kernels)",
+    "out": "the workflow file to write (e.g. .github/workflows/kprobe-harness.yml or .gitlab-ci.yml)",
+})
+def ci(c, engine="github", arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, toolchains="gcc", harness_url="",  # type: ignore[no-untyped-def]
+       out=None):
+    """Write a CI workflow with one job per cell (arch, kernel, toolchain) and a last job that merges their results."""
+    from harness import workflows
+
+    def go() -> int:
+        if engine not in workflows.ENGINES:
+            raise errors.UserError(f"unknown --engine '{engine}': choose {' or '.join(workflows.ENGINES)}")
+        if not out:
+            raise errors.UserError("--out is required: the workflow file to write")
+        target = paths.check_output_file(Path(out), "--out")
+        specs = workflows.cells([resolve_arch(a).name for a in _listed(arches, "--arches")],
+                                _listed(kernels, "--kernels", KERNELS), _listed(toolchains, "--toolchains", TOOLCHAINS),
+                                workflows.Layout(harness_url))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(workflows.render(engine, specs, workflows.Layout(harness_url)))
+        print(f"{target}: {engine} workflow, {len(specs)} cell job(s) and one merge job")
+        return 0
+
+    _guard(go)
+
+
 @task(klass=HarnessTask, positional=["action"], auto_shortflags=False, iterable=["results"], help={
     "action": "merge: read results made anywhere and print them as one matrix",
     "results": "a result file (--json of check, matrix or compare) or a folder holding them (repeatable)",
