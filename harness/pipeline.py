@@ -108,8 +108,9 @@ class Built:
 
 
 def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBuild, run_dir: Path,
-                     commands: CommandLog, stages: Stages) -> Built:
-    """Kernel config and build, module, busybox and initramfs (KernelBuildError/BuildError propagate)."""
+                     commands: CommandLog, stages: Stages, guest_files: tuple[Path, ...] = ()) -> Built:
+    """Kernel config and build, module, busybox and initramfs with guest_files beside the module
+    (KernelBuildError/BuildError propagate)."""
     log = run_dir / "build.log"
     with paths.locked(build.out, "this kernel build folder", stages.echo):
         with stages.stage("kernel config"):
@@ -129,7 +130,7 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBu
                 ko = module.build_module(build, spec, log, commands)
         with stages.stage("initramfs"):
             busybox = initramfs.build_busybox(opts.arch, run_dir / "busybox.log", commands)
-            initrd = initramfs.build_initramfs(build, busybox, [ko], run_dir, log, commands)
+            initrd = initramfs.build_initramfs(build, busybox, [ko, *guest_files], run_dir, log, commands)
         # boot a private copy, so a concurrent run may rebuild the folder while this one boots
         image = run_dir / build.image.name
         shutil.copy2(build.image, image)

@@ -336,6 +336,43 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     _guard(go)
 
 
+@task(klass=HarnessTask, auto_shortflags=False, iterable=["kconfig_add", "patch"], help={
+    **{k: v for k, v in COMMON_HELP.items() if k not in ("func", "module")},
+    "out": "the folder to write the LAVA job, its device dictionary and its images into",
+    "base_url": "the images' URL prefix for a lab that fetches them over http(s) (default: file:// URLs)",
+    "run": "run the job on this machine through lava-run and print the verdict as inv check does",
+    "results": "judge the log of a job that already ran: a LAVA log file, or the folder inv lava wrote",
+})
+def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, kconfig_add=None,  # type: ignore[no-untyped-def]
+         patch=None, toolchain="gcc", no_known_issues=False, out=None, base_url="", run=False, results=None,
+         verbose=False):
+    """Write a cell as a standard LAVA job (stock qemu device type); --run runs it here with lava-run, --results judges a job's log. Exit codes as inv check."""
+    from harness import lavacell
+
+    def go() -> int:
+        if results:
+            result = lavacell.results_of(Path(results), known_issues=not no_known_issues)
+        else:
+            if not out:
+                raise errors.UserError("--out is required: the folder to write the LAVA job into")
+            folder = paths.check_output_dir(Path(out), "--out")
+            opts = _options(arch, tree, kernel, profile, None, kconfig_add or [], patch, no_known_issues,
+                            "lava", toolchain, "rendered", verbose)
+            if not run:
+                _, ctx = lavacell.write_job(opts, folder, base_url, echo=_echo)
+                pipeline.finish(ctx)
+                print(f"run it here: inv lava --arch {opts.arch.name} --out {folder} --run; or submit "
+                      f"{folder / lavacell.JOB_FILE} to a lab with a qemu device")
+                return 0
+            result = lavacell.run_job(opts, folder, echo=_echo)
+        print()
+        print(format_result(result))
+        print("reproduce: " + _command("lava"))
+        return 0 if result.status in PASSING else errors.EXIT_FAIL
+
+    _guard(go)
+
+
 @task(auto_shortflags=False, help={
     "engine": "github (GitHub Actions) or gitlab (GitLab CI)",
     "arches": f"comma-separated architectures (default: all of {','.join(ARCHES)})",

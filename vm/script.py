@@ -1,0 +1,141 @@
+"""The guest session as one shell script, and the session read back from any log of it.
+
+`vm/guest.py` defines the session once, against a shell. Run against a shell that writes commands
+down instead of running them, it yields a script (for a LAVA job, or any runner that can start a
+script in the guest); run against a shell that answers from a log of that script, it yields the
+same Observations as a live console session. Every command is framed exactly as the live console
+frames it, so one parser reads both."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from harness.errors import StageError
+from harness.observations import CommandResult, Observations, Targets
+from harness.render import ProbeSpec
+from vm import guest
+from vm.console import Stage, clean
+
+SCRIPT_PATH = "/kh/session.sh"  # where the initramfs carries the script
+TARGETS_LINE = "KH-TARGETS"  # the script prints its targets' token, so a log alone can be read back
+_FRAME = r"(KH[0-9a-f]+x(\d+))B\n(.*?)\1E=(\d+)\n"
+Answer = tuple[str, int]
+
+
+class _Writer:
+    """A shell that writes each command down with its stage and answers as told."""
+
+    def __init__(self, failing: str = "") -> None:
+        self.commands: list[tuple[str, str]] = []
+        self.failing = failing  # a command prefix to answer with status 1
+
+    def run(self, command: str, stage: Stage) -> CommandResult:
+        self.commands.append((stage.name, command))
+        return CommandResult(command, "", 1 if self.failing and command.startswith(self.failing) else 0)
+
+    def transcript(self) -> str:
+        return ""
+
+
+def _stage(name: str) -> Stage:
+    return Stage(name, 1.0)
+
+
+def _split(ok: list[tuple[str, str]], failed: list[tuple[str, str]]) -> tuple[int, int]:
+    """Where the two recordings part: the index of insmod (the last shared command)."""
+    n = 0
+    while n < min(len(ok), len(failed)) and ok[n] == failed[n]:
+        n += 1
+    return n - 1, n
+
+
+def session_script(spec: ProbeSpec, module_path: str, targets: Targets, token: str | None = None) -> str:
+    """The whole guest session as a POSIX sh script (busybox ash runs it)."""
+    token = token or secrets.token_hex(4)
+    ok, failed = _Writer(), _Writer(failing="insmod ")
+    guest.run_session(ok, spec, module_path, _stage, targets)
+    guest.run_session(failed, spec, module_path, _stage, targets)
+    insmod, first_diff = _split(ok.commands, failed.commands)
+    counter = 0
+
+    def frame(command: str, keep_status: bool = False) -> str:
+        nonlocal counter
+        counter += 1
+        tag = f"KH{token}x{counter}"
+        if keep_status:
+            return f"echo {tag}B; {command}; KH_STATUS=$?; echo {tag}E=$KH_STATUS"
+        return f"echo {tag}B; {command}; echo {tag}E=$?"
+
+    def block(commands: list[tuple[str, str]], indent: str = "") -> list[str]:
+        lines, last = [], ""
+        for stage, command in commands:
+            if last and stage != last:
+                lines.append(f"{indent}kh_case {last} pass")
+            lines.append(indent + frame(command))
+            last = stage
+        if last:
+            lines.append(f"{indent}kh_case {last} pass")
+        return lines
+
+    head = [
+        "#!/bin/sh",
+        "# kprobe-harness guest session, written by the harness: every command is framed as on the",
+        "# live console, so the harness reads its checks from the output; the verdict is not made here.",
+        'kh_case() { if command -v lava-test-case >/dev/null 2>&1; then lava-test-case "kh-$1" --result "$2"; fi; }',
+        f"echo {TARGETS_LINE} {targets.existing.rsplit('-', 1)[-1]}",
+    ]
+    before = block(ok.commands[:insmod])
+    insmod_line = frame(ok.commands[insmod][1], keep_status=True)
+    tail = [
+        'if [ "$KH_STATUS" != 0 ]; then',
+        "  kh_case insmod fail",
+        *block(failed.commands[first_diff:], "  "),
+        "else",
+        "  kh_case insmod pass",
+        *block(ok.commands[first_diff:], "  "),
+        "fi",
+        "echo KH-SESSION-END",
+    ]
+    return "\n".join([*head, *before, insmod_line, *tail]) + "\n"
+
+
+def answers_in(log_text: str) -> list[Answer]:
+    """The (output, status) of each framed command in a log, in order (a live console log or the
+    guest output of a script run)."""
+    text = clean(log_text)
+    return [(m.group(3), int(m.group(4))) for m in re.finditer(_FRAME, text, re.DOTALL)]
+
+
+def targets_in(log_text: str) -> Targets | None:
+    m = re.search(rf"^{TARGETS_LINE} ([0-9a-f]+)\s*$", clean(log_text), re.MULTILINE)
+    return Targets.new(m.group(1)) if m else None
+
+
+class ReplayShell:
+    """Answers the session's commands from a log, in order; a log that ends early (the guest died,
+    the runner stopped) is a failed stage, as on a live console."""
+
+    def __init__(self, answers: list[Answer], log_tail: str = "") -> None:
+        self.answers = list(answers)
+        self.log_tail = log_tail
+
+    def run(self, command: str, stage: Stage) -> CommandResult:
+        if not self.answers:
+            raise StageError(stage.name, f"the log ends before the guest answered '{command}'", self.log_tail)
+        output, status = self.answers.pop(0)
+        return CommandResult(command, output, status)
+
+    def transcript(self) -> str:
+        return ""
+
+
+def observations_from_log(log_text: str, spec: ProbeSpec, module_path: str,
+                          targets: Targets | None = None) -> Observations:
+    """What the guest showed, read back from the log of a script run (StageError when it is cut)."""
+    targets = targets or targets_in(log_text)
+    if targets is None:
+        raise StageError("prepare", f"the log has no '{TARGETS_LINE}' line: the session script never started",
+                         "\n".join(clean(log_text).splitlines()[-20:]))
+    tail = "\n".join(clean(log_text).splitlines()[-30:])
+    return guest.run_session(ReplayShell(answers_in(log_text), tail), spec, module_path, _stage, targets)
