@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness import paths
+from harness import lava, paths
 from harness.arches import ARCHES
 from harness.errors import SetupError
 from harness.kernel import KERNELS, LLVM_PACKAGES
@@ -17,6 +17,7 @@ from harness.proc import CommandLog
 BUILD_PACKAGES = (
     "make", "gcc", "libc6-dev", "flex", "bison", "bc", "libelf-dev", "libssl-dev",
     "cpio", "kmod", "xz-utils", "bzip2", "dpkg-dev", "rsync", "patch", "git",
+    "lava-dispatcher",  # inv lava --run: lava-run runs a LAVA job here, no server
     *LLVM_PACKAGES,  # --toolchain llvm: clang, lld and the llvm binutils the kernel's LLVM=1 runs
 )
 KERNEL_SOURCE_PACKAGES = tuple(f"linux-source-{v}" for v in KERNELS)
@@ -121,4 +122,15 @@ def setup(commands: CommandLog) -> list[str]:
         bb_dir.mkdir(parents=True, exist_ok=True)
         _run(["apt-get", "source", "--download-only", "busybox"], commands, cwd=bb_dir)
         done.append(f"downloaded busybox source to {bb_dir}")
+    templates = lava.templates_dir()
+    if not (templates / "qemu.jinja2").exists():
+        # the stock device-type templates ship only in lava-server: unpack them, install no server
+        folder = paths.sources_dir() / "lava-server"
+        folder.mkdir(parents=True, exist_ok=True)
+        _run(["apt-get", "download", "lava-server"], commands, cwd=folder)
+        debs = sorted(folder.glob("lava-server_*.deb"))
+        if not debs:
+            raise SetupError(f"apt-get download lava-server left no package in {folder}")
+        _run(["dpkg-deb", "-x", str(debs[-1]), str(folder)], commands)
+        done.append(f"unpacked the LAVA device-type templates to {templates}")
     return done

@@ -342,14 +342,16 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     "base_url": "the images' URL prefix for a lab that fetches them over http(s) (default: file:// URLs)",
     "run": "run the job on this machine through lava-run and print the verdict as inv check does",
     "results": "judge the log of a job that already ran: a LAVA log file, or the folder inv lava wrote",
+    "json": "also write the result as JSON to this file (with --run or --results)",
 })
 def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, kconfig_add=None,  # type: ignore[no-untyped-def]
          patch=None, toolchain="gcc", no_known_issues=False, out=None, base_url="", run=False, results=None,
-         verbose=False):
+         verbose=False, json=None):
     """Write a cell as a standard LAVA job (stock qemu device type); --run runs it here with lava-run, --results judges a job's log. Exit codes as inv check."""
     from harness import lavacell
 
     def go() -> int:
+        target = paths.check_output_file(Path(json), "--json") if json else None
         if results:
             result = lavacell.results_of(Path(results), known_issues=not no_known_issues)
         else:
@@ -367,6 +369,8 @@ def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
             result = lavacell.run_job(opts, folder, echo=_echo)
         print()
         print(format_result(result))
+        if target:
+            write_json(result, target)
         print("reproduce: " + _command("lava"))
         return 0 if result.status in PASSING else errors.EXIT_FAIL
 

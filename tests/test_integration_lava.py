@@ -1,0 +1,62 @@
+"""Real LAVA jobs through lava-run: the same verdicts as inv check, cell for cell."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import require_tools, validate_json
+from test_integration_qemu import inv, qemu_processes
+
+pytestmark = pytest.mark.qemu
+BAD = Path(__file__).parent / "bad-kernels"
+QEMU = {"x86_64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"}
+
+
+def verdict(tmp_path: Path, task: str, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    out = tmp_path / f"{task}.json"
+    done = inv(task, "--json", str(out), *args)
+    assert out.exists(), done.stdout[-4000:] + done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    validate_json(data, "result")
+    return done.returncode, data
+
+
+def failed(data: dict) -> set[str]:  # type: ignore[type-arg]
+    return {c["name"] for c in data["checks"] if c["status"] == "fail"}
+
+
+@pytest.mark.parametrize(("arch", "patch"), [("x86_64", ""), ("arm64", ""), ("x86_64", "kprobe-never-fires.patch"),
+                                             ("arm64", "retval-off-by-one.patch")])
+def test_a_lava_run_matches_inv_check_verdict_for_verdict(tmp_path: Path, arch: str, patch: str) -> None:
+    require_tools("lava-run", QEMU[arch])
+    extra = ("--patch", str(BAD / patch)) if patch else ()
+    check_code, check = verdict(tmp_path, "check", "--arch", arch, *extra)
+    lava_code, job = verdict(tmp_path, "lava", "--arch", arch, "--out", str(tmp_path / "job"), "--run", *extra)
+    assert (lava_code, job["status"]) == (check_code, check["status"]), json.dumps(job["checks"], indent=1)[-3000:]
+    assert failed(job) == failed(check)
+    assert {"lava_test_cases", "lava_job"} <= {c["name"] for c in job["checks"]}
+    assert job["status"] == ("fail" if patch else "pass")
+    # the log someone else's lab returns is judged the same way
+    again_code, again = verdict(tmp_path, "lava", "--results", str(tmp_path / "job"))
+    assert (again_code, again["status"], failed(again)) == (lava_code, job["status"], failed(job))
+    assert not qemu_processes()
+
+
+def test_a_written_job_is_valid_for_lava_and_points_at_its_images(tmp_path: Path) -> None:
+    require_tools("lava-run")
+    out = tmp_path / "job"
+    done = inv("lava", "--arch", "arm64", "--out", str(out), "--base-url", "http://lab.example/kh")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    job = yaml.safe_load((out / "job.yaml").read_text())
+    images = job["actions"][0]["deploy"]["images"]
+    assert images["kernel"]["url"] == "http://lab.example/kh/Image"
+    assert images["ramdisk"]["url"] == "http://lab.example/kh/initramfs.cpio"
+    assert (out / "Image").exists() and (out / "initramfs.cpio").exists() and (out / "session.sh").exists()
+    valid = subprocess.run(["lava-run", "--validate", "--job-id", "4242", "--output-dir", str(tmp_path / "v"),
+                            "--device", str(out / "device.yaml"), str(out / "job.yaml")],
+                           capture_output=True, text=True, check=False)
+    assert valid.returncode == 0, valid.stderr[-3000:]
