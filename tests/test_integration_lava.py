@@ -56,7 +56,13 @@ def test_a_written_job_is_valid_for_lava_and_points_at_its_images(tmp_path: Path
     assert images["kernel"]["url"] == "http://lab.example/kh/Image"
     assert images["ramdisk"]["url"] == "http://lab.example/kh/initramfs.cpio"
     assert (out / "Image").exists() and (out / "initramfs.cpio").exists() and (out / "session.sh").exists()
+    # LAVA's validation fetches the images, so validate the job with file:// URLs
+    local = tmp_path / "local"
+    done = inv("lava", "--arch", "arm64", "--out", str(local))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert yaml.safe_load((local / "job.yaml").read_text())["actions"][0]["deploy"]["images"]["kernel"]["url"] == (
+        (local / "Image").as_uri())
     valid = subprocess.run(["lava-run", "--validate", "--job-id", "4242", "--output-dir", str(tmp_path / "v"),
-                            "--device", str(out / "device.yaml"), str(out / "job.yaml")],
-                           capture_output=True, text=True, check=False)
+                            "--device", str(local / "device.yaml"), str(local / "job.yaml")],
+                           capture_output=True, text=True, check=False, timeout=300)
     assert valid.returncode == 0, valid.stderr[-3000:]
