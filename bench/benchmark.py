@@ -10,6 +10,7 @@ Numbers come from real runs of the invoke tasks (their --json results), never fr
   .venv/bin/python bench/benchmark.py --cold             # cold check and matrix in an empty cache
   .venv/bin/python bench/benchmark.py --bare-make        # bare `make -j` of each arch's kernel
   .venv/bin/python bench/benchmark.py --compare GIT_TREE # inv compare --base HEAD~1 on x86_64
+  .venv/bin/python bench/benchmark.py --lava             # inv lava --run beside inv check, per arch
 """
 
 from __future__ import annotations
@@ -157,6 +158,28 @@ def compare(tree: Path, base: str, runs: int) -> dict[str, object]:
     return {"walls": walls, "median": statistics.median(walls), "kernel_builds": builds}
 
 
+def lava_beside_check(arches: list[str], runs: int) -> dict[str, object]:
+    """Warm `inv lava --run` and `inv check` of the same cell, alternately: wall time and verdict."""
+    rows: dict[str, object] = {}
+    for arch in arches:
+        with tempfile.TemporaryDirectory() as d:
+            inv("lava", "--arch", arch, "--out", d, "--run")  # make sure it is built
+            lava_walls, check_walls, runs_of_lava, verdicts = [], [], [], set()
+            for _ in range(runs):
+                wall, _code, data = inv("lava", "--arch", arch, "--out", d, "--run")
+                lava_walls.append(wall)
+                runs_of_lava.append(stage(data, "lava-run"))
+                verdicts.add(("lava", data.get("status")))
+                wall, _code, data = inv("check", "--arch", arch)
+                check_walls.append(wall)
+                verdicts.add(("check", data.get("status")))
+        rows[arch] = {"lava": statistics.median(lava_walls), "lava_run": statistics.median(runs_of_lava),
+                      "check": statistics.median(check_walls), "verdicts": sorted(verdicts)}
+        print(f"  {arch}: inv lava --run {rows[arch]['lava']:.1f} s (lava-run {rows[arch]['lava_run']:.1f} s), "
+              f"inv check {rows[arch]['check']:.1f} s; verdicts {sorted(verdicts)}")
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arches", default=",".join(ARCHES))
@@ -168,11 +191,17 @@ def main() -> int:
     parser.add_argument("--bare-make", action="store_true")
     parser.add_argument("--compare", type=Path, metavar="GIT_TREE", help="time inv compare on this git tree")
     parser.add_argument("--base", default="HEAD~1", help="the base revision for --compare")
+    parser.add_argument("--lava", action="store_true", help="time inv lava --run beside inv check")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     arches = [a for a in args.arches.split(",") if a]
     if args.compare:
         results: dict[str, object] = {"compare": compare(args.compare, args.base, args.runs)}
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
+    if args.lava:
+        results = {"lava": lava_beside_check(arches, args.runs)}
         if args.json:
             args.json.write_text(json.dumps(results, indent=2) + "\n")
         return 0
