@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,3 +180,43 @@ def validate(job: Path, device: Path, out_dir: Path, job_id: int) -> str:
                            str(out_dir / "lava-validate"), "--device", str(device), str(job)],
                           capture_output=True, text=True, check=False)
     return "" if done.returncode == 0 else (done.stderr.strip() or done.stdout.strip())[-2000:]
+
+
+def _request(url: str, token: str, data: dict[str, object] | None = None) -> bytes:
+    import json
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET",
+                                     headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return bytes(response.read())
+    except urllib.error.HTTPError as e:
+        raise UserError(f"the LAVA server answered {e.code} for {url}: {e.read().decode(errors='replace')[:500]}") from None
+    except urllib.error.URLError as e:
+        raise UserError(f"cannot reach the LAVA server at {url}: {e.reason}") from None
+
+
+def submit(server: str, token: str, definition: str, echo: Callable[[str], None], timeout: float = 1800) -> str:
+    """Submit a job through the server's REST API, wait until it finishes, and return its log."""
+    import json
+    import time
+
+    api = server.rstrip("/") + "/api/v0.2"
+    answer = json.loads(_request(f"{api}/jobs/", token, {"definition": definition}))
+    ids = answer.get("job_ids") or [answer.get("job_id")]
+    job_id = ids[0]
+    echo(f"submitted LAVA job {job_id}: {server.rstrip('/')}/scheduler/job/{job_id}")
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        info = json.loads(_request(f"{api}/jobs/{job_id}/", token))
+        if info.get("state") != state:
+            state = str(info.get("state"))
+            echo(f"LAVA job {job_id}: {state}" + (f" ({info.get('health')})" if state == "Finished" else ""))
+        if state == "Finished":
+            return _request(f"{api}/jobs/{job_id}/logs/", token).decode(errors="replace")
+        time.sleep(2)
+    raise UserError(f"LAVA job {job_id} did not finish within {timeout:.0f} s; see {server.rstrip('/')}/scheduler/job/{job_id}")

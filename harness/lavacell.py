@@ -67,6 +67,29 @@ def write_job(opts: pipeline.CheckOptions, out: Path, base_url: str = "",
     return out / JOB_FILE, ctx
 
 
+def submit_job(opts: pipeline.CheckOptions, out: Path, base_url: str, server: str, token: str,
+               echo: pipeline.Echo = print) -> report.RunResult:
+    """Write the job, submit it to a LAVA server, wait for it, and judge the log it returns."""
+    if not token:
+        raise UserError(f"--submit needs an API token of {server}: set {TOKEN_ENV} "
+                        "(lava-server manage tokens add --user NAME, or the token page of your LAVA account)")
+    job, ctx = write_job(opts, out, base_url, echo=echo)
+    try:
+        meta = read_meta(out)
+        with ctx.stages.stage("LAVA job", server):
+            log_text = lava.submit(server, token, job.read_text(), echo)
+        (out / "lava-log.yaml").write_text(log_text)
+        (ctx.run_dir / "console.log").write_text(lava.parse_log(log_text).target)
+        judge(log_text, meta, ctx.result)
+        pipeline.classify(opts, ctx.result)
+        return ctx.result
+    finally:
+        pipeline.finish(ctx)
+
+
+TOKEN_ENV = "LAVA_TOKEN"
+
+
 def read_meta(folder: Path) -> JobMeta:
     path = folder / META_FILE
     if not path.exists():

@@ -4,6 +4,7 @@ Run as `inv TASK` in the checkout or as the installed `kprobe-harness TASK` from
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -342,11 +343,13 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     "base_url": "the images' URL prefix for a lab that fetches them over http(s) (default: file:// URLs)",
     "run": "run the job on this machine through lava-run and print the verdict as inv check does",
     "results": "judge the log of a job that already ran: a LAVA log file, or the folder inv lava wrote",
-    "json": "also write the result as JSON to this file (with --run or --results)",
+    "json": "also write the result as JSON to this file (with --run, --submit or --results)",
+    "submit": "submit the job to this LAVA server (e.g. https://lava.example.org), wait for it and judge its log; "
+              "the API token comes from $LAVA_TOKEN",
 })
 def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, kconfig_add=None,  # type: ignore[no-untyped-def]
          patch=None, toolchain="gcc", no_known_issues=False, out=None, base_url="", run=False, results=None,
-         verbose=False, json=None):
+         verbose=False, json=None, submit=None):
     """Write a cell as a standard LAVA job (stock qemu device type); --run runs it here with lava-run, --results judges a job's log. Exit codes as inv check."""
     from harness import lavacell
 
@@ -360,13 +363,17 @@ def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
             folder = paths.check_output_dir(Path(out), "--out")
             opts = _options(arch, tree, kernel, profile, None, kconfig_add or [], patch, no_known_issues,
                             "lava", toolchain, "rendered", verbose)
-            if not run:
+            if submit:
+                result = lavacell.submit_job(opts, folder, base_url, submit,
+                                             os.environ.get(lavacell.TOKEN_ENV, ""), echo=_echo)
+            elif not run:
                 _, ctx = lavacell.write_job(opts, folder, base_url, echo=_echo)
                 pipeline.finish(ctx)
                 print(f"run it here: inv lava --arch {opts.arch.name} --out {folder} --run; or submit "
                       f"{folder / lavacell.JOB_FILE} to a lab with a qemu device")
                 return 0
-            result = lavacell.run_job(opts, folder, echo=_echo)
+            else:
+                result = lavacell.run_job(opts, folder, echo=_echo)
         print()
         print(format_result(result))
         if target:
