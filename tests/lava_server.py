@@ -35,14 +35,21 @@ def _pg_cluster() -> str:
     return versions[-1] if versions else "15"
 
 
-def install() -> None:
-    """PostgreSQL first and running, then lava-server (its postinst creates the database then)."""
+def _pg_online() -> bool:
+    return "online" in _run("pg_lsclusters", "--no-header", check=False)
+
+
+def install() -> bool:
+    """PostgreSQL first and running, then lava-server (its postinst creates the database then).
+    True when this started PostgreSQL (so it is stopped again afterwards)."""
     if not _installed("postgresql"):
         _run("apt-get", "update")
         _run("apt-get", "install", "-y", "--no-install-recommends", "postgresql")
+    started = not _pg_online()
     _run("pg_ctlcluster", _pg_cluster(), "main", "start", check=False)
     if not (_installed("lava-server") and _installed("lavacli")):
         _run("apt-get", "install", "-y", "--no-install-recommends", "lava-server", "lavacli")
+    return started
 
 
 def _ready(timeout: float = 60) -> None:
@@ -62,7 +69,7 @@ def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
 @contextlib.contextmanager
 def running(workdir: Path) -> Iterator[tuple[str, str]]:
     """A server with a worker and a qemu device; yields its URL and an admin token."""
-    install()
+    started_pg = install()
     Path(EVENTS).write_text('EVENT_NOTIFICATION: true\nEVENT_SOCKET: "tcp://127.0.0.1:5500"\n')
     with contextlib.suppress(RuntimeError):
         _run("lava-server", "manage", "users", "add", "khadmin", "--superuser", "--staff", "--passwd", "kh-test")
@@ -103,6 +110,8 @@ def running(workdir: Path) -> Iterator[tuple[str, str]]:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(workdir / "worker", ignore_errors=True)
+        if started_pg:
+            _run("pg_ctlcluster", _pg_cluster(), "main", "stop", check=False)
 
 
 def available() -> bool:
