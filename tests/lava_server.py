@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 URL = "http://127.0.0.1:8000"
 EVENTS = "/etc/lava-server/settings.d/01-kprobe-harness-events.yaml"
-DEVICE = "/etc/lava-server/dispatcher-config/devices/kh-qemu-01.jinja2"
+DEVICES = Path("/etc/lava-server/dispatcher-config/devices")
 ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 
 
@@ -75,7 +76,15 @@ def running(workdir: Path) -> Iterator[tuple[str, str]]:
         _run("lava-server", "manage", "users", "add", "khadmin", "--superuser", "--staff", "--passwd", "kh-test")
     token = _run("lava-server", "manage", "tokens", "add", "--user", "khadmin").strip().splitlines()[-1]
     _run("lava-server", "manage", "device-types", "add", "qemu", check=False)
-    Path(DEVICE).write_text("{% extends 'qemu.jinja2' %}\n")
+    # a worker and a device of this run's own: a worker of an earlier run is registered with a token
+    # a new worker folder does not have, and its device would take jobs that never run
+    name = f"kh-{os.getpid()}-{int(time.time())}"
+    worker, device = f"{name}-worker", f"{name}-qemu"
+    for old in _run("lava-server", "manage", "devices", "list", check=False).splitlines():
+        m = re.match(r"\* (kh-\S+-qemu) ", old.strip())
+        if m:
+            _run("lava-server", "manage", "devices", "update", "--health", "RETIRED", m.group(1), check=False)
+    (DEVICES / f"{device}.jinja2").write_text("{% extends 'qemu.jinja2' %}\n")
     workdir.mkdir(parents=True, exist_ok=True)
     procs = [
         _spawn(["gunicorn3", "lava_server.wsgi", "-u", "lavaserver", "-g", "lavaserver", "--worker-class", "eventlet",
@@ -88,16 +97,15 @@ def running(workdir: Path) -> Iterator[tuple[str, str]]:
     ]
     try:
         _ready()
-        procs.append(_spawn(["lava-worker", "--name", "kh-worker", "--url", f"{URL}/", "--ws-url",
+        procs.append(_spawn(["lava-worker", "--name", worker, "--url", f"{URL}/", "--ws-url",
                              "http://127.0.0.1:8001/ws/", "--ping-interval", "2", "--worker-dir",
                              str(workdir / "worker")], workdir / "worker.log"))
         deadline = time.monotonic() + 60
-        while "kh-worker" not in _run("lava-server", "manage", "workers", "list", check=False):
+        while worker not in _run("lava-server", "manage", "workers", "list", check=False):
             if time.monotonic() > deadline:
                 raise RuntimeError("the local worker never registered; see " + str(workdir / "worker.log"))
             time.sleep(1)
-        _run("lava-server", "manage", "devices", "add", "--device-type", "qemu", "--worker", "kh-worker",
-             "kh-qemu-01", check=False)
+        _run("lava-server", "manage", "devices", "add", "--device-type", "qemu", "--worker", worker, device)
         yield URL, token
     finally:
         for proc in reversed(procs):
@@ -109,6 +117,8 @@ def running(workdir: Path) -> Iterator[tuple[str, str]]:
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
+        _run("lava-server", "manage", "devices", "update", "--health", "RETIRED", device, check=False)
+        (DEVICES / f"{device}.jinja2").unlink(missing_ok=True)
         shutil.rmtree(workdir / "worker", ignore_errors=True)
         if started_pg:
             _run("pg_ctlcluster", _pg_cluster(), "main", "stop", check=False)
