@@ -77,3 +77,27 @@ def test_nothing_to_merge_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--results" in done.stderr
     done = inv("report", "split", "--results", str(tmp_path), cache=tmp_path / "cache")
     assert done.returncode == 2 and "unknown report action 'split'" in done.stderr
+
+
+def test_a_local_check_a_lava_run_and_a_matrix_file_make_one_table(tmp_path: Path) -> None:
+    from harness import lavacell
+    from harness.report import write_json
+
+    lava_job = tmp_path / "lava-job"
+    import shutil
+
+    shutil.copytree(DATA / "lava-x86_64-6.12-pass", lava_job)
+    write_json(lavacell.results_of(lava_job), tmp_path / "lava.json")  # what `inv lava --results --json` writes
+    (tmp_path / "check.json").write_text(json.dumps(a_pass("arm64")))
+    matrix = {"schema_version": 1, "ok": False, "seconds": 1.0, "cells": [
+        {"cell": "riscv64/6.12", "arch": "riscv64", "kernel": "6.12", "status": "xfail", "note": "", "error": "",
+         "known_issues": [], "result": recorded()}]}
+    (tmp_path / "matrix.json").write_text(json.dumps(matrix))
+    runs = [r for name in ("check.json", "lava.json", "matrix.json") for r in merge.results_in(tmp_path / name)]
+    merged = merge.merge(runs)
+    assert [(c.label, c.status) for c in merged.cells] == [
+        ("arm64/6.12.117", "pass"), ("x86_64/6.12.117", "pass"), ("riscv64/6.12.117", "xfail")]
+    from harness import matrix as matrix_run
+
+    table = matrix_run.format_matrix(merged)
+    assert "lava_job" in table and "matrix OK: 2 pass, 1 xfail" in table
