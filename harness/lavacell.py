@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,18 +74,8 @@ def submit_job(opts: pipeline.CheckOptions, out: Path, base_url: str, server: st
     if not token:
         raise UserError(f"--submit needs an API token of {server}: set {TOKEN_ENV} "
                         "(lava-server manage tokens add --user NAME, or the token page of your LAVA account)")
-    job, ctx = write_job(opts, out, base_url, echo=echo)
-    try:
-        meta = read_meta(out)
-        with ctx.stages.stage("LAVA job", server):
-            log_text = lava.submit(server, token, job.read_text(), echo)
-        (out / "lava-log.yaml").write_text(log_text)
-        (ctx.run_dir / "console.log").write_text(lava.parse_log(log_text).target)
-        judge(log_text, meta, ctx.result)
-        pipeline.classify(opts, ctx.result)
-        return ctx.result
-    finally:
-        pipeline.finish(ctx)
+    return _run_and_judge(opts, out, base_url, "LAVA job",
+                          lambda job, ctx: lava.submit(server, token, job.read_text(), echo), echo)
 
 
 TOKEN_ENV = "LAVA_TOKEN"
@@ -121,11 +112,18 @@ def judge(log_text: str, meta: JobMeta, result: report.RunResult) -> None:
 def run_job(opts: pipeline.CheckOptions, out: Path, echo: pipeline.Echo = print) -> report.RunResult:
     """Write the job, run it through lava-run here, and judge its log."""
     lava.require_lava_run()
-    job, ctx = write_job(opts, out, echo=echo)
+    return _run_and_judge(opts, out, "", "lava-run",
+                          lambda job, ctx: lava.run_local(job, out / DEVICE_FILE, out, _job_id(), ctx.commands), echo)
+
+
+def _run_and_judge(opts: pipeline.CheckOptions, out: Path, base_url: str, stage: str,
+                   runner: Callable[[Path, pipeline.Context], str], echo: pipeline.Echo) -> report.RunResult:
+    """Write the job, have runner run it and return its log, keep the log, and judge it."""
+    job, ctx = write_job(opts, out, base_url, echo=echo)
     try:
         meta = read_meta(out)
-        with ctx.stages.stage("lava-run"):
-            log_text = lava.run_local(job, out / DEVICE_FILE, out, _job_id(), ctx.commands)
+        with ctx.stages.stage(stage):
+            log_text = runner(job, ctx)
         (out / "lava-log.yaml").write_text(log_text)
         (ctx.run_dir / "console.log").write_text(lava.parse_log(log_text).target)
         judge(log_text, meta, ctx.result)
