@@ -168,6 +168,9 @@ def run_local(job: Path, device: Path, out_dir: Path, job_id: int, commands: Com
     """lava-run on this machine: the whole job, no server. Returns its log (it writes the log to
     stderr; its exit status says nothing about the tests)."""
     log = out_dir / "lava.log"
+    log.unlink(missing_ok=True)
+    # lava-run keeps what it downloaded in its output folder and would boot an earlier run's images
+    shutil.rmtree(out_dir / "lava-output", ignore_errors=True)
     argv = [require_lava_run(), "--job-id", str(job_id), "--output-dir", str(out_dir / "lava-output"),
             "--device", str(device), str(job)]
     run_logged(argv, log, commands)

@@ -66,3 +66,11 @@ def test_a_written_job_is_valid_for_lava_and_points_at_its_images(tmp_path: Path
                             "--device", str(local / "device.yaml"), str(local / "job.yaml")],
                            capture_output=True, text=True, check=False, timeout=300)
     assert valid.returncode == 0, valid.stderr[-3000:]
+
+
+def test_running_a_job_again_in_the_same_folder_judges_the_new_run(tmp_path: Path) -> None:
+    """Each run writes a new script (new targets): an earlier run's log or images must not be read."""
+    require_tools("lava-run", QEMU["x86_64"])
+    for _ in range(2):
+        code, job = verdict(tmp_path, "lava", "--arch", "x86_64", "--out", str(tmp_path / "job"), "--run")
+        assert (code, job["status"]) == (0, "pass"), json.dumps(job["checks"], indent=1)[-3000:]
