@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import gitrev, matrix, paths, pipeline
+from harness.arches import resolve_arch
 from harness.checks import FAIL, Check
 from harness.gitrev import Revision
 from harness.report import SCHEMA_VERSION, format_table
@@ -112,8 +113,6 @@ def cell_options(template: pipeline.CheckOptions, clone: Path, revisions: list[R
     """Revision-major cells: every arch of a revision is built before the clone moves on, so the
     clone is checked out once per revision. Every revision after the base watches the files it
     changes (against the revision before it) for compiler warnings."""
-    from harness.arches import resolve_arch
-
     cells = []
     for i, rev in enumerate(revisions):
         warn = gitrev.changed_files(repo, revisions[i - 1].sha, rev.sha) if i else ()
