@@ -85,9 +85,11 @@ def _build_with_progress(opts: CheckOptions, build: kernel.KernelBuild, log: Pat
     expected = progress.expected_steps(build.config_key) if full else None
     shown = progress.BuildProgress(f"{opts.label} kernel build", expected, echo, stream=opts.verbose)
     try:
-        kernel.build_kernel(build, log, commands, shown.line)
+        why = kernel.build_kernel(build, log, commands, shown.line)
     finally:
         shown.close()
+    echo(f"  make: {why}" if why else "  make skipped: nothing in the tree, the build folder, the command, "
+         "the environment or the compiler changed since the last make")
     if full and shown.steps:
         progress.record_steps(build.config_key, shown.steps)
 

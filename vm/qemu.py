@@ -106,6 +106,9 @@ def start(argv: Sequence[str], sink: Transcript) -> pexpect.spawn:
         dimensions=(50, 400), echo=False,
     )
     child.logfile_read = sink
+    # pexpect waits 50 ms before every send by default (for programs that switch echo off late);
+    # the guest shell reads QEMU's serial line, which holds input until the guest takes it
+    child.delaybeforesend = None
     return child
 
 
