@@ -47,7 +47,8 @@ def write_job(opts: pipeline.CheckOptions, out: Path, base_url: str = "",
     session = ctx.run_dir / "session.sh"
     module_path = f"{initramfs.GUEST_MODULE_DIR}/kprobe_event_gen_test.ko"
     session.write_text(script.session_script(ctx.spec, module_path, targets))
-    built = pipeline.build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages, (session,))
+    built = pipeline.build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages, (session,),
+                                      full_busybox=True)  # LAVA's test runner needs a whole toolbox
     out.mkdir(parents=True, exist_ok=True)
     kernel, ramdisk = out / built.image.name, out / "initramfs.cpio"
     shutil.copy2(built.image, kernel)

@@ -110,8 +110,10 @@ class Built:
 
 
 def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBuild, run_dir: Path,
-                     commands: CommandLog, stages: Stages, guest_files: tuple[Path, ...] = ()) -> Built:
-    """Kernel config and build, module, busybox and initramfs with guest_files beside the module
+                     commands: CommandLog, stages: Stages, guest_files: tuple[Path, ...] = (),
+                     full_busybox: bool = False) -> Built:
+    """Kernel config and build, module, busybox (the session's applets, or all of defconfig's for
+    a shell a person or LAVA drives) and initramfs with guest_files beside the module
     (KernelBuildError/BuildError propagate)."""
     log = run_dir / "build.log"
     with paths.locked(build.out, "this kernel build folder", stages.echo):
@@ -131,7 +133,7 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBu
             with stages.stage("module build"):
                 ko = module.build_module(build, spec, log, commands)
         with stages.stage("initramfs"):
-            busybox = initramfs.build_busybox(opts.arch, run_dir / "busybox.log", commands)
+            busybox = initramfs.build_busybox(opts.arch, run_dir / "busybox.log", commands, full_busybox)
             initrd = initramfs.build_initramfs(build, busybox, [ko, *guest_files], run_dir, log, commands)
         # boot a private copy, so a concurrent run may rebuild the folder while this one boots
         image = run_dir / build.image.name
@@ -388,7 +390,8 @@ def run_boot(opts: CheckOptions, load: bool = True, echo: Echo = print) -> int:
         raise UserError("boot hands the guest's console to you: run it in a terminal")
     ctx = start_run(opts, echo)
     try:
-        built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
+        built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages,
+                                 full_busybox=True)
         with booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages) as console:
             if load:
                 answer = console.run(f"insmod {built.module_path}", Stage("insmod", guest.STAGE_SECONDS["insmod"]))

@@ -31,3 +31,24 @@ def test_init_mounts_tracefs_and_announces_readiness() -> None:
 
 def test_busybox_version_from_tarball_name() -> None:
     assert initramfs.busybox_version(Path("busybox_1.35.0.orig.tar.bz2")) == "1.35.0"
+
+
+def test_the_session_busybox_has_every_applet_the_session_runs() -> None:
+    """Each command word of init and of the session (written down by vm/script.py) is an applet or
+    an ash builtin of the small busybox."""
+    import re
+
+    from harness.arches import ARCHES
+    from harness.render import probe_spec
+    from vm import guest, script
+
+    builtins = {"echo", "test", "printf", "exec", "cd", "if", "then", "else", "fi", "sh"}
+    have = {name.lower() for name in initramfs.SESSION_APPLETS} | builtins | {"busybox"}
+    commands = []
+    for shell in (script._Writer(), script._Writer(failing="insmod")):  # both of insmod's branches
+        guest.run_session(shell, probe_spec(ARCHES["x86_64"], "abi", None), "/kh/m.ko")
+        commands += [command for _stage, command in shell.commands]
+    assert any("error_log" in c for c in commands) and any("trace_marker" in c for c in commands)
+    text = initramfs.INIT_SCRIPT + "\n" + "\n".join(commands)
+    words = {m.group(1) for m in re.finditer(r"(?:^|[;|]|\$\(|'|&&)\s*(?:exec\s+)?([a-z][a-z0-9_.-]*)", text, re.MULTILINE)}
+    assert words - have == set(), words - have
