@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,24 +122,43 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBu
             kernel.configure(build, log, commands)
         with stages.stage("kernel build", f"make -j{kernel.jobs()}, log {log}"):
             _build_with_progress(opts, build, log, commands, stages.echo)
-        if opts.module == intree.IN_TREE:
-            _save_artifacts(run_dir, build, {intree.SOURCE.rsplit("/", 1)[-1]:
-                                             intree.module_source(build.tree.path).read_text(errors="replace")})
-            ko = build.out / intree.BUILT  # Kbuild built it with the kernel (CONFIG_KPROBE_EVENT_GEN_TEST=m)
-            if not ko.exists():
-                raise BuildError(f"the tree's own module {intree.SOURCE} was not built ({ko} is missing); "
-                                 f"see {log}")
-        else:
-            _save_artifacts(run_dir, build, render.render_files(spec))
-            with stages.stage("module build"):
-                ko = module.build_module(build, spec, log, commands)
-        with stages.stage("initramfs"):
-            busybox = initramfs.build_busybox(opts.arch, run_dir / "busybox.log", commands, full_busybox)
-            initrd = initramfs.build_initramfs(build, busybox, [ko, *guest_files], run_dir, log, commands)
-        # boot a private copy, so a concurrent run may rebuild the folder while this one boots
-        image = run_dir / build.image.name
-        shutil.copy2(build.image, image)
+        # the first run on a host finds out whether KVM works by booting this kernel with it: that
+        # boot overlaps the module and busybox builds
+        with _kvm_probe_beside(opts.arch, build.image):
+            if opts.module == intree.IN_TREE:
+                _save_artifacts(run_dir, build, {intree.SOURCE.rsplit("/", 1)[-1]:
+                                                 intree.module_source(build.tree.path).read_text(errors="replace")})
+                ko = build.out / intree.BUILT  # Kbuild built it with the kernel (CONFIG_KPROBE_EVENT_GEN_TEST=m)
+                if not ko.exists():
+                    raise BuildError(f"the tree's own module {intree.SOURCE} was not built ({ko} is missing); "
+                                     f"see {log}")
+            else:
+                _save_artifacts(run_dir, build, render.render_files(spec))
+                with stages.stage("module build"):
+                    ko = module.build_module(build, spec, log, commands)
+            with stages.stage("initramfs"):
+                busybox = initramfs.build_busybox(opts.arch, run_dir / "busybox.log", commands, full_busybox)
+                initrd = initramfs.build_initramfs(build, busybox, [ko, *guest_files], run_dir, log, commands)
+            # boot a private copy, so a concurrent run may rebuild the folder while this one boots
+            image = run_dir / build.image.name
+            shutil.copy2(build.image, image)
     return Built(spec, build, ko, initrd, image)
+
+
+@contextmanager
+def _kvm_probe_beside(arch: Arch, image: Path) -> Iterator[None]:
+    """Run qemu.pick_accel in a thread while the block runs (an error shows again when the boot asks)."""
+
+    def probe() -> None:
+        with suppress(Exception):
+            qemu.pick_accel(arch, image)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 @contextmanager
