@@ -14,14 +14,17 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import paths
 from harness.errors import UserError
-from harness.kernel import KernelTree, check_tree
+from harness.kernel import STAMP_MARGIN, KernelTree, check_tree, newer_file
 from harness.proc import CommandLog
 
 MANIFEST = ".kh-patched-files"
+SYNCED = ".kh-synced"  # beside the copy; its mtime: STAMP_MARGIN before the last sync with the tree began
+PREPARED = ".kh-prepared"  # beside the copy; its mtime: when a run last left the copy as it wanted
 PATCH_ARGS = ("-p1", "--forward", "--batch", "--no-backup-if-mismatch")
 # how GNU patch names each file it would touch: "checking file F", "checking file F (renamed from G)"
 _CHECKING = re.compile(r"^checking file (.+?)(?: \((?:renamed|copied) from (.+)\))?$", re.MULTILINE)
@@ -96,12 +99,50 @@ def _own_copy(path: Path) -> None:
         tmp.replace(path)
 
 
+def _in_sync(copy: Path, tree: Path) -> bool:
+    """Nothing changed in the tree since the copy was last synced with it, nor in the copy since a
+    run last prepared it: the sync (a walk of both trees, seconds) has nothing to do."""
+    synced, prepared = copy.parent / SYNCED, copy.parent / PREPARED
+    return (synced.exists() and prepared.exists() and any(copy.iterdir())
+            and not newer_file(synced, tree, (tree / ".git",)) and not newer_file(prepared, copy, (copy / ".git",)))
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A file's bytes and mtime, and its folder's names and mtime, before a run rewrote them."""
+
+    data: bytes | None
+    mtime_ns: int
+    names: frozenset[str]
+    dir_mtime_ns: int
+
+
+def _look(path: Path) -> _Seen:
+    st, dst = (path.stat() if path.exists() else None), path.parent.stat()
+    return _Seen(path.read_bytes() if st else None, st.st_mtime_ns if st else 0,
+                 frozenset(os.listdir(path.parent)), dst.st_mtime_ns)
+
+
+def _keep_unchanged_times(seen: dict[Path, _Seen]) -> None:
+    """A file that ends with the bytes it had gets its old mtime back, and a folder that ends with
+    the names it had gets its old mtime back: a build folder compiled after that time compiled these
+    very bytes, so make (and kernel.why_make) need not look again. Anything that changed keeps its
+    new mtime."""
+    for path, before in seen.items():
+        if before.data is not None and path.exists() and path.read_bytes() == before.data:
+            os.utime(path, ns=(before.mtime_ns, before.mtime_ns))
+    for path, before in seen.items():
+        if frozenset(os.listdir(path.parent)) == before.names:
+            os.utime(path.parent, ns=(before.dir_mtime_ns, before.dir_mtime_ns))
+
+
 def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> KernelTree:
     """Sync the private copy with the tree, undo earlier patches, apply these ones.
 
     Several build folders (arches, configs) build from the one copy, each at its own pace, so a
-    file that any run ever patched stays a real copy: every run refreshes it from the tree with a
-    new mtime, and each build folder recompiles it instead of keeping an object of a patched text.
+    file that any run ever patched stays a real copy: every run puts back the tree's text and applies
+    its patches; a file that ends as it was keeps its mtime, and one that changed gets a new mtime,
+    so each build folder recompiles exactly what differs from what it compiled last.
     """
     for patch in patches:
         if not patch.is_file():
@@ -112,12 +153,18 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
     copy.mkdir(parents=True, exist_ok=True)
     manifest = copy.parent / MANIFEST
     sticky = manifest.read_text().split() if manifest.exists() else []
-    # a file of the copy that is no hard link was changed by something no manifest recorded: it
-    # is put back with a new mtime too, so no build folder keeps an object of the changed text
-    sticky = list(dict.fromkeys(sticky + [rel for rel in own_files(copy, tree.path, commands) if rel != MANIFEST]))
-    excludes = [f"--exclude=/{rel}" for rel in sticky]
-    _run(["rsync", "-a", "--delete", "--exclude=/.git", *excludes, f"--link-dest={tree.path}", f"{tree.path}/",
-          f"{copy}/"], commands, f"could not sync the private copy {copy} with {tree.path}")
+    seen = {copy / rel: _look(copy / rel) for rel in sticky if (copy / rel).parent.is_dir()}
+    if not _in_sync(copy, tree.path):
+        # a file of the copy that is no hard link was changed by something no manifest recorded: it
+        # is put back with a new mtime too, so no build folder keeps an object of the changed text
+        sticky = list(dict.fromkeys(sticky + [rel for rel in own_files(copy, tree.path, commands) if rel != MANIFEST]))
+        excludes = [f"--exclude=/{rel}" for rel in sticky]
+        synced = copy.parent / SYNCED
+        synced.write_text("")
+        started = time.time() - STAMP_MARGIN
+        os.utime(synced, (started, started))
+        _run(["rsync", "-a", "--delete", "--exclude=/.git", *excludes, f"--link-dest={tree.path}", f"{tree.path}/",
+              f"{copy}/"], commands, f"could not sync the private copy {copy} with {tree.path}")
     _refresh(copy, sticky, tree.path)
     for patch in patches:
         what = f"patch {patch} does not apply to {tree.path} (Linux {tree.version})"
@@ -132,4 +179,6 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
         sticky = list(dict.fromkeys(sticky + rels))
         manifest.write_text("\n".join(sticky) + "\n")
         _run(["patch", *PATCH_ARGS, "-d", str(copy), "-i", str(patch.resolve())], commands, what)
+    _keep_unchanged_times(seen)
+    (copy.parent / PREPARED).write_text("")
     return KernelTree(copy, check_tree(copy).version, tree.source)

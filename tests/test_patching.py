@@ -183,3 +183,34 @@ def test_two_build_folders_never_keep_an_object_of_a_patched_text(tree: kernel.K
     assert x.read_text() == "int a;\nint b;\n"
     assert x.stat().st_mtime >= patched_at
     assert x.stat().st_ino != (tree.path / "kernel/trace/x.c").stat().st_ino
+
+
+def test_the_same_patches_again_leave_every_time_as_it_was_and_skip_the_sync(tree: kernel.KernelTree,
+                                                                             tmp_path: Path) -> None:
+    """So a build folder that built this text is not rebuilt, and kernel.why_make skips make."""
+    for path in [tree.path, *tree.path.rglob("*")]:  # a tree that was not written just now
+        os.utime(path, (1_000_000, 1_000_000))
+    a = write(tmp_path, "a.diff", PATCH_A)
+    copy = patching.prepare(tree, [a], CommandLog()).path
+    x = copy / "kernel/trace/x.c"
+    times = (x.stat().st_mtime_ns, x.parent.stat().st_mtime_ns)
+    commands = CommandLog()
+    patching.prepare(tree, [a], commands)
+    assert (x.stat().st_mtime_ns, x.parent.stat().st_mtime_ns) == times
+    assert "b_broken" in x.read_text()
+    assert not any(line.startswith("rsync") for line in commands.lines), "nothing changed: no sync"
+    patching.prepare(tree, [], CommandLog())  # the patch undone: a new mtime
+    assert x.read_text() == "int a;\nint b;\n" and x.stat().st_mtime_ns > times[0]
+
+
+def test_a_change_in_the_tree_after_the_last_sync_is_synced(tree: kernel.KernelTree, tmp_path: Path) -> None:
+    import time
+
+    a = write(tmp_path, "a.diff", PATCH_A)
+    copy = patching.prepare(tree, [a], CommandLog()).path
+    time.sleep(kernel.STAMP_MARGIN + 0.05)
+    (tree.path / "kernel/trace/new.c").write_text("int n;\n")
+    commands = CommandLog()
+    patching.prepare(tree, [a], commands)
+    assert (copy / "kernel/trace/new.c").read_text() == "int n;\n"
+    assert any(line.startswith("rsync") for line in commands.lines)
