@@ -13,3 +13,7 @@ program = Program(namespace=Collection.from_module(tasks), name="kprobe-harness"
 
 def main() -> None:
     program.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -447,6 +447,36 @@ def report(c, action, results=None, no_known_issues=False, json=None, junit=None
     _guard(go)
 
 
+@task(auto_shortflags=False, help={
+    "arches": f"comma-separated architectures (default: all of {ALL_ARCHES})",
+    "kunit_arches": "architectures to run the kernel's own kunit.py on, beside the harness (default x86_64,arm64)",
+    "runs": "warm runs per measurement; the median counts (default 3)",
+    "tree": "the kernel tree to measure on (default: the distribution's linux-source); the benchmark builds "
+            "a hard-linked copy of it and never writes to it",
+    "kernel": COMMON_HELP["kernel"],
+    "json": "also write every measurement and ratio as JSON to this file",
+})
+def bench(c, arches=ALL_ARCHES, kunit_arches="x86_64,arm64", runs=3, tree=None, kernel=DEFAULT_KERNEL,  # type: ignore[no-untyped-def]
+          json=None):
+    """Time the harness beside a bare make and kunit.py on one tree: cold, warm, after a one-line change."""
+    from harness import bench as benchmark
+    from harness import kernel as kernels
+
+    def go() -> int:
+        out = paths.check_output_file(Path(json), "--json") if json else None
+        source = kernels.check_tree(Path(tree)) if tree else kernels.default_tree(kernel)
+        listed = _listed(arches, "--arches", tuple(ARCHES))
+        results = benchmark.run_bench(paths.cache_root() / "bench", source, listed,
+                                      _listed(kunit_arches, "--kunit-arches", tuple(ARCHES)), int(runs), _echo)
+        print()
+        print(benchmark.format_bench(results))
+        if out:
+            benchmark.write_json(results, out)
+        return 0
+
+    _guard(go)
+
+
 @task(help={"unit": "only the unit tests (no QEMU)", "pytest_args": "extra arguments for pytest"})
 def test(c, unit=False, pytest_args=""):  # type: ignore[no-untyped-def]
     """Run the project's test suite (unit tests and the QEMU integration tests)."""
