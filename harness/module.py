@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness import paths, render
 from harness.errors import BuildError
-from harness.kernel import BUILT_STAMP, MODULE_DIR, KernelBuild, newer_file
+from harness.kernel import BUILT_STAMP, MODULE_DIR, KernelBuild, ccache_env, newer_file
 from harness.proc import CommandLog, run_logged, tail
 from harness.render import ProbeSpec
 
@@ -42,7 +42,7 @@ def build_module(build: KernelBuild, spec: ProbeSpec, log: Path, commands: Comma
     if up_to_date(build, mdir, argv):
         return mdir / f"{render.MODULE_NAME}.ko"
     (mdir / MODULE_STAMP).unlink(missing_ok=True)
-    if run_logged(argv, log, commands) != 0:
+    if run_logged(argv, log, commands, env_extra=ccache_env(build)) != 0:
         raise BuildError(f"the test module did not build against {build.tree.path}; see {log}:\n{tail(log)}")
     ko = mdir / f"{render.MODULE_NAME}.ko"
     if not ko.exists():

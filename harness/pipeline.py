@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,12 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBu
     a shell a person or LAVA drives) and initramfs with guest_files beside the module
     (KernelBuildError/BuildError propagate)."""
     log = run_dir / "build.log"
-    with paths.locked(build.out, "this kernel build folder", stages.echo):
+    # busybox needs nothing from the kernel: it builds beside it, on the cores the kernel's serial
+    # steps (linking, kallsyms, modpost) leave idle
+    with (ThreadPoolExecutor(max_workers=1) as pool,
+          paths.locked(build.out, "this kernel build folder", stages.echo)):
+        busybox_built = pool.submit(initramfs.build_busybox, opts.arch, run_dir / "busybox.log", commands,
+                                    full_busybox)
         with stages.stage("kernel config"):
             kernel.configure(build, log, commands)
         with stages.stage("kernel build", f"make -j{kernel.jobs()}, log {log}"):
@@ -137,7 +143,7 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kernel.KernelBu
                 with stages.stage("module build"):
                     ko = module.build_module(build, spec, log, commands)
             with stages.stage("initramfs"):
-                busybox = initramfs.build_busybox(opts.arch, run_dir / "busybox.log", commands, full_busybox)
+                busybox = busybox_built.result()
                 initrd = initramfs.build_initramfs(build, busybox, [ko, *guest_files], run_dir, log, commands)
             # boot a private copy, so a concurrent run may rebuild the folder while this one boots
             image = run_dir / build.image.name

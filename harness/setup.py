@@ -17,6 +17,7 @@ from harness.proc import CommandLog
 BUILD_PACKAGES = (
     "make", "gcc", "libc6-dev", "flex", "bison", "bc", "libelf-dev", "libssl-dev",
     "cpio", "kmod", "xz-utils", "bzip2", "dpkg-dev", "rsync", "patch", "git",
+    "ccache",  # kernel and module builds compile through it when its compiler links are there
     "lava-dispatcher",  # inv lava --run: lava-run runs a LAVA job here, no server
     *LLVM_PACKAGES,  # --toolchain llvm: clang, lld and the llvm binutils the kernel's LLVM=1 runs
 )

@@ -189,3 +189,25 @@ def test_llvm_gets_its_own_lines_only_where_the_symbol_exists() -> None:
     assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" in kernel.kconfig_lines(riscv, (), "6.12.117", "llvm")
     assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" not in kernel.kconfig_lines(riscv, (), "6.12.117", "gcc")
     assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" not in kernel.kconfig_lines(riscv, (), "6.1.192", "llvm")
+
+
+def test_ccache_comes_first_on_path_only_when_it_has_a_link_for_the_compiler(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    links = tmp_path / "ccache-links"
+    links.mkdir()
+    (links / "aarch64-linux-gnu-gcc").symlink_to("/usr/bin/ccache")
+    monkeypatch.setattr(kernel, "CCACHE_LINKS", links)
+    monkeypatch.setattr(kernel.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(kernel.CCACHE_OFF, raising=False)
+    tree = kernel.KernelTree(tmp_path, "6.12.1")
+    gcc = kernel.KernelBuild(tree, ARCHES["arm64"], tmp_path / "out", (), "aarch64-linux-gnu-")
+    env = kernel.ccache_env(gcc)
+    assert env["PATH"].split(os.pathsep)[0] == str(links)
+    assert env["CCACHE_DIR"] == str(tmp_path / "cache" / "ccache")
+    assert gcc.make_argv("Image") == kernel.KernelBuild(tree, ARCHES["arm64"], tmp_path / "out", (),
+                                                        "aarch64-linux-gnu-").make_argv("Image")
+    llvm = kernel.KernelBuild(tree, ARCHES["arm64"], tmp_path / "out", (), "", "llvm")
+    assert kernel.ccache_env(llvm) == {}, "no clang link: no ccache"
+    monkeypatch.setenv(kernel.CCACHE_OFF, "0")
+    assert kernel.ccache_env(gcc) == {}
