@@ -33,6 +33,7 @@ TARGETS = {
     "one-line change x86_64 / kunit.py": 0.7,
     "one-line change --patch / plain change": 1.0,
     "one-line change 4-arch matrix / x86_64": 3.0,
+    "one-line change 4-arch matrix --patch / x86_64 --patch": 3.0,
     "cold x86_64 / kunit.py cold": 0.9,
     "x86_64 boot / arm64 boot": 1.0,
 }
@@ -63,14 +64,14 @@ class PeakMemory:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(0.02):
+        while not self._stop.wait(0.05):
             self.sample()
 
     def sample(self) -> None:
         parents: dict[int, int] = {}
         names: dict[int, str] = {}
         for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
+            if not entry.name.isdigit() or int(entry.name) < self.pid:  # started before the command
                 continue
             try:
                 stat = Path(entry.path, "stat").read_text()
@@ -80,7 +81,7 @@ class PeakMemory:
             parents[int(entry.name)], names[int(entry.name)] = int(rest[1]), name
         for pid, name in names.items():
             ancestor = pid
-            while ancestor not in (0, 1, self.pid) and ancestor in parents:
+            while ancestor != self.pid and ancestor in parents:
                 ancestor = parents[ancestor]
             if ancestor != self.pid:
                 continue
@@ -150,25 +151,28 @@ class Bench:
                          f"+/* kprobe-harness bench patch {self.edits} */\n {first}\n")
         return patch
 
-    def inv(self, *args: str) -> Timed:
-        """`inv ARGS --json F` against the benchmark's tree and cache, timed and sampled."""
+    def inv(self, *args: str, sample: bool = False) -> Timed:
+        """`inv ARGS --json F` against the benchmark's tree and cache, timed (and with sample, its peak
+        memory and its QEMU's, read from /proc while it runs)."""
         with tempfile.TemporaryDirectory() as d:
             out = Path(d) / "result.json"
             argv = [sys.executable, "-m", "harness.cli", *args, "--json", str(out)]
             started = time.monotonic()
             proc = subprocess.Popen(argv, cwd=self.root, env=self.env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE, text=True)
-            memory = PeakMemory(proc.pid)
+            memory = PeakMemory(proc.pid) if sample else None
             _, err = proc.communicate()
             seconds = time.monotonic() - started
-            memory.stop()
+            if memory:
+                memory.stop()
             data = json.loads(out.read_text()) if out.exists() else {}
         if not data:
             self.echo(f"  inv {' '.join(args)}: no result (exit {proc.returncode}): {err.strip()[-800:]}")
-        return Timed(round(seconds, 2), proc.returncode, data, memory.harness_kb, memory.qemu_kb)
+        return Timed(round(seconds, 2), proc.returncode, data, memory.harness_kb if memory else 0,
+                     memory.qemu_kb if memory else 0)
 
-    def check(self, arch: str, *extra: str) -> Timed:
-        return self.inv("check", "--arch", arch, "--tree", str(self.tree), *extra)
+    def check(self, arch: str, *extra: str, sample: bool = False) -> Timed:
+        return self.inv("check", "--arch", arch, "--tree", str(self.tree), *extra, sample=sample)
 
     def matrix(self, arches: list[str], *extra: str) -> Timed:
         return self.inv("matrix", "--arches", ",".join(arches), "--tree", str(self.tree), *extra)
@@ -206,10 +210,26 @@ class Bench:
             self.echo(f"  kunit.py {arch}: exit {done.returncode}: {(done.stdout + done.stderr)[-800:]}")
         return Timed(seconds, done.returncode)
 
-    def warm(self, run: Callable[[], Timed]) -> Timed:
-        """The median of `runs` runs (by wall time)."""
-        times = [run() for _ in range(self.runs)]
+    def median(self, run: Callable[[], Timed], before: Callable[[], None] | None = None) -> Timed:
+        """The median of `runs` runs by wall time (each after `before`, when given)."""
+        times = []
+        for _ in range(self.runs):
+            if before:
+                before()
+            times.append(run())
         return sorted(times, key=lambda t: t.seconds)[len(times) // 2]
+
+    def bare_changed(self, bare: kernel.KernelBuild) -> Timed:
+        return Timed(self.bare_make(bare), 0)
+
+    def ccache_stats(self) -> dict[str, int]:
+        """Hits and misses of the benchmark's ccache so far (empty when there is no ccache)."""
+        env = dict(self.env, CCACHE_DIR=str(self.root / "cache" / "ccache"))
+        done = subprocess.run(["ccache", "--print-stats"], env=env, capture_output=True, text=True, check=False) \
+            if shutil.which("ccache") else None
+        stats = dict(line.split("\t", 1) for line in (done.stdout.splitlines() if done else []) if "\t" in line)
+        hits = sum(int(stats.get(k, 0)) for k in ("direct_cache_hit", "preprocessed_cache_hit"))
+        return {"hits": hits, "misses": int(stats.get("cache_miss", 0))} if stats else {}
 
 
 def _status(t: Timed) -> str:
@@ -240,41 +260,59 @@ def run_bench(root: Path, source: kernel.KernelTree, arches: list[str], kunit_ar
 
     echo("warm: nothing changed")
     for arch in arches:
-        warm = b.warm(partial(b.check, arch))
+        warm = b.median(partial(b.check, arch))
+        sampled = b.check(arch, sample=True)  # one more run, for memory: sampling costs time
         per_arch[arch].update(warm=warm.seconds, warm_status=_status(warm), boot=warm.stage("boot"),
                               session=warm.stage("guest session"), make=warm.stage("kernel build"),
-                              harness_peak_mb=round(warm.harness_kb / 1024, 1),
-                              qemu_peak_mb=round(warm.qemu_kb / 1024, 1))
+                              harness_peak_mb=round(sampled.harness_kb / 1024, 1),
+                              qemu_peak_mb=round(sampled.qemu_kb / 1024, 1))
         per_arch[arch]["overhead"] = round(warm.seconds - warm.stage("boot") - warm.stage("guest session"), 2)
         echo(f"  {arch}: {warm.seconds:.2f} s (boot {warm.stage('boot')} s, session {warm.stage('guest session')} s)")
     for arch in kunit_arches:
-        kunit[arch]["warm"] = b.warm(partial(b.kunit, arch)).seconds
-    matrix_warm = b.matrix(arches)
+        kunit[arch]["warm"] = b.median(partial(b.kunit, arch)).seconds
+    matrix_warm = b.median(partial(b.matrix, arches))
     echo(f"  matrix of {len(arches)}: {matrix_warm.seconds:.1f} s")
 
-    echo(f"one-line change to {CHANGED_FILE}")
+    echo(f"one-line change to {CHANGED_FILE} (a new one before each run)")
     incremental: dict[str, object] = {}
     if "x86_64" in arches:
-        b.edit()
-        x86 = b.check("x86_64")
-        incremental.update(x86_64=x86.seconds, x86_64_status=_status(x86), x86_64_make=x86.stage("kernel build"))
-        incremental["x86_64_bare_make"] = b.bare_make(bares["x86_64"]) if per_arch["x86_64"]["bare_make"] else None
-        for arch in kunit_arches:
-            kunit[arch]["changed"] = b.kunit(arch).seconds
-        echo(f"  x86_64: {x86.seconds:.2f} s (bare make {incremental['x86_64_bare_make']} s)")
-    b.edit()
-    matrix_changed = b.matrix(arches)
+        x86 = b.median(partial(b.check, "x86_64"), b.edit)
+        incremental.update(x86_64=x86.seconds, x86_64_status=_status(x86), x86_64_make=x86.stage("kernel build"),
+                           x86_64_module=x86.stage("module build"))
+        if per_arch["x86_64"]["bare_make"]:
+            incremental["x86_64_bare_make"] = b.median(partial(b.bare_changed, bares["x86_64"]), b.edit).seconds
+        echo(f"  x86_64: {x86.seconds:.2f} s (make {x86.stage('kernel build')} s; bare make "
+             f"{incremental.get('x86_64_bare_make')} s)")
+    for arch in kunit_arches:
+        kunit[arch]["changed"] = b.median(partial(b.kunit, arch), b.edit).seconds
+        echo(f"  kunit.py {arch}: {kunit[arch]['changed']:.2f} s")
+    matrix_changed = b.median(partial(b.matrix, arches), b.edit)
     incremental.update(matrix=matrix_changed.seconds, matrix_exit=matrix_changed.exit)
     echo(f"  matrix of {len(arches)}: {matrix_changed.seconds:.1f} s")
+    ccache: dict[str, object] = {}
     if "x86_64" in arches:
-        b.check("x86_64", "--patch", str(b.patch_file()))  # the patched copy's first build is cold
-        patched = b.check("x86_64", "--patch", str(b.patch_file()))
+        # the patched copy is a second tree at another path: its first build is cold, but ccache
+        # holds what the first tree compiled
+        before = b.ccache_stats()
+        second = b.check("x86_64", "--patch", str(b.patch_file()))
+        after = b.ccache_stats()
+        if before:
+            ccache = {"second_tree_cold": second.seconds, "second_tree_make": second.stage("kernel build"),
+                      "first_tree_make": per_arch["x86_64"]["cold_make"],
+                      "hits": after["hits"] - before["hits"], "misses": after["misses"] - before["misses"]}
+            echo(f"  ccache: the --patch copy's cold x86_64 build {second.stage('kernel build')} s "
+                 f"({ccache['hits']} hits, {ccache['misses']} misses)")
+        patched = b.median(lambda: b.check("x86_64", "--patch", str(b.patch_file())))
         incremental.update(x86_64_patch=patched.seconds, x86_64_patch_status=_status(patched))
         echo(f"  x86_64 --patch: {patched.seconds:.2f} s")
+        b.matrix(arches, "--patch", str(b.patch_file()))  # cold for the other arches' patched builds
+        matrix_patched = b.median(lambda: b.matrix(arches, "--patch", str(b.patch_file())))
+        incremental["matrix_patch"] = matrix_patched.seconds
+        echo(f"  matrix of {len(arches)} --patch: {matrix_patched.seconds:.1f} s")
 
     results: dict[str, object] = {
         "kernel": source.version, "cores": kernel.jobs(), "runs": runs, "arches": per_arch, "kunit": kunit,
-        "matrix_warm": matrix_warm.seconds, "incremental": incremental,
+        "matrix_warm": matrix_warm.seconds, "incremental": incremental, "ccache": ccache,
     }
     results["ratios"] = ratios(results)
     return results
@@ -295,6 +333,8 @@ def ratios(r: dict) -> dict[str, float | None]:  # type: ignore[type-arg]
         "one-line change x86_64 / kunit.py": _ratio(inc.get("x86_64"), kx86.get("changed")),
         "one-line change --patch / plain change": _ratio(inc.get("x86_64_patch"), inc.get("x86_64")),
         "one-line change 4-arch matrix / x86_64": _ratio(inc.get("matrix"), inc.get("x86_64")),
+        "one-line change 4-arch matrix --patch / x86_64 --patch": _ratio(inc.get("matrix_patch"),
+                                                                         inc.get("x86_64_patch")),
         "cold x86_64 / kunit.py cold": _ratio(x86.get("cold"), kx86.get("cold")),
         "x86_64 boot / arm64 boot": _ratio(x86.get("boot"), arm64.get("boot")),
     }
@@ -329,6 +369,7 @@ def format_bench(r: dict) -> str:  # type: ignore[type-arg]
             f"| x86_64, harness verdict | {_cell(inc.get('x86_64'))} |",
             f"| x86_64, harness verdict through --patch | {_cell(inc.get('x86_64_patch'))} |",
             f"| {len(names)}-arch matrix, harness verdicts | {_cell(inc.get('matrix'))} |",
+            f"| {len(names)}-arch matrix through --patch | {_cell(inc.get('matrix_patch'))} |",
             f"| {len(names)}-arch matrix, warm (nothing changed) | {_cell(r.get('matrix_warm'))} |"]
     out += ["", "| kunit.py vs harness | kunit.py | harness | harness / kunit.py |", "|---|---|---|---|"]
     for arch, k in r["kunit"].items():
@@ -337,6 +378,11 @@ def format_bench(r: dict) -> str:  # type: ignore[type-arg]
         for key, label in (("cold", "cold"), ("warm", "warm"), ("changed", "one-line change")):
             out.append(f"| {arch} {label} | {_cell(k.get(key))} | {_cell(ours[key])} | "
                        f"{_cell(_ratio(ours[key], k.get(key)), '')} |")
+    cc = r.get("ccache") or {}
+    if cc:
+        out += ["", (f"ccache: x86_64 cold on a second tree (the --patch copy) {_cell(cc.get('second_tree_cold'))} "
+                     f"(make {_cell(cc.get('second_tree_make'))}; {cc.get('hits')} hits, {cc.get('misses')} misses; "
+                     f"the first tree's cold make: {_cell(cc.get('first_tree_make'))})")]
     out += ["", "| target | ratio | at most | met |", "|---|---|---|---|"]
     for name, limit in TARGETS.items():
         value = r["ratios"].get(name)

@@ -109,6 +109,7 @@ def start(argv: Sequence[str], sink: Transcript) -> pexpect.spawn:
     # pexpect waits 50 ms before every send by default (for programs that switch echo off late);
     # the guest shell reads QEMU's serial line, which holds input until the guest takes it
     child.delaybeforesend = None
+    child.ptyproc.delayafterclose = 0.0  # stop() closes the pty after QEMU has exited: nothing to wait for
     return child
 
 
@@ -119,7 +120,7 @@ def stop(child: pexpect.spawn, grace: float = 2.0) -> int | None:
             child.kill(15)
             deadline = time.monotonic() + grace
             while child.isalive() and time.monotonic() < deadline:
-                time.sleep(0.05)
+                time.sleep(0.005)
             if child.isalive():
                 child.kill(9)
                 child.wait()
