@@ -11,11 +11,12 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import paths
+from harness import kernel, paths
 from harness.errors import UserError
 from harness.proc import CommandLog
 
@@ -146,6 +147,7 @@ def checkout(clone: Path, sha: str, commands: CommandLog | None = None) -> None:
     _git(clone, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", "--detach", sha,
          commands=commands)
     _git(clone, "clean", "-ffdxq", commands=commands)
+    kernel.settle(time.time())  # what checkout rewrote is older than the next make's start stamp
 
 
 def warnings_in(log_text: str, files: Sequence[str]) -> list[str]:

@@ -347,6 +347,14 @@ def make_inputs(build: KernelBuild, argv: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def settle(last_write: float) -> None:
+    """Wait until STAMP_MARGIN has passed since last_write (a time.time()): a tree the harness itself
+    just wrote must not look changed after the next make started."""
+    wait = STAMP_MARGIN - (time.time() - last_write)
+    if wait > 0:
+        time.sleep(wait + 0.01)
+
+
 def newer_file(stamp: Path, root: Path, prune: tuple[Path, ...] = (), parts: int = 0) -> str:
     """The first file or folder under root modified after stamp was ('' when there is none). A
     new, removed or renamed file changes its folder's mtime, so it is seen too. The top folders

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.errors import UserError
-from harness.kernel import STAMP_MARGIN, KernelTree, check_tree, newer_file
+from harness.kernel import STAMP_MARGIN, KernelTree, check_tree, newer_file, settle
 from harness.proc import CommandLog
 
 MANIFEST = ".kh-patched-files"
@@ -181,4 +181,7 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
         _run(["patch", *PATCH_ARGS, "-d", str(copy), "-i", str(patch.resolve())], commands, what)
     _keep_unchanged_times(seen)
     (copy.parent / PREPARED).write_text("")
+    changed = [p for rel in sticky for p in (copy / rel, (copy / rel).parent) if p.exists()]
+    if changed:
+        settle(max(p.stat().st_mtime for p in changed))
     return KernelTree(copy, check_tree(copy).version, tree.source)
