@@ -34,8 +34,9 @@ STARTED_STAMP = ".kh-make-started"
 STAMP_MARGIN = 0.2
 MODULE_DIR = "kprobe-harness-module"  # the rendered module's builds, inside the kernel's build folder
 # environment variables the kernel's make reads (by name, or by prefix when they end in _)
-MAKE_ENV = ("KBUILD_", "KCONFIG_", "KCFLAGS", "KCPPFLAGS", "KAFLAGS", "KRUSTFLAGS", "KDOCFLAGS", "LOCALVERSION", "LLVM", "LLVM_IAS", "CROSS_COMPILE", "CC", "LD", "HOSTCC", "HOSTCXX", "HOSTCFLAGS",
-            "HOSTLDFLAGS", "PAHOLE", "INSTALL_MOD_STRIP", "SOURCE_DATE_EPOCH")
+MAKE_ENV = ("KBUILD_", "KCONFIG_", "KCFLAGS", "KCPPFLAGS", "KAFLAGS", "KRUSTFLAGS", "KDOCFLAGS", "LOCALVERSION",
+            "LLVM", "LLVM_IAS", "CROSS_COMPILE", "CC", "LD", "HOSTCC", "HOSTCXX", "HOSTCFLAGS", "HOSTLDFLAGS",
+            "PAHOLE", "INSTALL_MOD_STRIP", "SOURCE_DATE_EPOCH")
 _KCONFIG_LINE = re.compile(r'CONFIG_[A-Za-z0-9_]+=(?:y|m|n|-?[0-9]+|0x[0-9a-fA-F]+|"[^"\\]*")')
 
 
