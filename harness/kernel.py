@@ -412,6 +412,9 @@ def build_kernel(build: KernelBuild, log: Path, commands: CommandLog,
     inputs = make_inputs(build, argv)
     why = why_make(build, inputs)
     if not why:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as f:  # the run's build log says why there is no make in it
+            f.write(f"# make skipped: nothing changed in {build.tree.path} or {build.out} since the last make\n")
         return ""
     built, started = build.out / BUILT_STAMP, build.out / STARTED_STAMP
     built.unlink(missing_ok=True)

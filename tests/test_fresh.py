@@ -80,6 +80,7 @@ def test_the_second_make_is_skipped_when_nothing_changed(build: kernel.KernelBui
     assert make(build) == ""
     assert make(build) == ""
     assert calls(build) == 1
+    assert (build.out.parent / "build.log").read_text().count("# make skipped: nothing changed") == 2
 
 
 @pytest.mark.parametrize("rel", ["kernel/trace/trace_kprobe.c", "kernel/trace/Kconfig", "include/linux/kprobes.h"])
