@@ -348,6 +348,14 @@ def make_inputs(build: KernelBuild, argv: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stamp_start(stamp: Path) -> None:
+    """Mark the start of work that reads a tree: the stamp's mtime is STAMP_MARGIN before now, so a
+    file changed just before, or while the work runs, is newer than it."""
+    stamp.write_text("")
+    before = time.time() - STAMP_MARGIN
+    os.utime(stamp, (before, before))
+
+
 def settle(last_write: float) -> None:
     """Wait until STAMP_MARGIN has passed since last_write (a time.time()): a tree the harness itself
     just wrote must not look changed after the next make started."""
@@ -419,9 +427,7 @@ def build_kernel(build: KernelBuild, log: Path, commands: CommandLog,
     built, started = build.out / BUILT_STAMP, build.out / STARTED_STAMP
     built.unlink(missing_ok=True)
     (build.out / MODULE_DIR).mkdir(parents=True, exist_ok=True)  # made later, it would change the folder's mtime
-    started.write_text("")
-    before = time.time() - STAMP_MARGIN
-    os.utime(started, (before, before))
+    stamp_start(started)
     if run_logged(argv, log, commands, env_extra=ccache_env(build), on_line=on_line) != 0:
         raise KernelBuildError(f"kernel build failed; see {log}:\n{tail(log)}")
     if not build.image.exists():

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from harness import paths
 from harness.errors import UserError
-from harness.kernel import STAMP_MARGIN, KernelTree, check_tree, newer_file, settle
+from harness.kernel import KernelTree, check_tree, newer_file, settle, stamp_start
 from harness.proc import CommandLog
 
 MANIFEST = ".kh-patched-files"
-SYNCED = ".kh-synced"  # beside the copy; its mtime: STAMP_MARGIN before the last sync with the tree began
+SYNCED = ".kh-synced"  # beside the copy: kernel.stamp_start of the last sync with the tree
 PREPARED = ".kh-prepared"  # beside the copy; its mtime: when a run last left the copy as it wanted
 PATCH_ARGS = ("-p1", "--forward", "--batch", "--no-backup-if-mismatch")
 # how GNU patch names each file it would touch: "checking file F", "checking file F (renamed from G)"
@@ -159,10 +159,7 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
         # is put back with a new mtime too, so no build folder keeps an object of the changed text
         sticky = list(dict.fromkeys(sticky + [rel for rel in own_files(copy, tree.path, commands) if rel != MANIFEST]))
         excludes = [f"--exclude=/{rel}" for rel in sticky]
-        synced = copy.parent / SYNCED
-        synced.write_text("")
-        started = time.time() - STAMP_MARGIN
-        os.utime(synced, (started, started))
+        stamp_start(copy.parent / SYNCED)
         _run(["rsync", "-a", "--delete", "--exclude=/.git", *excludes, f"--link-dest={tree.path}", f"{tree.path}/",
               f"{copy}/"], commands, f"could not sync the private copy {copy} with {tree.path}")
     _refresh(copy, sticky, tree.path)
