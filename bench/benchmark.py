@@ -8,7 +8,6 @@ Numbers come from real runs of the invoke tasks (their --json results), never fr
   .venv/bin/python bench/benchmark.py --patched          # + incremental rebuilds with --patch
   .venv/bin/python bench/benchmark.py --repeat 20        # 20 back-to-back x86_64 checks (flakes)
   .venv/bin/python bench/benchmark.py --cold             # cold check and matrix in an empty cache
-  .venv/bin/python bench/benchmark.py --bare-make        # bare `make -j` of each arch's kernel
   .venv/bin/python bench/benchmark.py --compare GIT_TREE # inv compare --base HEAD~1 on x86_64
   .venv/bin/python bench/benchmark.py --lava             # inv lava --run beside inv check, per arch
 """
@@ -23,13 +22,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import kernel, paths
+from harness import bench
 from harness.arches import ARCHES
 
 BAD = ROOT / "tests" / "bad-kernels"
@@ -37,21 +35,11 @@ BAD = ROOT / "tests" / "bad-kernels"
 
 def inv(*args: str, env: dict[str, str] | None = None) -> tuple[float, int, dict]:  # type: ignore[type-arg]
     """Run an invoke task with --json; return wall seconds, exit code and the JSON."""
-    with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "r.json"
-        argv = [sys.executable, "-m", "invoke", *args, "--json", str(out)]
-        started = time.monotonic()
-        done = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True, check=False)
-        seconds = time.monotonic() - started
-        data = json.loads(out.read_text()) if out.exists() else {}
-    if not data:
-        print(f"  {' '.join(args)}: no result (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-    return seconds, done.returncode, data
+    timed = bench.run_inv(args, env, ROOT)
+    return timed.seconds, timed.exit, timed.result
 
 
-def stage(data: dict, name: str) -> float:  # type: ignore[type-arg]
-    return sum(s["seconds"] for s in data.get("stages", []) if s["name"].strip() == name)
+stage = bench.stage_seconds
 
 
 def warm_checks(arches: list[str], runs: int) -> dict[str, object]:
@@ -120,29 +108,6 @@ def cold(arches: list[str]) -> dict[str, object]:
         shutil.rmtree(cache, ignore_errors=True)
 
 
-def bare_make(arches: list[str]) -> dict[str, float]:
-    """`make -j<cores> <image> modules` from scratch with the harness's own .config, per arch."""
-    tree = kernel.default_tree()
-    times = {}
-    for name in arches:
-        build = kernel.prepare_build(tree, ARCHES[name])
-        config = build.out / ".config"
-        if not config.exists():
-            print(f"  {name}: run a check first, so its .config exists")
-            continue
-        with tempfile.TemporaryDirectory(dir=paths.cache_root()) as out:
-            shutil.copy2(config, Path(out) / ".config")
-            bare = kernel.KernelBuild(tree, build.arch, Path(out), build.kconfig, build.cross_compile)
-            subprocess.run(bare.make_argv("olddefconfig"), check=True, stdout=subprocess.DEVNULL)
-            started = time.monotonic()
-            subprocess.run(bare.make_argv(build.arch.image_target, "modules", jobs=kernel.jobs()), check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times[name] = time.monotonic() - started
-        print(f"  bare make {name}: {times[name]:.1f} s")
-    print(f"  bare make sum: {sum(times.values()):.1f} s")
-    return times
-
-
 def compare(tree: Path, base: str, runs: int) -> dict[str, object]:
     """inv compare of base against HEAD on x86_64: the first run may build the clone cold, the next
     ones move the clone between the two revisions and rebuild what differs."""
@@ -188,7 +153,6 @@ def main() -> int:
     parser.add_argument("--patched", action="store_true")
     parser.add_argument("--repeat", type=int, default=0)
     parser.add_argument("--cold", action="store_true")
-    parser.add_argument("--bare-make", action="store_true")
     parser.add_argument("--compare", type=Path, metavar="GIT_TREE", help="time inv compare on this git tree")
     parser.add_argument("--base", default="HEAD~1", help="the base revision for --compare")
     parser.add_argument("--lava", action="store_true", help="time inv lava --run beside inv check")
@@ -214,8 +178,6 @@ def main() -> int:
         results["repeat"] = repeat("x86_64", args.repeat)
     if args.cold:
         results["cold"] = cold(arches)
-    if args.bare_make:
-        results["bare_make"] = bare_make(arches)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

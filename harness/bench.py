@@ -50,7 +50,34 @@ class Timed:
     qemu_kb: int = 0
 
     def stage(self, name: str) -> float:
-        return round(float(sum(s["seconds"] for s in self.result.get("stages", []) if s["name"].strip() == name)), 2)
+        return stage_seconds(self.result, name)
+
+
+def stage_seconds(result: dict, name: str) -> float:  # type: ignore[type-arg]
+    """The seconds a --json result spent in the stages of that name."""
+    return round(float(sum(s["seconds"] for s in result.get("stages", []) if s["name"].strip() == name)), 2)
+
+
+def run_inv(args: tuple[str, ...] | list[str], env: dict[str, str] | None, cwd: Path, echo: Echo = print,
+            sample: bool = False) -> Timed:
+    """`inv ARGS --json F`, timed (and with sample, its peak memory and its QEMU's, read from /proc
+    while it runs)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "result.json"
+        argv = [sys.executable, "-m", "harness.cli", *args, "--json", str(out)]
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        memory = PeakMemory(proc.pid) if sample else None
+        _, err = proc.communicate()
+        seconds = time.monotonic() - started
+        if memory:
+            memory.stop()
+        data = json.loads(out.read_text()) if out.exists() else {}
+    if not data:
+        echo(f"  inv {' '.join(args)}: no result (exit {proc.returncode}): {err.strip()[-800:]}")
+    return Timed(round(seconds, 2), proc.returncode, data, memory.harness_kb if memory else 0,
+                 memory.qemu_kb if memory else 0)
 
 
 class PeakMemory:
@@ -152,24 +179,8 @@ class Bench:
         return patch
 
     def inv(self, *args: str, sample: bool = False) -> Timed:
-        """`inv ARGS --json F` against the benchmark's tree and cache, timed (and with sample, its peak
-        memory and its QEMU's, read from /proc while it runs)."""
-        with tempfile.TemporaryDirectory() as d:
-            out = Path(d) / "result.json"
-            argv = [sys.executable, "-m", "harness.cli", *args, "--json", str(out)]
-            started = time.monotonic()
-            proc = subprocess.Popen(argv, cwd=self.root, env=self.env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True)
-            memory = PeakMemory(proc.pid) if sample else None
-            _, err = proc.communicate()
-            seconds = time.monotonic() - started
-            if memory:
-                memory.stop()
-            data = json.loads(out.read_text()) if out.exists() else {}
-        if not data:
-            self.echo(f"  inv {' '.join(args)}: no result (exit {proc.returncode}): {err.strip()[-800:]}")
-        return Timed(round(seconds, 2), proc.returncode, data, memory.harness_kb if memory else 0,
-                     memory.qemu_kb if memory else 0)
+        """`inv ARGS` against the benchmark's tree and cache (see run_inv)."""
+        return run_inv(args, self.env, self.root, self.echo, sample)
 
     def check(self, arch: str, *extra: str, sample: bool = False) -> Timed:
         return self.inv("check", "--arch", arch, "--tree", str(self.tree), *extra, sample=sample)
