@@ -1,4 +1,4 @@
-"""invoke's entry point in the checkout (`inv ...`): the tasks live in harness/tasks.py, which the
+"""invoke's entry point in the checkout (`inv ...`): the tasks live in harness/cli/tasks.py, which the
 installed `kprobe-harness` command runs too."""
 
-from harness.tasks import bench, boot, check, ci, compare, lava, load, matrix, render, report, setup, test  # noqa: F401
+from harness.cli.tasks import bench, boot, check, ci, compare, lava, load, matrix, render, report, setup, test  # noqa: F401

@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import bench
-from harness.arches import ARCHES
+from harness.runs import bench
+from harness.spec.arches import ARCHES
 
 BAD = ROOT / "tests" / "bad-kernels"
 

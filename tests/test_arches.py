@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from harness.arches import ALIASES, ARCHES, resolve_arch
 from harness.errors import UserError
+from harness.spec.arches import ALIASES, ARCHES, resolve_arch
 
 
 def test_every_alias_resolves_to_its_target() -> None:
@@ -54,7 +54,7 @@ def test_native_host_needs_no_cross_prefix() -> None:
 
 
 def test_version_tuple_reads_release_strings() -> None:
-    from harness.arches import version_tuple
+    from harness.spec.arches import version_tuple
     assert version_tuple("6.12.117") == (6, 12, 117)
     assert version_tuple("6.1") == (6, 1)
     assert version_tuple("6.13.0-rc3") == (6, 13, 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import bench
+from harness.runs import bench
 
 RESULTS = {
     "kernel": "6.12.117", "cores": 2, "runs": 3,

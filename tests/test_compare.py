@@ -11,12 +11,14 @@ import pytest
 from conftest import validate_json
 from test_cli import inv
 
-from harness import compare, gitrev, matrix, pipeline
-from harness.arches import resolve_arch
-from harness.checks import FAIL, PASS, Check
+from harness.build import gitrev
+from harness.build.gitrev import Revision
 from harness.errors import UserError
-from harness.gitrev import Revision
-from harness.report import RunResult
+from harness.results.run import RunResult
+from harness.runs import check as pipeline
+from harness.runs import compare, matrix
+from harness.spec.arches import resolve_arch
+from harness.verdict.checks import FAIL, PASS, Check
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",

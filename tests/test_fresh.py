@@ -1,4 +1,4 @@
-"""The kernel's make is skipped only when nothing it reads changed (kernel.why_make/build_kernel).
+"""The kernel's make is skipped only when nothing it reads changed (harness.build.make).
 
 A stand-in `make` on PATH writes the image and counts its calls, so every case runs in
 milliseconds; tests/test_integration_fresh.py proves the same on a real kernel tree.
@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import kernel, module, render
-from harness.arches import ARCHES
-from harness.proc import CommandLog
-from harness.render import probe_spec
+from harness.build import kbuild, module
+from harness.build import make as kmake
+from harness.build import tree as trees
+from harness.host.proc import CommandLog
+from harness.spec import render
+from harness.spec.arches import ARCHES
+from harness.spec.render import probe_spec
 
 FAKE_MAKE = """#!/bin/sh
 echo "$@" >> "$FAKE_MAKE_CALLS"
@@ -29,7 +32,7 @@ exit 0
 
 
 @pytest.fixture
-def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> kernel.KernelBuild:
+def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> kbuild.KernelBuild:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "make").write_text(FAKE_MAKE)
@@ -48,21 +51,21 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> kernel.KernelBuild
     past = time.time() - 60  # as a tree unpacked a minute ago
     for path in [*tree.rglob("*"), tree, *out.rglob("*"), out]:
         os.utime(path, (past, past))
-    return kernel.KernelBuild(kernel.KernelTree(tree, "6.12.1"), ARCHES["x86_64"], out, (), "")
+    return kbuild.KernelBuild(trees.KernelTree(tree, "6.12.1"), ARCHES["x86_64"], out, (), "")
 
 
-def make(build: kernel.KernelBuild) -> str:
-    return kernel.build_kernel(build, build.out.parent / "build.log", CommandLog())
+def make(build: kbuild.KernelBuild) -> str:
+    return kmake.build_kernel(build, build.out.parent / "build.log", CommandLog())
 
 
-def calls(build: kernel.KernelBuild) -> int:
+def calls(build: kbuild.KernelBuild) -> int:
     path = build.out.parent / "calls"
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def pause() -> None:
     """A change closer than STAMP_MARGIN to a make counts for the next make too: keep clear of it."""
-    time.sleep(kernel.STAMP_MARGIN + 0.05)
+    time.sleep(kmake.STAMP_MARGIN + 0.05)
 
 
 def later(path: Path, text: str | None = None) -> None:
@@ -75,7 +78,7 @@ def later(path: Path, text: str | None = None) -> None:
     pause()
 
 
-def test_the_second_make_is_skipped_when_nothing_changed(build: kernel.KernelBuild) -> None:
+def test_the_second_make_is_skipped_when_nothing_changed(build: kbuild.KernelBuild) -> None:
     assert make(build) == "no finished make recorded in this folder"
     assert make(build) == ""
     assert make(build) == ""
@@ -84,7 +87,7 @@ def test_the_second_make_is_skipped_when_nothing_changed(build: kernel.KernelBui
 
 
 @pytest.mark.parametrize("rel", ["kernel/trace/trace_kprobe.c", "kernel/trace/Kconfig", "include/linux/kprobes.h"])
-def test_a_changed_source_kconfig_or_header_runs_make(build: kernel.KernelBuild, rel: str) -> None:
+def test_a_changed_source_kconfig_or_header_runs_make(build: kbuild.KernelBuild, rel: str) -> None:
     make(build)
     later(build.tree.path / rel, "changed\n")
     assert make(build) == f"{build.tree.path / rel} changed"
@@ -92,7 +95,7 @@ def test_a_changed_source_kconfig_or_header_runs_make(build: kernel.KernelBuild,
     assert calls(build) == 2
 
 
-def test_a_new_a_removed_and_a_renamed_file_run_make(build: kernel.KernelBuild) -> None:
+def test_a_new_a_removed_and_a_renamed_file_run_make(build: kbuild.KernelBuild) -> None:
     tree = build.tree.path
     make(build)
     pause()
@@ -110,10 +113,10 @@ def test_a_new_a_removed_and_a_renamed_file_run_make(build: kernel.KernelBuild) 
     assert calls(build) == 4
 
 
-def test_a_change_in_the_build_folder_runs_make_but_the_module_folder_does_not(build: kernel.KernelBuild) -> None:
+def test_a_change_in_the_build_folder_runs_make_but_the_module_folder_does_not(build: kbuild.KernelBuild) -> None:
     make(build)
-    (build.out / kernel.MODULE_DIR / "abi-123").mkdir()
-    (build.out / kernel.MODULE_DIR / "abi-123" / "x.c").write_text("")
+    (build.out / kbuild.MODULE_DIR / "abi-123").mkdir()
+    (build.out / kbuild.MODULE_DIR / "abi-123" / "x.c").write_text("")
     assert make(build) == ""
     later(build.out / ".config", "CONFIG_KPROBES=n\n")
     assert make(build) == f"{build.out / '.config'} changed"
@@ -122,7 +125,7 @@ def test_a_change_in_the_build_folder_runs_make_but_the_module_folder_does_not(b
     assert calls(build) == 3
 
 
-def test_another_command_environment_or_commit_runs_make(build: kernel.KernelBuild,
+def test_another_command_environment_or_commit_runs_make(build: kbuild.KernelBuild,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     make(build)
     monkeypatch.setenv("KCFLAGS", "-O1")
@@ -142,7 +145,7 @@ def test_another_command_environment_or_commit_runs_make(build: kernel.KernelBui
     assert calls(build) == 4
 
 
-def test_a_source_changed_while_make_ran_runs_make_again(build: kernel.KernelBuild,
+def test_a_source_changed_while_make_ran_runs_make_again(build: kbuild.KernelBuild,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     make(build)
     pause()
@@ -155,7 +158,7 @@ def test_a_source_changed_while_make_ran_runs_make_again(build: kernel.KernelBui
     assert make(build) == ""
 
 
-def test_a_failed_make_is_not_taken_for_a_finished_one(build: kernel.KernelBuild) -> None:
+def test_a_failed_make_is_not_taken_for_a_finished_one(build: kbuild.KernelBuild) -> None:
     make(build)
     fake = Path(os.environ["PATH"].split(os.pathsep)[0]) / "make"
     fake.write_text("#!/bin/sh\nexit 2\n")
@@ -166,7 +169,7 @@ def test_a_failed_make_is_not_taken_for_a_finished_one(build: kernel.KernelBuild
     assert make(build) == "no finished make recorded in this folder"
 
 
-def test_the_module_is_rebuilt_only_after_a_kernel_make_or_a_change_of_its_own(build: kernel.KernelBuild) -> None:
+def test_the_module_is_rebuilt_only_after_a_kernel_make_or_a_change_of_its_own(build: kbuild.KernelBuild) -> None:
     spec = probe_spec(ARCHES["x86_64"], "abi", None)
     log, commands = build.out.parent / "build.log", CommandLog()
     make(build)

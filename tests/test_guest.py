@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from fakes import ReplayShell, RuleShell, recorded_answers
 
-from harness import render, verify
-from harness.arches import ARCHES
-from harness.observations import PROFILE_SPLIT
+from harness.spec import render
+from harness.spec.arches import ARCHES
+from harness.verdict import session_checks as verify
+from harness.verdict.observations import PROFILE_SPLIT
 from vm import guest
 
 SPEC = render.probe_spec(ARCHES["x86_64"], "abi")
@@ -368,7 +369,7 @@ RISCV_LOG = "console-riscv64-6.12-abi-xfail.log"
 
 def riscv_replay(data: Path, edit: Callable[[str], str] = lambda text: text) -> tuple[list[verify.Check], dict]:  # type: ignore[type-arg]
     """The recorded riscv64 6.12 session (entry hits without records), answers edited by edit()."""
-    from harness import known
+    from harness.verdict import known_issues as known
     log = (data / RISCV_LOG).read_text()
     token = re.search(r"kh-after-rmmod-([0-9a-f]{8})", log)
     assert token

@@ -38,8 +38,8 @@ def test_the_session_busybox_has_every_applet_the_session_runs() -> None:
     an ash builtin of the small busybox."""
     import re
 
-    from harness.arches import ARCHES
-    from harness.render import probe_spec
+    from harness.spec.arches import ARCHES
+    from harness.spec.render import probe_spec
     from vm import guest, script
 
     builtins = {"echo", "test", "printf", "exec", "cd", "if", "then", "else", "fi", "sh"}

@@ -13,7 +13,8 @@ from conftest import require_tools, validate_json
 from test_compare import GIT_ENV, git
 from test_integration_qemu import inv, qemu_processes
 
-from harness import kernel, paths
+from harness.build import tree as trees
+from harness.host import paths
 
 pytestmark = pytest.mark.qemu
 BAD = Path(__file__).parent / "bad-kernels"
@@ -37,12 +38,12 @@ def series() -> Path:
     It lives at a stable path in the cache with fixed commit dates (same hashes every time), so a
     re-run reuses its private clone and build folder."""
     require_tools("git", "make", "gcc", "qemu-system-x86_64")
-    source = kernel.default_tree("6.12").path
+    source = trees.default_tree("6.12").path
     repo = paths.cache_root() / "test-repos" / "linux-6.12-series"
     shutil.rmtree(repo, ignore_errors=True)
     repo.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-a", str(source), str(repo)], check=True)
-    (repo / kernel.UNPACKED_STAMP).unlink()
+    (repo / trees.UNPACKED_STAMP).unlink()
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "gc.auto", "0")
     git(repo, "add", "-A", "-f", ".")

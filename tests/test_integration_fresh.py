@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_integration_bad_kernels import check_json
 
-from harness import kernel
+from harness.build import tree as trees
 
 pytestmark = pytest.mark.qemu
 
@@ -22,7 +22,7 @@ MAKE_TARGETS = "vmlinux modules"  # x86_64's kernel make, as commands.sh records
 
 def one_line_patch(tmp_path: Path, rel: str, line: str) -> Path:
     """A patch that adds line above the first line of rel in the distribution's tree."""
-    first = (kernel.default_tree().path / rel).read_text().splitlines()[0]
+    first = (trees.default_tree().path / rel).read_text().splitlines()[0]
     patch = tmp_path / f"{rel.replace('/', '-')}.patch"
     patch.write_text(f"--- a/{rel}\n+++ b/{rel}\n@@ -1 +1,2 @@\n+{line}\n {first}\n")
     return patch

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, require_tools, validate_json
 
-from harness import paths
+from harness.host import paths
 
 pytestmark = pytest.mark.qemu
 
@@ -206,9 +206,11 @@ def check_reports_agree_with_the_json(data: dict, reports: dict[str, Path]) -> N
 def test_a_terminal_shows_the_build_progress_and_v_streams_the_console() -> None:
     import pexpect
 
-    from harness import kernel
+    from harness.build import make
+    from harness.build import tree as trees
+    from harness.spec import kernels
 
-    tree = kernel.default_tree(kernel.DEFAULT_KERNEL).path
+    tree = trees.default_tree(kernels.DEFAULT_KERNEL).path
     os.utime(tree / "kernel/trace/trace_kprobe.c")  # one file to rebuild: a short build to watch
     child = pexpect.spawn(sys.executable, ["-m", "invoke", "check", "--arch", "x86_64"], cwd=str(ROOT),
                           encoding="utf-8", timeout=COLD_TIMEOUT, dimensions=(40, 120))
@@ -219,7 +221,7 @@ def test_a_terminal_shows_the_build_progress_and_v_streams_the_console() -> None
         child.close(force=True)
     assert child.exitstatus == 0, child.before
     # -v: the build's own lines and the guest's console, live
-    time.sleep(kernel.STAMP_MARGIN)
+    time.sleep(make.STAMP_MARGIN)
     os.utime(tree / "kernel/trace/trace_kprobe.c")
     result = inv("check", "--arch", "x86_64", "-v", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:]

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from test_cli import inv
 
-from harness import intree, pipeline, render
-from harness.arches import resolve_arch
 from harness.errors import UserError
+from harness.runs import check as pipeline
+from harness.spec import render
+from harness.spec.arches import resolve_arch
+from harness.verdict import registered
 
 REGISTERED = """\
 p:kprobes/gen_kprobe_renamed do_sys_open dfd=%ax filename=%dx flags=%cx mode=+4($stack)
@@ -19,7 +21,7 @@ r:kprobes/gen_kretprobe_test do_sys_open arg1=$retval
 
 def test_the_checks_follow_what_the_module_registered() -> None:
     base = render.probe_spec(resolve_arch("x86_64"), "abi")
-    spec = intree.registered_spec(REGISTERED, base)
+    spec = registered.registered_spec(REGISTERED, base)
     assert spec.profile == "upstream" and spec.func == "do_sys_open"
     assert spec.kprobe_event == "gen_kprobe_renamed"
     assert spec.kprobe_fields == ("dfd=%ax", "filename=%dx", "flags=%cx", "mode=+4($stack)")
@@ -28,7 +30,7 @@ def test_the_checks_follow_what_the_module_registered() -> None:
 
 def test_without_a_registration_the_names_stay_and_the_registration_checks_can_fail() -> None:
     base = render.probe_spec(resolve_arch("arm64"), "abi")
-    spec = intree.registered_spec("", base)
+    spec = registered.registered_spec("", base)
     assert (spec.kprobe_event, spec.kretprobe_event) == (base.kprobe_event, base.kretprobe_event)
     assert spec.profile == "upstream"
 

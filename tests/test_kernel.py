@@ -6,9 +6,12 @@ from pathlib import Path
 import pytest
 from conftest import require_tools
 
-from harness import kernel
-from harness.arches import ARCHES
+from harness.build import config as kconfig
+from harness.build import kbuild
+from harness.build import toolchain as toolchains
+from harness.build import tree as trees
 from harness.errors import UserError
+from harness.spec.arches import ARCHES
 
 
 def make_tree(root: Path, version: tuple[int, int, int] = (6, 12, 1)) -> Path:
@@ -23,71 +26,71 @@ def make_tree(root: Path, version: tuple[int, int, int] = (6, 12, 1)) -> Path:
 
 
 def test_tree_version_is_read_from_the_makefile(tmp_path: Path) -> None:
-    tree = kernel.check_tree(make_tree(tmp_path, (6, 1, 192)))
+    tree = trees.check_tree(make_tree(tmp_path, (6, 1, 192)))
     assert tree.version == "6.1.192"
 
 
 def test_a_folder_that_is_not_a_kernel_tree_is_refused(tmp_path: Path) -> None:
     (tmp_path / "Makefile").write_text("all:\n")
     with pytest.raises(UserError, match="not a kernel source tree"):
-        kernel.check_tree(tmp_path)
+        trees.check_tree(tmp_path)
 
 
 def test_a_missing_tree_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
-        kernel.check_tree(tmp_path / "nope")
+        trees.check_tree(tmp_path / "nope")
 
 
 def test_a_tree_with_an_in_tree_build_is_refused_untouched(tmp_path: Path) -> None:
     tree = make_tree(tmp_path)
     (tree / ".config").write_text("CONFIG_X=y\n")
     with pytest.raises(UserError, match="mrproper"):
-        kernel.check_tree(tree)
+        trees.check_tree(tree)
     assert (tree / ".config").read_text() == "CONFIG_X=y\n"
 
 
 def test_missing_options_names_dropped_and_changed_options() -> None:
     config = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_PANIC_TIMEOUT=-1\n"
     requested = ("CONFIG_A=y", "CONFIG_B=y", "CONFIG_C=y", "CONFIG_PANIC_TIMEOUT=-1", "CONFIG_D=n")
-    assert kernel.missing_options(requested, config) == ["CONFIG_B=y (got n)", "CONFIG_C=y (got absent)"]
+    assert kconfig.missing_options(requested, config) == ["CONFIG_B=y (got n)", "CONFIG_C=y (got absent)"]
 
 
 def test_later_requests_override_earlier_ones() -> None:
-    assert kernel.missing_options(("CONFIG_A=y", "CONFIG_A=n"), "# CONFIG_A is not set\n") == []
+    assert kconfig.missing_options(("CONFIG_A=y", "CONFIG_A=n"), "# CONFIG_A is not set\n") == []
 
 
 @pytest.mark.parametrize("line", ["CONFIG_X", "X=y", "CONFIG_X=y; rm -rf /", "CONFIG_X=maybe"])
 def test_bad_kconfig_add_is_refused(line: str) -> None:
     with pytest.raises(UserError, match="kconfig-add"):
-        kernel.kconfig_lines(ARCHES["x86_64"], (line,))
+        kconfig.kconfig_lines(ARCHES["x86_64"], (line,))
 
 
 def test_kconfig_add_lines_come_last() -> None:
-    lines = kernel.kconfig_lines(ARCHES["x86_64"], ("CONFIG_DEBUG_INFO_NONE=y", 'CONFIG_CMDLINE="x"'))
+    lines = kconfig.kconfig_lines(ARCHES["x86_64"], ("CONFIG_DEBUG_INFO_NONE=y", 'CONFIG_CMDLINE="x"'))
     assert lines[-2:] == ("CONFIG_DEBUG_INFO_NONE=y", 'CONFIG_CMDLINE="x"')
     assert "CONFIG_KPROBE_EVENTS=y" in lines
 
 
 def test_builds_are_keyed_by_tree_arch_and_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
-    a = kernel.check_tree(make_tree(tmp_path / "a"))
-    b = kernel.check_tree(make_tree(tmp_path / "b"))
+    a = trees.check_tree(make_tree(tmp_path / "a"))
+    b = trees.check_tree(make_tree(tmp_path / "b"))
     arch = ARCHES["x86_64"]
     if not __import__("shutil").which("gcc"):
         require_tools("gcc")
     dirs = {
-        kernel.prepare_build(a, arch).out,
-        kernel.prepare_build(b, arch).out,
-        kernel.prepare_build(a, arch, ("CONFIG_DEBUG_KERNEL=y",)).out,
+        kconfig.prepare_build(a, arch).out,
+        kconfig.prepare_build(b, arch).out,
+        kconfig.prepare_build(a, arch, ("CONFIG_DEBUG_KERNEL=y",)).out,
     }
     assert len(dirs) == 3
     assert all(str(d).startswith(str(tmp_path / "cache")) for d in dirs)
-    assert kernel.prepare_build(a, arch).out == kernel.prepare_build(a, arch).out
+    assert kconfig.prepare_build(a, arch).out == kconfig.prepare_build(a, arch).out
 
 
 def test_make_argv_is_out_of_tree_with_arch_and_cross_prefix(tmp_path: Path) -> None:
-    tree = kernel.KernelTree(tmp_path, "6.12.1")
-    build = kernel.KernelBuild(tree, ARCHES["x86_64"], tmp_path / "out", (), "x86_64-linux-gnu-")
+    tree = trees.KernelTree(tmp_path, "6.12.1")
+    build = kbuild.KernelBuild(tree, ARCHES["x86_64"], tmp_path / "out", (), "x86_64-linux-gnu-")
     assert build.make_argv("bzImage", jobs=2) == [
         "make", "-C", str(tmp_path), f"O={tmp_path / 'out'}", "ARCH=x86",
         "CROSS_COMPILE=x86_64-linux-gnu-", "-j2", "bzImage",
@@ -96,8 +99,8 @@ def test_make_argv_is_out_of_tree_with_arch_and_cross_prefix(tmp_path: Path) -> 
 
 def test_riscv_symbols_follow_the_kernel_version() -> None:
     riscv = ARCHES["riscv64"]
-    old = kernel.kconfig_lines(riscv, (), "6.1.192")
-    new = kernel.kconfig_lines(riscv, (), "6.12.117")
+    old = kconfig.kconfig_lines(riscv, (), "6.1.192")
+    new = kconfig.kconfig_lines(riscv, (), "6.12.117")
     assert "CONFIG_SOC_VIRT=y" in old and "CONFIG_ARCH_VIRT=y" not in old
     assert "CONFIG_RISCV_ISA_FALLBACK=y" not in old
     assert "CONFIG_ARCH_VIRT=y" in new and "CONFIG_SOC_VIRT=y" not in new
@@ -105,16 +108,16 @@ def test_riscv_symbols_follow_the_kernel_version() -> None:
 
 
 def test_fragment_writes_n_as_not_set() -> None:
-    assert kernel.fragment(("CONFIG_A=y", "CONFIG_THUMB2_KERNEL=n")) == "CONFIG_A=y\n# CONFIG_THUMB2_KERNEL is not set\n"
+    assert kconfig.fragment(("CONFIG_A=y", "CONFIG_THUMB2_KERNEL=n")) == "CONFIG_A=y\n# CONFIG_THUMB2_KERNEL is not set\n"
 
 
 def test_unknown_distribution_kernel_lists_the_known_ones() -> None:
     with pytest.raises(UserError, match="6.12, 6.1"):
-        kernel.default_tree("5.10")
+        trees.default_tree("5.10")
 
 
 def test_kconfig_add_overrides_the_arch_line_for_the_same_option() -> None:
-    lines = kernel.kconfig_lines(ARCHES["arm"], ("CONFIG_THUMB2_KERNEL=y",), "6.12.117")
+    lines = kconfig.kconfig_lines(ARCHES["arm"], ("CONFIG_THUMB2_KERNEL=y",), "6.12.117")
     assert [line for line in lines if line.startswith("CONFIG_THUMB2_KERNEL=")] == ["CONFIG_THUMB2_KERNEL=y"]
 
 
@@ -132,42 +135,42 @@ def test_the_distribution_source_is_unpacked_again_when_the_package_changes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     require_tools("gcc", "make", "flex", "bison", "bc")
     monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(kernel, "SOURCE_TARBALL", str(tmp_path / "linux-source-{version}.tar.xz"))
+    monkeypatch.setattr(trees, "SOURCE_TARBALL", str(tmp_path / "linux-source-{version}.tar.xz"))
     _tarball(tmp_path, 117)
-    old = kernel.default_tree("6.12")
+    old = trees.default_tree("6.12")
     assert old.version == "6.12.117" and old.source
-    assert kernel.default_tree("6.12") == old, "an unchanged package is not unpacked again"
+    assert trees.default_tree("6.12") == old, "an unchanged package is not unpacked again"
     tarball = _tarball(tmp_path, 119)
     os.utime(tarball, ns=(10**18, 10**18))
-    new = kernel.default_tree("6.12")
+    new = trees.default_tree("6.12")
     assert new.path == old.path and new.version == "6.12.119" and new.source != old.source
     arch = ARCHES["x86_64"]
-    assert kernel.prepare_build(new, arch).out != kernel.prepare_build(old, arch).out
+    assert kconfig.prepare_build(new, arch).out != kconfig.prepare_build(old, arch).out
     # the same version with another tarball (a new distribution revision) never shares a build folder
-    same_version = kernel.KernelTree(new.path, new.version, new.source + "-rebuilt")
-    assert kernel.prepare_build(same_version, arch).out != kernel.prepare_build(new, arch).out
+    same_version = trees.KernelTree(new.path, new.version, new.source + "-rebuilt")
+    assert kconfig.prepare_build(same_version, arch).out != kconfig.prepare_build(new, arch).out
 
 
 def test_the_enclosing_tree_is_found_from_any_folder_inside_it(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "linux")
-    assert kernel.enclosing_tree(tree / "kernel/trace") == tree.resolve()
-    assert kernel.enclosing_tree(tree) == tree.resolve()
-    assert kernel.enclosing_tree(tmp_path) is None
+    assert trees.enclosing_tree(tree / "kernel/trace") == tree.resolve()
+    assert trees.enclosing_tree(tree) == tree.resolve()
+    assert trees.enclosing_tree(tmp_path) is None
 
 
 def test_llvm_builds_use_the_kernels_llvm_switch_and_never_share_a_folder_with_gcc(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
     require_tools("clang", "ld.lld", "llvm-ar", "gcc")
-    tree = kernel.check_tree(make_tree(tmp_path / "t"))
+    tree = trees.check_tree(make_tree(tmp_path / "t"))
     arch = ARCHES["arm64"]
-    llvm = kernel.prepare_build(tree, arch, (), "llvm")
-    gcc = kernel.prepare_build(tree, arch, (), "gcc") if __import__("shutil").which("aarch64-linux-gnu-gcc") else None
+    llvm = kconfig.prepare_build(tree, arch, (), "llvm")
+    gcc = kconfig.prepare_build(tree, arch, (), "gcc") if __import__("shutil").which("aarch64-linux-gnu-gcc") else None
     assert "-llvm-" in llvm.out.name and (gcc is None or gcc.out != llvm.out)
     argv = llvm.make_argv("Image", jobs=2)
     assert "LLVM=1" in argv and not any(a.startswith("CROSS_COMPILE=") for a in argv)
     with pytest.raises(UserError, match="unknown toolchain 'icc'"):
-        kernel.prepare_build(tree, arch, (), "icc")
+        kconfig.prepare_build(tree, arch, (), "icc")
 
 
 def test_a_tree_that_needs_a_newer_llvm_names_the_version_it_needs(tmp_path: Path) -> None:
@@ -176,19 +179,19 @@ def test_a_tree_that_needs_a_newer_llvm_names_the_version_it_needs(tmp_path: Pat
     (root / "scripts/min-tool-version.sh").write_text(
         '#!/bin/sh\ncase "$1" in llvm) if [ "$SRCARCH" = riscv ]; then echo 99.0.0; else echo 11.0.0; fi;; '
         '*) exit 1;; esac\n')
-    tree = kernel.check_tree(root)
-    assert kernel.min_llvm_version(tree, ARCHES["riscv64"]) == "99.0.0"
-    assert kernel.check_llvm(tree, ARCHES["arm64"]) == kernel.clang_version()
+    tree = trees.check_tree(root)
+    assert toolchains.min_llvm_version(tree, ARCHES["riscv64"]) == "99.0.0"
+    assert toolchains.check_llvm(tree, ARCHES["arm64"]) == toolchains.clang_version()
     with pytest.raises(UserError, match=r"needs LLVM 99\.0\.0 or newer for riscv64 .* installed clang is \d+\.\d+"):
-        kernel.check_llvm(tree, ARCHES["riscv64"])
+        toolchains.check_llvm(tree, ARCHES["riscv64"])
 
 
 
 def test_llvm_gets_its_own_lines_only_where_the_symbol_exists() -> None:
     riscv = ARCHES["riscv64"]
-    assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" in kernel.kconfig_lines(riscv, (), "6.12.117", "llvm")
-    assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" not in kernel.kconfig_lines(riscv, (), "6.12.117", "gcc")
-    assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" not in kernel.kconfig_lines(riscv, (), "6.1.192", "llvm")
+    assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" in kconfig.kconfig_lines(riscv, (), "6.12.117", "llvm")
+    assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" not in kconfig.kconfig_lines(riscv, (), "6.12.117", "gcc")
+    assert "CONFIG_RISCV_SLOW_UNALIGNED_ACCESS=y" not in kconfig.kconfig_lines(riscv, (), "6.1.192", "llvm")
 
 
 def test_ccache_comes_first_on_path_only_when_it_has_a_link_for_the_compiler(
@@ -196,18 +199,18 @@ def test_ccache_comes_first_on_path_only_when_it_has_a_link_for_the_compiler(
     links = tmp_path / "ccache-links"
     links.mkdir()
     (links / "aarch64-linux-gnu-gcc").symlink_to("/usr/bin/ccache")
-    monkeypatch.setattr(kernel, "CCACHE_LINKS", links)
-    monkeypatch.setattr(kernel.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(kbuild, "CCACHE_LINKS", links)
+    monkeypatch.setattr(kbuild.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv(kernel.CCACHE_OFF, raising=False)
-    tree = kernel.KernelTree(tmp_path, "6.12.1")
-    gcc = kernel.KernelBuild(tree, ARCHES["arm64"], tmp_path / "out", (), "aarch64-linux-gnu-")
-    env = kernel.ccache_env(gcc)
+    monkeypatch.delenv(kbuild.CCACHE_OFF, raising=False)
+    tree = trees.KernelTree(tmp_path, "6.12.1")
+    gcc = kbuild.KernelBuild(tree, ARCHES["arm64"], tmp_path / "out", (), "aarch64-linux-gnu-")
+    env = kbuild.ccache_env(gcc)
     assert env["PATH"].split(os.pathsep)[0] == str(links)
     assert env["CCACHE_DIR"] == str(tmp_path / "cache" / "ccache")
-    assert gcc.make_argv("Image") == kernel.KernelBuild(tree, ARCHES["arm64"], tmp_path / "out", (),
+    assert gcc.make_argv("Image") == kbuild.KernelBuild(tree, ARCHES["arm64"], tmp_path / "out", (),
                                                         "aarch64-linux-gnu-").make_argv("Image")
-    llvm = kernel.KernelBuild(tree, ARCHES["arm64"], tmp_path / "out", (), "", "llvm")
-    assert kernel.ccache_env(llvm) == {}, "no clang link: no ccache"
-    monkeypatch.setenv(kernel.CCACHE_OFF, "0")
-    assert kernel.ccache_env(gcc) == {}
+    llvm = kbuild.KernelBuild(tree, ARCHES["arm64"], tmp_path / "out", (), "", "llvm")
+    assert kbuild.ccache_env(llvm) == {}, "no clang link: no ccache"
+    monkeypatch.setenv(kbuild.CCACHE_OFF, "0")
+    assert kbuild.ccache_env(gcc) == {}

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import known
 from harness.errors import UserError
-from harness.verify import Check
+from harness.verdict import known_issues as known
+from harness.verdict.session_checks import Check
 
 SHIPPED = {i.id: i for i in known.load()}
 NMI = SHIPPED["riscv64-kprobe-records-in-nmi"]
@@ -29,7 +29,7 @@ SYMPTOM = {"insmod": "pass", "kprobe_records": "fail", "kprobe_hit_counts": "fai
 
 
 def test_the_shipped_known_issues_file_loads_and_names_real_checks() -> None:
-    from harness.verify import CHECKS_AFTER_INSMOD, VALUE_CHECKS
+    from harness.verdict.session_checks import CHECKS_AFTER_INSMOD, VALUE_CHECKS
     for issue in SHIPPED.values():
         assert issue.reason and issue.evidence and issue.reference and issue.facts
         assert set(issue.checks) | set(issue.impossible) <= {*CHECKS_AFTER_INSMOD, *VALUE_CHECKS}

@@ -10,9 +10,13 @@ import pytest
 import yaml
 from conftest import DATA
 
-from harness import lava, lavacell, render, verify
-from harness.arches import ARCHES, resolve_arch
-from harness.observations import Targets
+from harness.host import paths
+from harness.labs import lava
+from harness.runs import lava_check as lavacell
+from harness.spec import render
+from harness.spec.arches import ARCHES, resolve_arch
+from harness.verdict import session_checks as verify
+from harness.verdict.observations import Targets
 from vm import script
 
 RECORDED = DATA / "lava-x86_64-6.12-pass"
@@ -90,7 +94,7 @@ def test_jobs_put_qemu_settings_in_the_context_for_the_stock_qemu_device_type(ar
     deploy = job["actions"][0]["deploy"]  # type: ignore[index]
     assert deploy["images"]["ramdisk"]["format"] == "cpio.newc" and deploy["images"]["ramdisk"]["overlays"]["lava"]
     assert yaml.safe_load(lava.dump(job)) == job
-    if lava.templates_dir().joinpath("qemu.jinja2").exists():
+    if paths.lava_device_types().joinpath("qemu.jinja2").exists():
         device = yaml.safe_load(lava.device_dictionary(ARCHES[arch]))
         command = device["actions"]["boot"]["methods"]["qemu"]["parameters"]["command"]
         assert command == ARCHES[arch].qemu_binary

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import known, matrix, pipeline
-from harness.arches import ARCHES
-from harness.report import RunResult
-from harness.verify import Check
+from harness.results.run import RunResult
+from harness.runs import check as pipeline
+from harness.runs import matrix
+from harness.spec.arches import ARCHES
+from harness.verdict import known_issues as known
+from harness.verdict.session_checks import Check
 
 ISSUE = known.KnownIssue(id="riscv-nmi", arch="riscv64", since="6.2", before="",
                          facts=(known.parse_predicate("kprobe.records", "== 0"),), checks=("kprobe_records",),

@@ -9,9 +9,9 @@ import pytest
 from conftest import DATA, validate_json
 from test_cli import inv
 
-from harness import merge
 from harness.errors import UserError
-from harness.report import RunResult
+from harness.results.run import RunResult
+from harness.runs import merge
 
 
 def recorded() -> dict:  # type: ignore[type-arg]
@@ -80,8 +80,8 @@ def test_nothing_to_merge_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_local_check_a_lava_run_and_a_matrix_file_make_one_table(tmp_path: Path) -> None:
-    from harness import lavacell
-    from harness.report import write_json
+    from harness.results.run import write_json
+    from harness.runs import lava_check as lavacell
 
     lava_job = tmp_path / "lava-job"
     import shutil
@@ -97,7 +97,7 @@ def test_a_local_check_a_lava_run_and_a_matrix_file_make_one_table(tmp_path: Pat
     merged = merge.merge(runs)
     assert [(c.label, c.status) for c in merged.cells] == [
         ("arm64/6.12.117", "pass"), ("x86_64/6.12.117", "pass"), ("riscv64/6.12.117", "xfail")]
-    from harness import matrix as matrix_run
+    from harness.runs import matrix as matrix_run
 
     table = matrix_run.format_matrix(merged)
     assert "lava_job" in table and "matrix OK: 2 pass, 1 xfail" in table

@@ -7,9 +7,10 @@ import pytest
 from conftest import require_tools
 from test_kernel import make_tree
 
-from harness import kernel, patching
+from harness.build import make, patching
+from harness.build import tree as trees
 from harness.errors import UserError
-from harness.proc import CommandLog
+from harness.host.proc import CommandLog
 
 PATCH_A = """--- a/kernel/trace/x.c
 +++ b/kernel/trace/x.c
@@ -72,14 +73,14 @@ index 2222222..0000000
 
 
 @pytest.fixture
-def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> kernel.KernelTree:
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> trees.KernelTree:
     require_tools("rsync", "patch")
     monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path / "cache"))
     root = make_tree(tmp_path / "linux")
     (root / "kernel/trace/x.c").write_text("int a;\nint b;\n")
     (root / "kernel/trace/y.c").write_text("int y;\n")
     os.utime(root / "kernel/trace/x.c", (1_000_000, 1_000_000))
-    return kernel.check_tree(root)
+    return trees.check_tree(root)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -88,7 +89,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_a_patch_changes_the_copy_and_never_the_users_tree(tree: kernel.KernelTree, tmp_path: Path) -> None:
+def test_a_patch_changes_the_copy_and_never_the_users_tree(tree: trees.KernelTree, tmp_path: Path) -> None:
     before = (tree.path / "kernel/trace/x.c").stat()
     copy = patching.prepare(tree, [write(tmp_path, "a.diff", PATCH_A)], CommandLog())
     assert copy.path != tree.path and copy.version == tree.version
@@ -100,7 +101,7 @@ def test_a_patch_changes_the_copy_and_never_the_users_tree(tree: kernel.KernelTr
     assert (copy.path / "kernel/trace/y.c").stat().st_ino == (tree.path / "kernel/trace/y.c").stat().st_ino
 
 
-def test_the_next_patch_restores_the_last_one_and_marks_it_for_rebuild(tree: kernel.KernelTree, tmp_path: Path) -> None:
+def test_the_next_patch_restores_the_last_one_and_marks_it_for_rebuild(tree: trees.KernelTree, tmp_path: Path) -> None:
     first = patching.prepare(tree, [write(tmp_path, "a.diff", PATCH_A)], CommandLog())
     built_at = (first.path / "kernel/trace/x.c").stat().st_mtime
     second = patching.prepare(tree, [write(tmp_path, "b.diff", PATCH_B)], CommandLog())
@@ -112,7 +113,7 @@ def test_the_next_patch_restores_the_last_one_and_marks_it_for_rebuild(tree: ker
     assert "y_broken" in (second.path / "kernel/trace/y.c").read_text()
 
 
-def test_a_patch_that_does_not_apply_is_a_clear_error(tree: kernel.KernelTree, tmp_path: Path) -> None:
+def test_a_patch_that_does_not_apply_is_a_clear_error(tree: trees.KernelTree, tmp_path: Path) -> None:
     bad = write(tmp_path, "bad.diff", PATCH_A.replace("int b;", "int zzz;"))
     with pytest.raises(UserError, match="does not apply"):
         patching.prepare(tree, [bad], CommandLog())
@@ -126,7 +127,7 @@ def test_touched_paths_come_from_patch_itself_and_refuse_escapes() -> None:
         patching.touched_paths("checking file ../etc/passwd\n")
 
 
-def test_a_quilt_patch_is_recorded_so_the_next_patch_rebuilds_its_files(tree: kernel.KernelTree,
+def test_a_quilt_patch_is_recorded_so_the_next_patch_rebuilds_its_files(tree: trees.KernelTree,
                                                                          tmp_path: Path) -> None:
     first = patching.prepare(tree, [write(tmp_path, "q.diff", QUILT_A)], CommandLog())
     x = first.path / "kernel/trace/x.c"
@@ -140,7 +141,7 @@ def test_a_quilt_patch_is_recorded_so_the_next_patch_rebuilds_its_files(tree: ke
 
 
 def test_a_format_patch_series_with_rename_new_and_deleted_files_applies_and_undoes(
-        tree: kernel.KernelTree, tmp_path: Path) -> None:
+        tree: trees.KernelTree, tmp_path: Path) -> None:
     copy = patching.prepare(tree, [write(tmp_path, "series.mbox", SERIES)], CommandLog()).path
     assert not (copy / "kernel/trace/y.c").exists() and (copy / "kernel/trace/z.c").read_text() == "int y;\n"
     assert (copy / "kernel/trace/new.h").exists() and not (copy / "kernel/trace/x.c").exists()
@@ -150,7 +151,7 @@ def test_a_format_patch_series_with_rename_new_and_deleted_files_applies_and_und
     assert (copy / "kernel/trace/y.c").read_text() == "int y_broken;\n"
 
 
-def test_a_file_changed_in_the_copy_behind_the_manifest_gets_a_new_mtime(tree: kernel.KernelTree,
+def test_a_file_changed_in_the_copy_behind_the_manifest_gets_a_new_mtime(tree: trees.KernelTree,
                                                                            tmp_path: Path) -> None:
     copy = patching.prepare(tree, [write(tmp_path, "b.diff", PATCH_B)], CommandLog()).path
     x = copy / "kernel/trace/x.c"
@@ -162,17 +163,17 @@ def test_a_file_changed_in_the_copy_behind_the_manifest_gets_a_new_mtime(tree: k
     assert x.stat().st_mtime > 2_000_000
 
 
-def test_garbage_is_refused_before_anything_is_applied(tree: kernel.KernelTree, tmp_path: Path) -> None:
+def test_garbage_is_refused_before_anything_is_applied(tree: trees.KernelTree, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="garbage"):
         patching.prepare(tree, [write(tmp_path, "g.diff", "this is not a patch\n")], CommandLog())
 
 
-def test_a_missing_patch_file_is_a_clear_error(tree: kernel.KernelTree, tmp_path: Path) -> None:
+def test_a_missing_patch_file_is_a_clear_error(tree: trees.KernelTree, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         patching.prepare(tree, [tmp_path / "nope.diff"], CommandLog())
 
 
-def test_two_build_folders_never_keep_an_object_of_a_patched_text(tree: kernel.KernelTree, tmp_path: Path) -> None:
+def test_two_build_folders_never_keep_an_object_of_a_patched_text(tree: trees.KernelTree, tmp_path: Path) -> None:
     a, b = write(tmp_path, "a.diff", PATCH_A), write(tmp_path, "b.diff", PATCH_B)
     patching.prepare(tree, [a], CommandLog())  # build folder 1 builds x.c patched
     copy = patching.prepare(tree, [a], CommandLog())  # build folder 2 builds x.c patched
@@ -185,9 +186,9 @@ def test_two_build_folders_never_keep_an_object_of_a_patched_text(tree: kernel.K
     assert x.stat().st_ino != (tree.path / "kernel/trace/x.c").stat().st_ino
 
 
-def test_the_same_patches_again_leave_every_time_as_it_was_and_skip_the_sync(tree: kernel.KernelTree,
+def test_the_same_patches_again_leave_every_time_as_it_was_and_skip_the_sync(tree: trees.KernelTree,
                                                                              tmp_path: Path) -> None:
-    """So a build folder that built this text is not rebuilt, and kernel.why_make skips make."""
+    """So a build folder that built this text is not rebuilt, and make.why_make skips make."""
     for path in [tree.path, *tree.path.rglob("*")]:  # a tree that was not written just now
         os.utime(path, (1_000_000, 1_000_000))
     a = write(tmp_path, "a.diff", PATCH_A)
@@ -203,12 +204,12 @@ def test_the_same_patches_again_leave_every_time_as_it_was_and_skip_the_sync(tre
     assert x.read_text() == "int a;\nint b;\n" and x.stat().st_mtime_ns > times[0]
 
 
-def test_a_change_in_the_tree_after_the_last_sync_is_synced(tree: kernel.KernelTree, tmp_path: Path) -> None:
+def test_a_change_in_the_tree_after_the_last_sync_is_synced(tree: trees.KernelTree, tmp_path: Path) -> None:
     import time
 
     a = write(tmp_path, "a.diff", PATCH_A)
     copy = patching.prepare(tree, [a], CommandLog()).path
-    time.sleep(kernel.STAMP_MARGIN + 0.05)
+    time.sleep(make.STAMP_MARGIN + 0.05)
     (tree.path / "kernel/trace/new.c").write_text("int n;\n")
     commands = CommandLog()
     patching.prepare(tree, [a], commands)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import proc, progress
-from harness.proc import CommandLog
+from harness.build import progress
+from harness.host import proc
+from harness.host.proc import CommandLog
 
 BUILD_OUTPUT = """\
   SYNC    include/config/auto.conf

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.arches import ARCHES
+from harness.spec.arches import ARCHES
 from vm import qemu
 
 

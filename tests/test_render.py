@@ -5,9 +5,9 @@ import os
 import pytest
 from conftest import GOLDEN, in_ci
 
-from harness import fetchargs, render
-from harness.arches import ARCHES
 from harness.errors import UserError
+from harness.spec import fetchargs, render
+from harness.spec.arches import ARCHES
 
 UPDATE = os.environ.get("KH_UPDATE_GOLDEN") == "1"
 

@@ -12,10 +12,13 @@ import pytest
 from conftest import in_ci
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from harness import kernel, paths
-from harness.checks import Check
-from harness.report import RunResult
-from harness.reports import CellReport, junit, ktap, markdown
+from harness.build import tree as trees
+from harness.host import paths
+from harness.results import junit, ktap, markdown
+from harness.results.cells import CellReport
+from harness.results.run import RunResult
+from harness.spec import kernels
+from harness.verdict.checks import Check
 
 COMMAND = "inv matrix --arches x86_64,riscv64,arm64,arm"
 
@@ -62,16 +65,16 @@ def test_junit_has_a_suite_per_cell_and_a_case_per_check(tmp_path: Path) -> None
 
 def kunit_py(tmp_path: Path) -> Path:
     """The kernel's own kunit.py: from the unpacked distribution tree, else from its tarball."""
-    unpacked = paths.trees_dir() / f"linux-source-{kernel.DEFAULT_KERNEL}/tools/testing/kunit/kunit.py"
+    unpacked = paths.trees_dir() / f"linux-source-{kernels.DEFAULT_KERNEL}/tools/testing/kunit/kunit.py"
     if unpacked.exists():
         return unpacked
-    tarball = Path(kernel.SOURCE_TARBALL.format(version=kernel.DEFAULT_KERNEL))
+    tarball = Path(trees.SOURCE_TARBALL.format(version=kernels.DEFAULT_KERNEL))
     if not tarball.exists():
         message = f"{tarball} is missing: run 'inv setup'"
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)
-    prefix = f"linux-source-{kernel.DEFAULT_KERNEL}/tools/testing/kunit/"
+    prefix = f"linux-source-{kernels.DEFAULT_KERNEL}/tools/testing/kunit/"
     with tarfile.open(tarball) as tar:
         tar.extractall(tmp_path, members=[m for m in tar if m.name.startswith(prefix)], filter="data")
     return tmp_path / prefix / "kunit.py"

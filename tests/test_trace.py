@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import trace
+from harness.verdict import trace
 
 
 def test_recorded_x86_64_trace_parses_every_record(data: Path) -> None:

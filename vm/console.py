@@ -11,7 +11,7 @@ from typing import IO, Protocol
 import pexpect
 
 from harness.errors import StageError
-from harness.observations import CommandResult
+from harness.verdict.observations import CommandResult
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>cM78]")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.observations import (
+from harness.spec.render import ProbeSpec
+from harness.verdict.observations import (
     MISSING,
     OPENER,
     OPENS,
@@ -17,7 +18,6 @@ from harness.observations import (
     Targets,
     Trigger,
 )
-from harness.render import ProbeSpec
 from vm.console import Shell, Stage
 
 __all__ = ["OPENER", "OPENS", "TRACEFS", "Observations", "Targets", "module_name", "run_session"]

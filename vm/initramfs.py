@@ -10,11 +10,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from harness import paths
-from harness.arches import Arch
+from harness.build.kbuild import KernelBuild, jobs
 from harness.errors import BuildError, UserError
-from harness.kernel import KernelBuild, jobs
-from harness.proc import CommandLog, run_logged, tail
+from harness.host import paths
+from harness.host.proc import CommandLog, run_logged, tail
+from harness.spec.arches import Arch
 
 READY_MARKER = "KH-GUEST-READY"
 GUEST_MODULE_DIR = "/kh"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pexpect
 
-from harness import paths
-from harness.arches import Arch
 from harness.errors import UserError
+from harness.host import paths
+from harness.spec.arches import Arch
 from vm.console import Transcript
 
 MEMORY_MB = 256

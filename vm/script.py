@@ -12,8 +12,8 @@ import re
 import secrets
 
 from harness.errors import StageError
-from harness.observations import CommandResult, Observations, Targets
-from harness.render import ProbeSpec
+from harness.spec.render import ProbeSpec
+from harness.verdict.observations import CommandResult, Observations, Targets
 from vm import guest
 from vm.console import Stage, clean
 

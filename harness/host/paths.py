@@ -1,0 +1,122 @@
+"""Where the harness keeps its caches and per-run artifacts (never inside a kernel tree)."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness.errors import UserError
+
+CACHE_ENV = "KPROBE_HARNESS_CACHE"
+
+
+def cache_root() -> Path:
+    """$KPROBE_HARNESS_CACHE, else $XDG_CACHE_HOME/kprobe-harness, else ~/.cache/kprobe-harness."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return (Path(xdg) / "kprobe-harness").resolve()
+
+
+def digest(*parts: str, length: int = 12) -> str:
+    """A short stable hash of text parts, for cache keys."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:length]
+
+
+def sources_dir() -> Path:
+    return cache_root() / "sources"
+
+
+def lava_device_types() -> Path:
+    """LAVA's stock device-type templates, unpacked from the lava-server package by `inv setup`."""
+    return sources_dir() / "lava-server" / "usr/share/lava-server/device-types"
+
+
+def trees_dir() -> Path:
+    return cache_root() / "trees"
+
+
+def builds_dir() -> Path:
+    return cache_root() / "builds"
+
+
+def busybox_dir() -> Path:
+    return cache_root() / "busybox"
+
+
+def new_run_dir(label: str) -> Path:
+    """A fresh artifacts folder for one run: runs/<label>-<timestamp>."""
+    runs = cache_root() / "runs"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        path = runs / (f"{label}-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a run folder under {runs}")
+
+
+@contextmanager
+def locked(path: Path, what: str, echo: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on path+'.lock' (waits for another run that holds it)."""
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if echo:
+                echo(f"waiting for another run that is using {what} ({lock_path})")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _probe_dir(folder: Path, what: str) -> None:
+    """Create folder (and its parents) and prove a file can be written in it, or raise UserError."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{what}: '{folder}' is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".kh-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"{what}: cannot write into '{folder}' ({e.strerror or e}); choose a writable folder") from None
+
+
+def check_output_file(path: Path, option: str) -> Path:
+    """A file the run will write at its end (--json): checked before any work starts."""
+    path = path.expanduser().absolute()
+    if path.is_dir():
+        raise UserError(f"{option} '{path}' is a folder; give a file name, e.g. {path / 'result.json'}")
+    _probe_dir(path.parent, f"{option} {path}")
+    return path
+
+
+def check_output_dir(path: Path, option: str) -> Path:
+    path = path.expanduser().absolute()
+    _probe_dir(path, option)
+    return path
+
+
+def check_cache() -> Path:
+    """The cache root must be a writable folder before any work starts."""
+    root = cache_root()
+    _probe_dir(root, f"the cache (${CACHE_ENV} or ~/.cache/kprobe-harness)")
+    return root
+

@@ -1,0 +1,206 @@
+"""Base against head (or every commit of a series) on a git tree: what regressed, what was fixed."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from harness.build import gitrev
+from harness.build.gitrev import Revision
+from harness.host import paths
+from harness.results.run import SCHEMA_VERSION, format_table
+from harness.runs import check as pipeline
+from harness.runs import matrix
+from harness.spec.arches import resolve_arch
+from harness.verdict.checks import FAIL, Check
+
+Echo = Callable[[str], None]
+REGRESSED, FIXED, BOTH = "regressed", "fixed", "failed on both"
+PER_REVISION = "build_warnings"  # judges only the files its own revision changed
+
+
+@dataclass(frozen=True)
+class Change:
+    check: str
+    kind: str  # REGRESSED, FIXED or BOTH
+    before: str  # the check's status on the earlier revision ("-" when it did not run)
+    after: str
+    detail: str  # the first line of the failing side's detail
+
+
+@dataclass
+class Step:
+    """One arch, from one revision to the next."""
+
+    arch: str
+    before: Revision
+    after: Revision
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def regressed(self) -> list[Change]:
+        return [c for c in self.changes if c.kind == REGRESSED]
+
+
+@dataclass
+class CompareResult:
+    repo: Path
+    revisions: list[Revision]
+    arches: list[str]
+    cells: matrix.MatrixResult
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Step]:
+        return [s for s in self.steps if s.regressed]
+
+    @property
+    def first_regression(self) -> Revision | None:
+        for rev in self.revisions[1:]:
+            if any(s.after == rev for s in self.regressions):
+                return rev
+        return None
+
+
+def cell_checks(cell: matrix.Cell) -> list[Check]:
+    """A cell's checks; a kernel that did not build is a failed kernel_build check."""
+    checks = list(cell.result.checks) if cell.result else []
+    if cell.error:
+        checks.insert(0, Check("kernel_build", FAIL, cell.error))
+    return checks
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def diff_checks(before: list[Check], after: list[Check]) -> list[Change]:
+    """Per check: regressed (failed after, not before), fixed (failed before, not after), or failed
+    on both. A check that did not run on one side (an earlier stage failed) counts as not failed
+    there, so a head that stops booting regresses on 'boot'."""
+    old = {c.name: c for c in before}
+    new = {c.name: c for c in after}
+    changes = []
+    for name in list(dict.fromkeys([*old, *new])):
+        b, a = old.get(name), new.get(name)
+        b_failed, a_failed = b is not None and b.status == FAIL, a is not None and a.status == FAIL
+        if not (b_failed or a_failed):
+            continue
+        kind = BOTH if b_failed and a_failed else REGRESSED if a_failed else FIXED
+        if kind == FIXED and name == PER_REVISION:
+            continue  # each revision's warnings are about its own files: nothing was fixed
+        failing = a if a_failed else b
+        changes.append(Change(name, kind, b.status if b else "-", a.status if a else "-",
+                              _first_line(failing.detail if failing else "")))
+    order = {REGRESSED: 0, FIXED: 1, BOTH: 2}
+    return sorted(changes, key=lambda c: order[c.kind])
+
+
+def steps(revisions: list[Revision], arches: list[str], cells: list[matrix.Cell]) -> list[Step]:
+    """Each arch's consecutive revision pairs; cells are revision-major (every arch of a revision)."""
+    by_key = {(c.opts.revision, c.opts.arch.name): c for c in cells}
+    out = []
+    for before, after in itertools.pairwise(revisions):
+        for arch in arches:
+            b, a = by_key[(before.sha, arch)], by_key[(after.sha, arch)]
+            out.append(Step(arch, before, after, diff_checks(cell_checks(b), cell_checks(a))))
+    return out
+
+
+def cell_options(template: pipeline.CheckOptions, clone: Path, revisions: list[Revision], arches: list[str],
+                 repo: Path, allow_warnings: set[str]) -> list[pipeline.CheckOptions]:
+    """Revision-major cells: every arch of a revision is built before the clone moves on, so the
+    clone is checked out once per revision. Every revision after the base watches the files it
+    changes (against the revision before it) for compiler warnings."""
+    cells = []
+    for i, rev in enumerate(revisions):
+        warn = gitrev.changed_files(repo, revisions[i - 1].sha, rev.sha) if i else ()
+        waived = any(rev.sha.startswith(w.lower()) for w in allow_warnings)
+        for arch in arches:
+            cells.append(replace(template, arch=resolve_arch(arch), tree=clone, revision=rev.sha,
+                                 warn_files=warn, allow_warnings=waived, known_issues=False))
+    return cells
+
+
+def run_compare(repo: Path, revisions: list[Revision], arches: list[str], template: pipeline.CheckOptions,
+                allow_warnings: set[str], echo: Echo = print) -> CompareResult:
+    """Check every revision on every arch in a private clone of repo (the repo is only read)."""
+    clone_lock = gitrev.clone_path(repo)
+    with paths.locked(clone_lock, f"the private clone of {repo}", echo):
+        clone = gitrev.ensure_clone(repo)
+        gitrev.checkout(clone, revisions[0].sha)  # so the first cell's options see a kernel tree
+        cells_opts = cell_options(template, clone, revisions, arches, repo, allow_warnings)
+        for opts in cells_opts[:1]:
+            pipeline.check_options(opts)
+        result = matrix.run_matrix(cells_opts, echo=echo)
+    return CompareResult(repo, revisions, arches, result, steps(revisions, arches, result.cells))
+
+
+def _status_rows(c: CompareResult) -> list[tuple[str, ...]]:
+    by_key = {(cell.opts.revision, cell.opts.arch.name): cell for cell in c.cells.cells}
+    rows = []
+    for rev in c.revisions:
+        row = [rev.short, _clip(rev.subject, 48)]
+        for arch in c.arches:
+            cell = by_key[(rev.sha, arch)]
+            row.append(cell.status.upper() if not cell.error else "NO BUILD")
+        rows.append(tuple(row))
+    return rows
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def format_compare(c: CompareResult) -> str:
+    """The verdict of every revision per arch, then each step's regressions, fixes and shared failures."""
+    lines = [format_table(_status_rows(c), ("commit", "subject", *c.arches)), ""]
+    for step in c.steps:
+        head = f"{step.arch}: {step.before.label} -> {step.after.label}"
+        if not step.changes:
+            lines.append(f"{head}: no check failed on either")
+            continue
+        lines.append(f"{head}:")
+        for ch in step.changes:
+            lines.append(f"  {ch.kind:<15} {ch.check} ({ch.before} -> {ch.after})"
+                         + (f": {_clip(ch.detail, 160)}" if ch.detail else ""))
+    by_key = {(cell.opts.revision, cell.opts.arch.name): cell for cell in c.cells.cells}
+    arts = [f"  {cell.label}: {cell.result.artifacts}" for cell in by_key.values() if cell.result]
+    lines += ["", "artifacts:", *arts, ""]
+    first = c.first_regression
+    if first is None:
+        lines.append(f"no regression ({len(c.revisions) - 1} step(s) on {', '.join(c.arches)}): exit 0")
+    else:
+        names = sorted({f"{s.arch}: {', '.join(ch.check for ch in s.regressed)}"
+                        for s in c.regressions if s.after == first})
+        lines.append(f"REGRESSION: first at {first.label} \"{first.subject}\" ({'; '.join(names)}): exit 1")
+    return "\n".join(lines)
+
+
+def write_json(c: CompareResult, path: Path, command: str = "") -> None:
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "command": command,
+        "repository": str(c.repo),
+        "regression": c.first_regression is not None,
+        "first_regression": c.first_regression.sha if c.first_regression else None,
+        "revisions": [{"ref": r.ref, "sha": r.sha, "subject": r.subject} for r in c.revisions],
+        "steps": [
+            {"arch": s.arch, "before": s.before.sha, "after": s.after.sha,
+             "changes": [{"check": ch.check, "kind": ch.kind, "before": ch.before, "after": ch.after,
+                          "detail": ch.detail} for ch in s.changes]}
+            for s in c.steps
+        ],
+        "cells": [
+            {"cell": cell.label, "arch": cell.opts.arch.name, "revision": cell.opts.revision,
+             "status": cell.status, "error": cell.error,
+             "result": cell.result.to_json() if cell.result else None}
+            for cell in c.cells.cells
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,159 @@
+"""`inv lava`: build a cell as `inv check` does, write it as a LAVA job with its images, and (with
+--run) run it through lava-run and judge its log with the same checks as a console session."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import StageError, UserError
+from harness.labs import lava
+from harness.results import run as report
+from harness.runs import check as pipeline
+from harness.spec.arches import resolve_arch
+from harness.spec.render import ProbeSpec, probe_spec
+from harness.verdict import recorded as records
+from harness.verdict import session_checks as verify
+from harness.verdict.observations import Targets
+from vm import initramfs, qemu, script
+
+JOB_FILE, DEVICE_FILE, META_FILE = "job.yaml", "device.yaml", "kh-job.json"
+
+
+@dataclass(frozen=True)
+class JobMeta:
+    """What reading a job's log back needs besides the log: kept beside the job as kh-job.json."""
+
+    arch: str
+    kernel_version: str
+    profile: str
+    func: str
+    module_path: str
+    token: str  # the targets' token the session script uses
+    command: str
+    toolchain: str = "gcc"
+
+    def spec(self) -> ProbeSpec:
+        return probe_spec(resolve_arch(self.arch), self.profile, None if self.func == "do_sys_open" else self.func)
+
+
+def write_job(opts: pipeline.CheckOptions, out: Path, base_url: str = "",
+              echo: pipeline.Echo = print) -> tuple[Path, pipeline.Context]:
+    """Build everything, then write job.yaml, device.yaml, kh-job.json and the images into out."""
+    if opts.module != "rendered":
+        raise UserError("inv lava runs our rendered module; --module in-tree is for inv check and inv matrix")
+    ctx = pipeline.start_run(opts, echo)
+    targets = Targets.new()
+    session = ctx.run_dir / "session.sh"
+    module_path = f"{initramfs.GUEST_MODULE_DIR}/kprobe_event_gen_test.ko"
+    session.write_text(script.session_script(ctx.spec, module_path, targets))
+    built = pipeline.build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages, (session,),
+                                      full_busybox=True)  # LAVA's test runner needs a whole toolbox
+    out.mkdir(parents=True, exist_ok=True)
+    kernel, ramdisk = out / built.image.name, out / "initramfs.cpio"
+    shutil.copy2(built.image, kernel)
+    shutil.copy2(built.initrd, ramdisk)
+    shutil.copy2(session, out / "session.sh")
+
+    def url(path: Path) -> str:
+        return f"{base_url.rstrip('/')}/{path.name}" if base_url else path.resolve().as_uri()
+
+    name = f"kprobe-harness {opts.arch.name} Linux {ctx.build.tree.version} {opts.toolchain}"
+    job = lava.job_definition(opts.arch, name, url(kernel), url(ramdisk), qemu.kernel_cmdline(opts.arch))
+    (out / JOB_FILE).write_text(lava.dump(job))
+    (out / DEVICE_FILE).write_text(lava.device_dictionary(opts.arch))
+    meta = JobMeta(opts.arch.name, ctx.build.tree.version, ctx.spec.profile, ctx.spec.func, module_path,
+                   targets.existing.rsplit("-", 1)[-1], opts.command, opts.toolchain)
+    (out / META_FILE).write_text(json.dumps(meta.__dict__, indent=2) + "\n")
+    echo(f"LAVA job: {out / JOB_FILE} (device type qemu; images {url(kernel)}, {url(ramdisk)})")
+    return out / JOB_FILE, ctx
+
+
+def submit_job(opts: pipeline.CheckOptions, out: Path, base_url: str, server: str, token: str,
+               echo: pipeline.Echo = print) -> report.RunResult:
+    """Write the job, submit it to a LAVA server, wait for it, and judge the log it returns."""
+    if not token:
+        raise UserError(f"--submit needs an API token of {server}: set {TOKEN_ENV} "
+                        "(lava-server manage tokens add --user NAME, or the token page of your LAVA account)")
+    return _run_and_judge(opts, out, base_url, "LAVA job",
+                          lambda job, ctx: lava.submit(server, token, job.read_text(), echo), echo)
+
+
+TOKEN_ENV = "LAVA_TOKEN"
+
+
+def read_meta(folder: Path) -> JobMeta:
+    path = folder / META_FILE
+    if not path.exists():
+        raise UserError(f"{path} is missing: --results needs the folder inv lava wrote (its {META_FILE} says "
+                        "which targets and module the job's script used)")
+    return JobMeta(**json.loads(path.read_text()))
+
+
+def judge(log_text: str, meta: JobMeta, result: report.RunResult) -> None:
+    """Fill result's checks and verdict from a LAVA log, with the checks of a console session plus
+    LAVA's own: every stage reported, no LAVA action failed."""
+    log = lava.parse_log(log_text)
+    spec = meta.spec()
+    lava_checks = lava.job_checks(log)
+    try:
+        obs = script.observations_from_log(log.target, spec, meta.module_path, Targets.new(meta.token))
+    except StageError as e:
+        result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}"),
+                         verify.kernel_log_check(None, log.target), *lava_checks]
+        result.error = f"stage '{e.stage}' failed: {e.reason}"
+        result.verdict = verify.FAIL
+        return
+    session = records.Session(obs, spec)
+    result.checks = [*verify.verify(obs, spec, resolve_arch(meta.arch).word_bits, log.target, session), *lava_checks]
+    result.facts = verify.facts(obs, spec, session)
+    result.verdict = verify.verdict(result.checks)
+
+
+def run_job(opts: pipeline.CheckOptions, out: Path, echo: pipeline.Echo = print) -> report.RunResult:
+    """Write the job, run it through lava-run here, and judge its log."""
+    lava.require_lava_run()
+    return _run_and_judge(opts, out, "", "lava-run",
+                          lambda job, ctx: lava.run_local(job, out / DEVICE_FILE, out, _job_id(), ctx.commands), echo)
+
+
+def _run_and_judge(opts: pipeline.CheckOptions, out: Path, base_url: str, stage: str,
+                   runner: Callable[[Path, pipeline.Context], str], echo: pipeline.Echo) -> report.RunResult:
+    """Write the job, have runner run it and return its log, keep the log, and judge it."""
+    job, ctx = write_job(opts, out, base_url, echo=echo)
+    try:
+        meta = read_meta(out)
+        with ctx.stages.stage(stage):
+            log_text = runner(job, ctx)
+        (out / "lava-log.yaml").write_text(log_text)
+        (ctx.run_dir / "console.log").write_text(lava.parse_log(log_text).target)
+        judge(log_text, meta, ctx.result)
+        pipeline.classify(opts, ctx.result)
+        return ctx.result
+    finally:
+        pipeline.finish(ctx)
+
+
+def results_of(target: Path, known_issues: bool = True) -> report.RunResult:
+    """The verdict of a job someone else ran: its log file (with kh-job.json beside it) or its folder."""
+    folder = target if target.is_dir() else target.parent
+    log_file = target if target.is_file() else next(
+        (p for p in (folder / "lava-log.yaml", folder / "output.yaml", folder / "lava.log") if p.exists()), None)
+    if log_file is None:
+        raise UserError(f"no LAVA log in {folder}: give the log file (lava-run's stderr or a server's output.yaml)")
+    meta = read_meta(folder)
+    result = report.RunResult(arch=meta.arch, kernel_version=meta.kernel_version, tree="", profile=meta.profile,
+                              func=meta.func, artifacts=str(folder), command=meta.command, toolchain=meta.toolchain)
+    judge(log_file.read_text(errors="replace"), meta, result)
+    opts = pipeline.CheckOptions(arch=resolve_arch(meta.arch), toolchain=meta.toolchain, known_issues=known_issues)
+    pipeline.classify(opts, result)
+    return result
+
+
+def _job_id() -> int:
+    """Distinct per run: lava-run works in /var/lib/lava/dispatcher/tmp/<job id>."""
+    return int(time.time() * 1000) % 10**9

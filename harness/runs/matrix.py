@@ -1,0 +1,180 @@
+"""Run many (arch, kernel) cells: build the next cell while the current one boots under QEMU."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import HarnessError, KernelBuildError
+from harness.host import proc
+from harness.results.cells import CellReport
+from harness.results.run import SCHEMA_VERSION, RunResult, format_table
+from harness.runs import check as pipeline
+from harness.verdict import known_issues as known
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Cell:
+    opts: pipeline.CheckOptions
+    label: str
+    result: RunResult | None = None
+    error: str = ""
+    build_error: bool = False
+    status: str = known.FAIL
+    note: str = ""
+
+
+@dataclass
+class MatrixResult:
+    cells: list[Cell] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every cell passed or failed only by a known issue."""
+        return all(c.status in (known.PASS, known.XFAIL) for c in self.cells)
+
+
+def cell_label(opts: pipeline.CheckOptions) -> str:
+    return opts.label
+
+
+def _prefixed(echo: Echo, label: str, lock: threading.Lock) -> Echo:
+    def out(line: str) -> None:
+        with lock:
+            echo(f"{label:>16} | {line}")
+    return out
+
+
+def run_matrix(cells_opts: list[pipeline.CheckOptions], echo: Echo = print,
+               issues: tuple[known.KnownIssue, ...] | None = None) -> MatrixResult:
+    """Every cell, one failing cell never stopping the others; builds run one ahead of boots."""
+    issues = known.load() if issues is None else issues
+    started = time.monotonic()
+    lock = threading.Lock()
+    cells = [Cell(o, cell_label(o)) for o in cells_opts]
+
+    def prepare(cell: Cell) -> tuple[pipeline.Context, pipeline.Built | None]:
+        ctx = pipeline.start_run(cell.opts, _prefixed(echo, cell.label, lock))
+        try:
+            return ctx, pipeline.build_cell(cell.opts, ctx)
+        except BaseException:
+            pipeline.finish(ctx)
+            cell.result = ctx.result
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build")
+    try:
+        futures: list[Future[tuple[pipeline.Context, pipeline.Built | None]]] = [
+            pool.submit(prepare, c) for c in cells
+        ]
+        for cell, future in zip(cells, futures):
+            try:
+                ctx, built = future.result()
+            except HarnessError as e:
+                cell.error = str(e)
+                cell.build_error = isinstance(e, KernelBuildError)
+                _prefixed(echo, cell.label, lock)(f"error: {e}")
+                continue
+            try:
+                if built is not None:
+                    pipeline.boot_and_check(cell.opts, ctx, built)
+                pipeline.classify(cell.opts, ctx.result, issues)
+            finally:
+                pipeline.finish(ctx)
+            cell.result = ctx.result
+            cell.status, cell.note = ctx.result.status, ctx.result.note
+            _prefixed(echo, cell.label, lock)(f"{cell.status.upper()}" + (f": {cell.note}" if cell.note else ""))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        proc.stop_all()
+        raise
+    pool.shutdown(wait=True)
+    return MatrixResult(cells, time.monotonic() - started)
+
+
+def _seconds(result: RunResult | None, *names: str) -> str:
+    if result is None:
+        return "-"
+    total = sum(s for n, s in result.stages if n.strip() in names)
+    return f"{total:.1f}"
+
+
+def format_matrix(m: MatrixResult) -> str:
+    """Cells as columns, checks and stage timings as rows, then reasons for every non-pass cell."""
+    check_names: list[str] = []
+    for cell in m.cells:
+        for check in cell.result.checks if cell.result else []:
+            if check.name not in check_names:
+                check_names.append(check.name)
+    headers = ("", *(c.label for c in m.cells))
+    rows: list[tuple[str, ...]] = [("RESULT", *(c.status.upper() for c in m.cells))]
+    if any(c.result for c in m.cells):
+        rows.append(("Linux", *(c.result.kernel_version if c.result else "-" for c in m.cells)))
+    for name in check_names:
+        row = [name]
+        for cell in m.cells:
+            statuses = {ch.name: ch.status for ch in (cell.result.checks if cell.result else [])}
+            row.append(statuses.get(name, "-"))
+        rows.append(tuple(row))
+    for label, names in (("build s", ("kernel config", "kernel build", "module build", "initramfs")),
+                         ("boot s", ("boot",)), ("session s", ("guest session",))):
+        rows.append((label, *(_seconds(c.result, *names) for c in m.cells)))
+    rows.append(("total s", *(f"{c.result.seconds:.1f}" if c.result else "-" for c in m.cells)))
+    lines = [format_table(rows, headers)]
+    for cell in m.cells:
+        if cell.status == known.PASS:
+            continue
+        lines.append(f"\n{cell.label}: {cell.status.upper()}")
+        if cell.error:
+            lines.append(f"  error: {cell.error}")
+        if cell.note:
+            lines.append(f"  {cell.note}")
+        for check in cell.result.checks if cell.result else []:
+            if check.status == "fail":
+                lines.append(f"  {check.name}: {check.detail.strip().splitlines()[0] if check.detail.strip() else ''}")
+        if cell.result:
+            lines.append(f"  artifacts: {cell.result.artifacts}")
+    summary = ", ".join(f"{sum(c.status == s for c in m.cells)} {s}" for s in
+                        (known.PASS, known.XFAIL, known.FAIL, known.XPASS) if any(c.status == s for c in m.cells))
+    lines.append(f"\nmatrix {'OK' if m.ok else 'FAILED'}: {summary} ({m.seconds:.1f} s)")
+    return "\n".join(lines)
+
+
+def write_json(m: MatrixResult, path: Path, command: str = "") -> None:
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "command": command,
+        "ok": m.ok,
+        "seconds": round(m.seconds, 2),
+        "cells": [
+            {
+                "cell": c.label,
+                "arch": c.opts.arch.name,
+                "kernel": str(c.opts.tree) if c.opts.tree else c.opts.kernel,
+                "status": c.status,
+                "note": c.note,
+                "error": c.error,
+                "known_issues": c.result.known_issues if c.result else [],
+                "result": c.result.to_json() if c.result else None,
+            }
+            for c in m.cells
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def cell_reports(m: MatrixResult) -> list[CellReport]:
+    """The matrix's cells as the report formats read them."""
+    return [CellReport(label=c.label, arch=c.opts.arch.name,
+                       kernel=c.result.kernel_version if c.result else (str(c.opts.tree) if c.opts.tree else c.opts.kernel),
+                       status=c.status, result=c.result, note=c.note, error=c.error,
+                       toolchain=c.opts.toolchain) for c in m.cells]

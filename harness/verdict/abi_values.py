@@ -1,0 +1,97 @@
+"""The value checks of the abi profile: the recorded arguments and return values against what
+the trigger processes really did (filename_arg, register_args, retval)."""
+
+from __future__ import annotations
+
+from harness.verdict import trace
+from harness.verdict.checks import Check, make_check
+from harness.verdict.observations import MISSING, OPENER, OPENS, READ, WRITE
+from harness.verdict.recorded import Session
+
+AT_FDCWD = -100
+ENOENT = 2
+FIRST_FREE_FD = 3  # 0, 1 and 2 are open in every trigger process
+O_ACCMODE, O_WRONLY, O_CREAT, O_TRUNC = 0o3, 0o1, 0o100, 0o1000
+VALUE_CHECKS = ("filename_arg", "register_args", "retval")
+
+
+def signed(value: str | None, bits: int) -> int | None:
+    """A printed register value (hex or decimal) as a signed integer of the given width."""
+    if value is None:
+        return None
+    try:
+        number = int(value, 0)
+    except ValueError:
+        return None
+    number &= (1 << bits) - 1
+    return number - (1 << bits) if number >= 1 << (bits - 1) else number
+
+
+def _last_per_pid(records: list[trace.TraceRecord]) -> dict[int, trace.TraceRecord]:
+    return {r.pid: r for r in records}
+
+
+def value_checks(session: Session, bits: int) -> list[Check]:
+    t = session.obs.targets
+    kprobes = session.kprobes()
+    reads = session.of(kprobes, READ)
+    misses = session.of(kprobes, MISSING)
+    writes = session.of(kprobes, WRITE)
+    ok_reads = [r for r in reads if r.field("filename") == f'"{t.existing}"']
+    ok_misses = [r for r in misses if r.field("filename") == f'"{t.missing}"']
+    ok_writes = [r for r in writes if r.field("filename") == f'"{t.created}"']
+    seen = sorted({r.field("filename") or "" for r in reads + misses + writes})[:4]
+    checks = [make_check(
+        "filename_arg", len({r.pid for r in ok_reads}) == OPENS and len(ok_reads) == len(reads)
+        and len(ok_misses) == len(misses) == 1 and len(ok_writes) == len(writes) == 1,
+        f"filename recorded as the opened path: {len(ok_reads)}x {t.existing}, {t.missing}, {t.created}",
+        f"expected one record of {t.existing} from each of the {OPENS} '{OPENER}' processes, one of {t.missing} "
+        f"and one of {t.created}; got {len(ok_reads)} of {len(reads)}, {len(ok_misses)} of {len(misses)}, "
+        f"{len(ok_writes)} of {len(writes)}; the trigger's records show filename {', '.join(seen) or 'nothing'}",
+    )]
+
+    problems = []
+    for path, records, want_write in ((t.existing, reads, False), (t.missing, misses, False), (t.created, writes, True)):
+        for r in records:
+            dfd, flags, mode = (signed(r.field(f), 64) for f in ("dfd", "flags", "mode"))
+            if dfd != AT_FDCWD:
+                problems.append(f"{path}: dfd={r.field('dfd')}, expected {AT_FDCWD} (AT_FDCWD)")
+            if flags is None or (flags & O_ACCMODE) != (O_WRONLY if want_write else 0):
+                problems.append(f"{path}: flags={r.field('flags')}, expected {'O_WRONLY' if want_write else 'O_RDONLY'}")
+            elif want_write and (flags & (O_CREAT | O_TRUNC)) != O_CREAT | O_TRUNC:
+                problems.append(f"{path}: flags={r.field('flags')}, expected O_CREAT|O_TRUNC")
+            if want_write and mode != 0o666:
+                problems.append(f"{path}: mode={r.field('mode')}, expected 0x1b6 (0666)")
+    if not (reads or writes):
+        problems.append("no records of the trigger processes to check")
+    checks.append(make_check("register_args", not problems,
+                             "dfd=AT_FDCWD, O_RDONLY for reads, O_WRONLY|O_CREAT|O_TRUNC and mode 0666 for the write",
+                             "; ".join(dict.fromkeys(problems))))
+    checks.append(retval_check(session, bits))
+    return checks
+
+
+def retval_check(session: Session, bits: int) -> Check:
+    """Each trigger process's last return from the function: the first free fd, or -ENOENT.
+
+    It reads the kretprobe records alone, so it runs even when entry records are missing."""
+    returns = session.kretprobes()
+    plan = ((READ, FIRST_FREE_FD), (MISSING, -ENOENT), (WRITE, FIRST_FREE_FD))
+    problems, checked = [], 0
+    for kind, want in plan:
+        last = _last_per_pid(session.of(returns, kind))
+        for pid in sorted(session.obs.pids(kind)):
+            record = last.get(pid)
+            value = signed(record.field("arg1"), bits) if record else None
+            if record is None:
+                problems.append(f"{kind} (pid {pid}): no {session.spec.kretprobe_event} record")
+            elif value != want:
+                name = " (-ENOENT)" if want == -ENOENT else " (the first free fd)"
+                problems.append(f"{kind} (pid {pid}): returned {record.field('arg1')}, expected {want}{name}")
+            else:
+                checked += 1
+    if not checked and not problems:
+        problems.append("no trigger processes to check")
+    return make_check("retval", not problems,
+                      f"$retval is fd {FIRST_FREE_FD} for each open and -ENOENT for the missing file ({checked} returns)",
+                      "; ".join(problems))
