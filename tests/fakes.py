@@ -1,39 +1,12 @@
-"""Fake consoles for testing the guest session without QEMU."""
+"""A fake console for testing the guest session without QEMU (a recorded session replays through
+vm.console.ReplayShell)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 
-from vm.console import CommandResult, Stage, clean
-
-Answer = tuple[str, int]
-
-
-def recorded_answers(console_log: str) -> list[Answer]:
-    """The (output, status) of each marker-framed command in a recorded console log, in order."""
-    text = clean(console_log)
-    pattern = re.compile(r"(KH[0-9a-f]+x(\d+))B\n(.*?)\1E=(\d+)\n", re.DOTALL)
-    return [(m.group(3), int(m.group(4))) for m in pattern.finditer(text)]
-
-
-class ReplayShell:
-    """Answers commands with the outputs recorded from a real guest, in order."""
-
-    def __init__(self, answers: list[Answer]) -> None:
-        self.answers = list(answers)
-        self.commands: list[str] = []
-
-    def run(self, command: str, stage: Stage) -> CommandResult:
-        self.commands.append(command)
-        if not self.answers:
-            raise AssertionError(f"the session sent more commands than were recorded: {command}")
-        output, status = self.answers.pop(0)
-        return CommandResult(command, output, status)
-
-    def transcript(self) -> str:
-        return ""
-
+from vm.console import Answer, CommandResult, Stage
 
 Rule = tuple[str, Callable[[str], Answer]]
 

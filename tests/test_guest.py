@@ -5,13 +5,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fakes import ReplayShell, RuleShell, recorded_answers
+from fakes import RuleShell
 
 from harness.spec import render
 from harness.spec.arches import ARCHES
 from harness.verdict import session_checks as verify
 from harness.verdict.observations import PROFILE_SPLIT
 from vm import guest
+from vm.console import ReplayShell, answers_in
 
 SPEC = render.probe_spec(ARCHES["x86_64"], "abi")
 UPSTREAM = render.probe_spec(ARCHES["x86_64"], "upstream")
@@ -232,7 +233,7 @@ def test_kernel_reports_fail_kernel_log_with_the_excerpt(report: str) -> None:
 def test_recorded_missing_function_fails_insmod_with_the_kernels_reason(data: Path) -> None:
     spec = render.probe_spec(ARCHES["x86_64"], "upstream", "kh_no_such_function")
     log = (data / "console-x86_64-6.12-no-such-function.log").read_text()
-    obs = guest.run_session(ReplayShell(recorded_answers(log)), spec, MODULE)
+    obs = guest.run_session(ReplayShell(answers_in(log)), spec, MODULE)
     checks = by_name(verify.verify(obs, spec))
     assert checks["insmod"].status == "fail"
     assert "Invalid probed address or symbol" in checks["insmod"].detail
@@ -244,7 +245,7 @@ def test_recorded_passing_session_verifies_as_pass(data: Path, name: str) -> Non
     log = (data / name).read_text()
     token = re.search(r"/tmp/kh-([0-9a-f]{8})\"", log)
     assert token, "the recording holds the unique target names"
-    shell = ReplayShell(recorded_answers(log))
+    shell = ReplayShell(answers_in(log))
     obs = guest.run_session(shell, SPEC, MODULE, targets=guest.Targets.new(token.group(1)))
     checks = verify.verify(obs, SPEC, 64, log)
     assert verify.verdict(checks) == "pass", [c for c in checks if c.status != "pass"]
@@ -374,7 +375,7 @@ def riscv_replay(data: Path, edit: Callable[[str], str] = lambda text: text) -> 
     token = re.search(r"kh-after-rmmod-([0-9a-f]{8})", log)
     assert token
     spec = render.probe_spec(ARCHES["riscv64"], "abi")
-    shell = ReplayShell([(edit(out), status) for out, status in recorded_answers(log)])
+    shell = ReplayShell([(edit(out), status) for out, status in answers_in(log)])
     obs = guest.run_session(shell, spec, MODULE, targets=guest.Targets.new(token.group(1)))
     assert not shell.answers
     checks = verify.verify(obs, spec, 64, log)

@@ -21,6 +21,17 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>cM78]"
 KERNEL_LINE = r"(?:\[\s*\d+\.\d+\][^\n]*\n)"
 
 
+Answer = tuple[str, int]  # a framed command's output and exit status
+# The tag that frames one command, and a framed answer in a cleaned log (live console or script run)
+TAG = "KH{token}x{counter}"
+ANSWER = re.compile(r"(KH[0-9a-f]+x\d+)B\n(.*?)\1E=(\d+)\n", re.DOTALL)
+
+
+def answers_in(log_text: str) -> list[Answer]:
+    """The (output, status) of each framed command in a log, in order."""
+    return [(m.group(2), int(m.group(3))) for m in ANSWER.finditer(clean(log_text))]
+
+
 def framed(literal: str) -> str:
     """A regex for literal text that still matches when kernel messages are interleaved in it."""
     return f"{KERNEL_LINE}*".join(re.escape(ch) for ch in literal)
@@ -55,6 +66,24 @@ class Shell(Protocol):
     def run(self, command: str, stage: Stage) -> CommandResult: ...
 
     def transcript(self) -> str: ...
+
+
+class ReplayShell:
+    """Answers the session's commands from a log of an earlier session, in order; a log that ends
+    early (the guest died, the runner stopped) is a failed stage, as on a live console."""
+
+    def __init__(self, answers: list[Answer], log_tail: str = "") -> None:
+        self.answers = list(answers)
+        self.log_tail = log_tail
+
+    def run(self, command: str, stage: Stage) -> CommandResult:
+        if not self.answers:
+            raise StageError(stage.name, f"the log ends before the guest answered '{command}'", self.log_tail)
+        output, status = self.answers.pop(0)
+        return CommandResult(command, output, status)
+
+    def transcript(self) -> str:
+        return ""
 
 
 class Transcript:
@@ -123,7 +152,7 @@ class Console:
     def run(self, command: str, stage: Stage) -> CommandResult:
         """Run one shell command in the guest; return its output and exit status."""
         self.counter += 1
-        tag = f"KH{self.token}x{self.counter}"
+        tag = TAG.format(token=self.token, counter=self.counter)
         # The quotes split each marker in the echoed line, so only the real output matches.
         line = f"echo {tag}''B; {command}; echo {tag}''E=$?"
         try:

@@ -15,12 +15,10 @@ from harness.errors import StageError
 from harness.spec.render import ProbeSpec
 from harness.verdict.observations import CommandResult, Observations, Targets
 from vm import guest
-from vm.console import Stage, clean
+from vm.console import TAG, ReplayShell, Stage, answers_in, clean
 
 SCRIPT_PATH = "/kh/session.sh"  # where the initramfs carries the script
 TARGETS_LINE = "KH-TARGETS"  # the script prints its targets' token, so a log alone can be read back
-_FRAME = r"(KH[0-9a-f]+x(\d+))B\n(.*?)\1E=(\d+)\n"
-Answer = tuple[str, int]
 
 
 class _Writer:
@@ -62,7 +60,7 @@ def session_script(spec: ProbeSpec, module_path: str, targets: Targets, token: s
     def frame(command: str, keep_status: bool = False) -> str:
         nonlocal counter
         counter += 1
-        tag = f"KH{token}x{counter}"
+        tag = TAG.format(token=token, counter=counter)
         if keep_status:
             return f"echo {tag}B; {command}; KH_STATUS=$?; echo {tag}E=$KH_STATUS"
         return f"echo {tag}B; {command}; echo {tag}E=$?"
@@ -100,34 +98,9 @@ def session_script(spec: ProbeSpec, module_path: str, targets: Targets, token: s
     return "\n".join([*head, *before, insmod_line, *tail]) + "\n"
 
 
-def answers_in(log_text: str) -> list[Answer]:
-    """The (output, status) of each framed command in a log, in order (a live console log or the
-    guest output of a script run)."""
-    text = clean(log_text)
-    return [(m.group(3), int(m.group(4))) for m in re.finditer(_FRAME, text, re.DOTALL)]
-
-
 def targets_in(log_text: str) -> Targets | None:
     m = re.search(rf"^{TARGETS_LINE} ([0-9a-f]+)\s*$", clean(log_text), re.MULTILINE)
     return Targets.new(m.group(1)) if m else None
-
-
-class ReplayShell:
-    """Answers the session's commands from a log, in order; a log that ends early (the guest died,
-    the runner stopped) is a failed stage, as on a live console."""
-
-    def __init__(self, answers: list[Answer], log_tail: str = "") -> None:
-        self.answers = list(answers)
-        self.log_tail = log_tail
-
-    def run(self, command: str, stage: Stage) -> CommandResult:
-        if not self.answers:
-            raise StageError(stage.name, f"the log ends before the guest answered '{command}'", self.log_tail)
-        output, status = self.answers.pop(0)
-        return CommandResult(command, output, status)
-
-    def transcript(self) -> str:
-        return ""
 
 
 def observations_from_log(log_text: str, spec: ProbeSpec, module_path: str,
