@@ -10,13 +10,12 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from harness.host import paths
+from harness.host.proc import Echo
 
-Echo = Callable[[str], None]
 # Kbuild's quiet output: two spaces, the step in capitals (CC, LD [M], AR, HOSTCC, ...), its target
 STEP = re.compile(r"^  [A-Z][A-Z0-9_-]*(?: \[M\])?\s+\S")
 PLAIN_EVERY = 30.0  # seconds between plain progress lines when output is not a terminal

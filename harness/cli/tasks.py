@@ -22,7 +22,8 @@ from harness.build.tree import enclosing_tree
 from harness.host import paths, proc
 from harness.host.proc import CommandLog
 from harness.results import cells as reports
-from harness.results.run import format_result, write_json
+from harness.results.run import write_json
+from harness.results.text import format_result
 from harness.runs import check as pipeline
 from harness.spec import render as rendering
 from harness.spec.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-Echo = Callable[[str], None]
+Echo = Callable[[str], None]  # where a run prints its progress lines (print, or a prefixing wrapper)
 _running: set[subprocess.Popen[bytes]] = set()
 _lock = threading.Lock()
 

@@ -6,11 +6,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from harness.results.cells import CellReport, console_tail
+from harness.results.text import first_line
 from harness.verdict.checks import FAIL, NOT_RUN
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _suite(cell: CellReport, command: str) -> ET.Element:
@@ -25,13 +22,13 @@ def _suite(cell: CellReport, command: str) -> ET.Element:
     checks = cell.result.checks if cell.result else []
     if cell.error or not checks:
         case = ET.SubElement(suite, "testcase", classname=classname, name="run")
-        ET.SubElement(case, "error", message=_first_line(cell.error) or "no checks ran").text = cell.error
+        ET.SubElement(case, "error", message=first_line(cell.error) or "no checks ran").text = cell.error
     for check in checks:
         case = ET.SubElement(suite, "testcase", classname=classname, name=check.name)
         if check.status == FAIL and cell.status == "xfail":
             ET.SubElement(case, "skipped", message=f"XFAIL: {cell.note}")
         elif check.status == FAIL:
-            failure = ET.SubElement(case, "failure", message=_first_line(check.detail))
+            failure = ET.SubElement(case, "failure", message=first_line(check.detail))
             failure.text = check.detail + (f"\n\nlast console lines:\n{console}" if console else "")
         elif check.status == NOT_RUN:
             ET.SubElement(case, "skipped", message=f"not run: {check.detail}")

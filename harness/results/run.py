@@ -1,9 +1,8 @@
-"""The run result: its table for people and its JSON for CI matrices and scripts."""
+"""The run result of one cell and its JSON form (schemas/result.schema.json), for CI matrices and scripts."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -57,37 +56,3 @@ class RunResult:
 def write_json(result: RunResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
-
-
-def format_table(rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    return "\n".join(lines)
-
-
-def _first_line(text: str, limit: int = 110) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def format_result(result: RunResult) -> str:
-    """The table of checks, failures in full below it, then the verdict line."""
-    rows = [(c.name, c.status.upper(), _first_line(c.detail)) for c in result.checks]
-    parts = [format_table(rows, ("check", "result", "detail"))] if rows else []
-    for c in result.checks:
-        if c.status == "fail" and "\n" in c.detail.strip():
-            parts.append(f"\n{c.name}:\n{c.detail.strip()}")
-    if result.error:
-        parts.append(f"\nerror: {result.error}")
-    if result.note:
-        parts.append(f"\n{result.status.upper()}: {result.note}")
-    parts.append(
-        f"\n{result.status.upper()}: {result.arch}, Linux {result.kernel_version}, "
-        + ("the tree's own module, " if result.module == "in-tree" else "")
-        + ("LLVM, " if result.toolchain == "llvm" else "")
-        + f"profile {result.profile}, {result.func} ({result.seconds:.1f} s; artifacts in {result.artifacts})"
-    )
-    return "\n".join(parts)

@@ -24,9 +24,9 @@ from harness.build import config as kconfig
 from harness.build import kbuild
 from harness.build import tree as trees
 from harness.host import paths
+from harness.host.proc import Echo
 from harness.spec.arches import ARCHES
 
-Echo = Callable[[str], None]
 KUNITCONFIG = ("CONFIG_KUNIT=y", "CONFIG_KUNIT_EXAMPLE_TEST=y", "CONFIG_MODULES=y", "CONFIG_FTRACE=y",
                "CONFIG_KPROBES=y", "CONFIG_KPROBE_EVENTS=y")
 CHANGED_FILE = "kernel/trace/trace_kprobe.c"

@@ -6,7 +6,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from harness.build import gitrev, intree, kbuild, make, module, patching, progre
 from harness.build import tree as trees
 from harness.errors import BuildError, StageError, UserError
 from harness.host import paths
-from harness.host.proc import CommandLog
+from harness.host.proc import CommandLog, Echo
 from harness.results import run as report
 from harness.spec import kernels, render
 from harness.spec.arches import DEFAULT_PROFILE, Arch
@@ -30,7 +30,6 @@ from harness.verdict.registered import registered_spec
 from vm import guest, initramfs, qemu
 from vm.console import Console, Stage, Transcript
 
-Echo = Callable[[str], None]
 BOOT_SECONDS = 120.0
 
 

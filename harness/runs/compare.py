@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.build import gitrev
 from harness.build.gitrev import Revision
 from harness.host import paths
-from harness.results.run import SCHEMA_VERSION, format_table
+from harness.host.proc import Echo
+from harness.results.run import SCHEMA_VERSION
+from harness.results.text import clip, first_line, format_table
 from harness.runs import check as pipeline
 from harness.runs import matrix
 from harness.spec.arches import resolve_arch
 from harness.verdict.checks import FAIL, Check
 
-Echo = Callable[[str], None]
 REGRESSED, FIXED, BOTH = "regressed", "fixed", "failed on both"
 PER_REVISION = "build_warnings"  # judges only the files its own revision changed
 
@@ -73,11 +73,6 @@ def cell_checks(cell: matrix.Cell) -> list[Check]:
     return checks
 
 
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else ""
-
-
 def diff_checks(before: list[Check], after: list[Check]) -> list[Change]:
     """Per check: regressed (failed after, not before), fixed (failed before, not after), or failed
     on both. A check that did not run on one side (an earlier stage failed) counts as not failed
@@ -95,7 +90,7 @@ def diff_checks(before: list[Check], after: list[Check]) -> list[Change]:
             continue  # each revision's warnings are about its own files: nothing was fixed
         failing = a if a_failed else b
         changes.append(Change(name, kind, b.status if b else "-", a.status if a else "-",
-                              _first_line(failing.detail if failing else "")))
+                              first_line(failing.detail if failing else "")))
     order = {REGRESSED: 0, FIXED: 1, BOTH: 2}
     return sorted(changes, key=lambda c: order[c.kind])
 
@@ -144,16 +139,12 @@ def _status_rows(c: CompareResult) -> list[tuple[str, ...]]:
     by_key = {(cell.opts.revision, cell.opts.arch.name): cell for cell in c.cells.cells}
     rows = []
     for rev in c.revisions:
-        row = [rev.short, _clip(rev.subject, 48)]
+        row = [rev.short, clip(rev.subject, 48)]
         for arch in c.arches:
             cell = by_key[(rev.sha, arch)]
             row.append(cell.status.upper() if not cell.error else "NO BUILD")
         rows.append(tuple(row))
     return rows
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def format_compare(c: CompareResult) -> str:
@@ -167,7 +158,7 @@ def format_compare(c: CompareResult) -> str:
         lines.append(f"{head}:")
         for ch in step.changes:
             lines.append(f"  {ch.kind:<15} {ch.check} ({ch.before} -> {ch.after})"
-                         + (f": {_clip(ch.detail, 160)}" if ch.detail else ""))
+                         + (f": {clip(ch.detail, 160)}" if ch.detail else ""))
     by_key = {(cell.opts.revision, cell.opts.arch.name): cell for cell in c.cells.cells}
     arts = [f"  {cell.label}: {cell.result.artifacts}" for cell in by_key.values() if cell.result]
     lines += ["", "artifacts:", *arts, ""]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import StageError, UserError
+from harness.host.proc import Echo
 from harness.labs import lava
 from harness.results import run as report
 from harness.runs import check as pipeline
@@ -42,7 +43,7 @@ class JobMeta:
 
 
 def write_job(opts: pipeline.CheckOptions, out: Path, base_url: str = "",
-              echo: pipeline.Echo = print) -> tuple[Path, pipeline.Context]:
+              echo: Echo = print) -> tuple[Path, pipeline.Context]:
     """Build everything, then write job.yaml, device.yaml, kh-job.json and the images into out."""
     if opts.module != "rendered":
         raise UserError("inv lava runs our rendered module; --module in-tree is for inv check and inv matrix")
@@ -74,7 +75,7 @@ def write_job(opts: pipeline.CheckOptions, out: Path, base_url: str = "",
 
 
 def submit_job(opts: pipeline.CheckOptions, out: Path, base_url: str, server: str, token: str,
-               echo: pipeline.Echo = print) -> report.RunResult:
+               echo: Echo = print) -> report.RunResult:
     """Write the job, submit it to a LAVA server, wait for it, and judge the log it returns."""
     if not token:
         raise UserError(f"--submit needs an API token of {server}: set {TOKEN_ENV} "
@@ -114,7 +115,7 @@ def judge(log_text: str, meta: JobMeta, result: report.RunResult) -> None:
     result.verdict = verify.verdict(result.checks)
 
 
-def run_job(opts: pipeline.CheckOptions, out: Path, echo: pipeline.Echo = print) -> report.RunResult:
+def run_job(opts: pipeline.CheckOptions, out: Path, echo: Echo = print) -> report.RunResult:
     """Write the job, run it through lava-run here, and judge its log."""
     lava.require_lava_run()
     return _run_and_judge(opts, out, "", "lava-run",
@@ -122,7 +123,7 @@ def run_job(opts: pipeline.CheckOptions, out: Path, echo: pipeline.Echo = print)
 
 
 def _run_and_judge(opts: pipeline.CheckOptions, out: Path, base_url: str, stage: str,
-                   runner: Callable[[Path, pipeline.Context], str], echo: pipeline.Echo) -> report.RunResult:
+                   runner: Callable[[Path, pipeline.Context], str], echo: Echo) -> report.RunResult:
     """Write the job, have runner run it and return its log, keep the log, and judge it."""
     job, ctx = write_job(opts, out, base_url, echo=echo)
     try:

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError, KernelBuildError
 from harness.host import proc
+from harness.host.proc import Echo
 from harness.results.cells import CellReport
-from harness.results.run import SCHEMA_VERSION, RunResult, format_table
+from harness.results.run import SCHEMA_VERSION, RunResult
+from harness.results.text import first_line, format_table
 from harness.runs import check as pipeline
 from harness.verdict import known_issues as known
-
-Echo = Callable[[str], None]
 
 
 @dataclass
@@ -139,7 +138,7 @@ def format_matrix(m: MatrixResult) -> str:
             lines.append(f"  {cell.note}")
         for check in cell.result.checks if cell.result else []:
             if check.status == "fail":
-                lines.append(f"  {check.name}: {check.detail.strip().splitlines()[0] if check.detail.strip() else ''}")
+                lines.append(f"  {check.name}: {first_line(check.detail)}")
         if cell.result:
             lines.append(f"  artifacts: {cell.result.artifacts}")
     summary = ", ".join(f"{sum(c.status == s for c in m.cells)} {s}" for s in
