@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.build import config as kconfig
 from harness.build import gitrev, intree, kbuild, make, module, patching, progress
+from harness.build import toolchain as toolchains
 from harness.build import tree as trees
 from harness.errors import BuildError, StageError, UserError
 from harness.host import paths
@@ -235,10 +236,8 @@ def check_choices(opts: CheckOptions) -> ProbeSpec:
                         "in-tree) probes what its source says: drop one of them")
     if opts.toolchain not in kernels.TOOLCHAINS:
         raise UserError(f"unknown --toolchain '{opts.toolchain}': choose {' or '.join(kernels.TOOLCHAINS)}")
-    missing = [t for t in kernels.LLVM_TOOLS if not shutil.which(t)] if opts.toolchain == "llvm" else []
-    if missing:
-        raise UserError(f"--toolchain llvm needs {', '.join(missing)}: run 'inv setup' "
-                        f"(installs {' '.join(kernels.LLVM_PACKAGES)})")
+    if opts.toolchain == "llvm":
+        toolchains.require_llvm_tools()
     return spec
 
 
