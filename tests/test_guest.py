@@ -9,7 +9,9 @@ from fakes import RuleShell
 
 from harness.spec import render
 from harness.spec.arches import ARCHES
-from harness.verdict import session_checks as verify
+from harness.verdict import session_checks
+from harness.verdict.abi_values import signed
+from harness.verdict.checks import Check, verdict
 from harness.verdict.observations import PROFILE_SPLIT
 from vm import guest
 from vm.console import ReplayShell, answers_in
@@ -23,7 +25,7 @@ KPROBE_DEF = ("p:kprobes/gen_kprobe_test do_sys_open dfd=%di:s32 filename=+0(%si
 KRET_DEF = "r10:kprobes/gen_kretprobe_test do_sys_open arg1=$retval\n"
 
 
-def by_name(checks: list[verify.Check]) -> dict[str, verify.Check]:
+def by_name(checks: list[Check]) -> dict[str, Check]:
     return {c.name: c for c in checks}
 
 
@@ -99,9 +101,9 @@ def healthy_rules(trace_text: str, hits: int | None = None, kret_hits: int | Non
     ]
 
 
-def run(rules: list, spec: render.ProbeSpec = SPEC, console: str = "") -> dict[str, verify.Check]:  # type: ignore[type-arg]
+def run(rules: list, spec: render.ProbeSpec = SPEC, console: str = "") -> dict[str, Check]:  # type: ignore[type-arg]
     obs = guest.run_session(RuleShell(rules), spec, MODULE, targets=T)
-    return by_name(verify.verify(obs, spec, 64, console))
+    return by_name(session_checks.check_session(obs, spec, 64, console))
 
 
 def test_healthy_abi_guest_passes_every_check() -> None:
@@ -171,10 +173,10 @@ def test_wrong_return_values_fail_retval() -> None:
 
 
 def test_retval_is_read_as_a_32_bit_long_on_arm() -> None:
-    assert verify.signed("0xfffffffe", 32) == -2
-    assert verify.signed("0xfffffffffffffffe", 64) == -2
-    assert verify.signed("-100", 32) == -100
-    assert verify.signed("(fault)", 64) is None
+    assert signed("0xfffffffe", 32) == -2
+    assert signed("0xfffffffffffffffe", 64) == -2
+    assert signed("-100", 32) == -100
+    assert signed("(fault)", 64) is None
 
 
 def test_events_left_after_rmmod_fail_events_removed() -> None:
@@ -234,7 +236,7 @@ def test_recorded_missing_function_fails_insmod_with_the_kernels_reason(data: Pa
     spec = render.probe_spec(ARCHES["x86_64"], "upstream", "kh_no_such_function")
     log = (data / "console-x86_64-6.12-no-such-function.log").read_text()
     obs = guest.run_session(ReplayShell(answers_in(log)), spec, MODULE)
-    checks = by_name(verify.verify(obs, spec))
+    checks = by_name(session_checks.check_session(obs, spec))
     assert checks["insmod"].status == "fail"
     assert "Invalid probed address or symbol" in checks["insmod"].detail
     assert checks["rmmod"].status == "not run"
@@ -247,8 +249,8 @@ def test_recorded_passing_session_verifies_as_pass(data: Path, name: str) -> Non
     assert token, "the recording holds the unique target names"
     shell = ReplayShell(answers_in(log))
     obs = guest.run_session(shell, SPEC, MODULE, targets=guest.Targets.new(token.group(1)))
-    checks = verify.verify(obs, SPEC, 64, log)
-    assert verify.verdict(checks) == "pass", [c for c in checks if c.status != "pass"]
+    checks = session_checks.check_session(obs, SPEC, 64, log)
+    assert verdict(checks) == "pass", [c for c in checks if c.status != "pass"]
     assert not shell.answers, "the session must ask exactly what the recorded one asked"
 
 
@@ -368,9 +370,9 @@ def test_another_function_with_lost_records_fails_its_hit_counts() -> None:
 RISCV_LOG = "console-riscv64-6.12-abi-xfail.log"
 
 
-def riscv_replay(data: Path, edit: Callable[[str], str] = lambda text: text) -> tuple[list[verify.Check], dict]:  # type: ignore[type-arg]
+def riscv_replay(data: Path, edit: Callable[[str], str] = lambda text: text) -> tuple[list[Check], dict]:  # type: ignore[type-arg]
     """The recorded riscv64 6.12 session (entry hits without records), answers edited by edit()."""
-    from harness.verdict import known_issues as known
+    from harness.verdict import known_issues
     log = (data / RISCV_LOG).read_text()
     token = re.search(r"kh-after-rmmod-([0-9a-f]{8})", log)
     assert token
@@ -378,8 +380,8 @@ def riscv_replay(data: Path, edit: Callable[[str], str] = lambda text: text) -> 
     shell = ReplayShell([(edit(out), status) for out, status in answers_in(log)])
     obs = guest.run_session(shell, spec, MODULE, targets=guest.Targets.new(token.group(1)))
     assert not shell.answers
-    checks = verify.verify(obs, spec, 64, log)
-    c = known.classify("riscv64", "6.12.117", checks, verify.facts(obs, spec), known.load())
+    checks = session_checks.check_session(obs, spec, 64, log)
+    c = known_issues.classify("riscv64", "6.12.117", checks, session_checks.facts(obs, spec), known_issues.load())
     return list(c.checks), {"status": c.status, "note": c.note}
 
 

@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UserError
-from harness.verdict import known_issues as known
+from harness.verdict import known_issues
+from harness.verdict.checks import FAIL, PASS
 from harness.verdict.session_checks import Check
 
-SHIPPED = {i.id: i for i in known.load()}
+SHIPPED = {i.id: i for i in known_issues.load()}
 NMI = SHIPPED["riscv64-kprobe-records-in-nmi"]
 
 
@@ -42,8 +43,8 @@ def test_range_applies_by_arch_and_version() -> None:
 
 
 def test_the_symptom_with_its_facts_is_xfail_and_the_entry_values_are_not_run() -> None:
-    c = known.classify("riscv64", "6.12.117", checks(**SYMPTOM), facts(), (NMI,))
-    assert c.status == known.XFAIL and c.issues == (NMI,)
+    c = known_issues.classify("riscv64", "6.12.117", checks(**SYMPTOM), facts(), (NMI,))
+    assert c.status == known_issues.XFAIL and c.issues == (NMI,)
     assert "NMI" in c.note
     status = {ch.name: ch.status for ch in c.checks}
     assert status["filename_arg"] == status["register_args"] == "not run"
@@ -51,40 +52,40 @@ def test_the_symptom_with_its_facts_is_xfail_and_the_entry_values_are_not_run() 
 
 
 def test_an_entry_probe_that_never_fires_is_not_hidden_by_the_nmi_issue() -> None:
-    c = known.classify("riscv64", "6.12.117", checks(**SYMPTOM), facts(kprobe__hits=0), (NMI,))
-    assert c.status == known.FAIL
+    c = known_issues.classify("riscv64", "6.12.117", checks(**SYMPTOM), facts(kprobe__hits=0), (NMI,))
+    assert c.status == FAIL
     assert "kprobe.hits > 0 (is 0)" in c.note
 
 
 def test_a_kretprobe_that_loses_records_is_not_hidden_by_the_nmi_issue() -> None:
     lossy = {**SYMPTOM, "kretprobe_hit_counts": "fail"}
-    c = known.classify("riscv64", "6.12.117", checks(**lossy), facts(kretprobe__all_recorded=0), (NMI,))
-    assert c.status == known.FAIL
+    c = known_issues.classify("riscv64", "6.12.117", checks(**lossy), facts(kretprobe__all_recorded=0), (NMI,))
+    assert c.status == FAIL
     assert "kretprobe.all_recorded" in c.note
 
 
 def test_a_wrong_retval_while_the_issue_shows_is_a_plain_fail() -> None:
-    c = known.classify("riscv64", "6.12.117", checks(**{**SYMPTOM, "retval": "fail"}), facts(), (NMI,))
-    assert c.status == known.FAIL
+    c = known_issues.classify("riscv64", "6.12.117", checks(**{**SYMPTOM, "retval": "fail"}), facts(), (NMI,))
+    assert c.status == FAIL
     assert "retval" in c.note
 
 
 def test_failure_beyond_the_known_issue_is_a_plain_fail() -> None:
-    c = known.classify("riscv64", "6.12.117", checks(**SYMPTOM, rmmod="fail"), facts(), (NMI,))
-    assert c.status == known.FAIL
+    c = known_issues.classify("riscv64", "6.12.117", checks(**SYMPTOM, rmmod="fail"), facts(), (NMI,))
+    assert c.status == FAIL
     assert "rmmod" in c.note
 
 
 def test_known_issue_that_passes_is_xpass() -> None:
     healthy = facts(kprobe__records=22, kprobe__trigger_records=3)
-    c = known.classify("riscv64", "6.12.117", checks(insmod="pass", kprobe_records="pass"), healthy, (NMI,))
-    assert c.status == known.XPASS
+    c = known_issues.classify("riscv64", "6.12.117", checks(insmod="pass", kprobe_records="pass"), healthy, (NMI,))
+    assert c.status == known_issues.XPASS
 
 
 def test_outside_the_range_plain_verdicts_stand() -> None:
-    assert known.classify("riscv64", "6.1.192", checks(a="pass"), facts(), (NMI,)).status == known.PASS
-    c = known.classify("riscv64", "6.1.192", checks(**SYMPTOM), facts(), (NMI,))
-    assert c.status == known.FAIL
+    assert known_issues.classify("riscv64", "6.1.192", checks(a="pass"), facts(), (NMI,)).status == PASS
+    c = known_issues.classify("riscv64", "6.1.192", checks(**SYMPTOM), facts(), (NMI,))
+    assert c.status == FAIL
     assert {ch.name: ch.status for ch in c.checks}["filename_arg"] == "fail"
 
 
@@ -92,7 +93,7 @@ def test_a_broken_known_issues_file_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "k.toml"
     bad.write_text("[[issue]]\nid = 'x'\n")
     with pytest.raises(UserError, match="lacks"):
-        known.load(bad)
+        known_issues.load(bad)
     bad.write_text("[[issue]]\nid = 'x'\narch = 'a'\nchecks = []\nreason = 'r'\nfacts = { 'kprobe.hits' = 'many' }\n")
     with pytest.raises(UserError, match="operator"):
-        known.load(bad)
+        known_issues.load(bad)

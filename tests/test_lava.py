@@ -12,10 +12,11 @@ from conftest import DATA
 
 from harness.host import paths
 from harness.labs import lava
-from harness.runs import lava_check as lavacell
+from harness.runs import lava_check
 from harness.spec import render
 from harness.spec.arches import ARCHES, resolve_arch
-from harness.verdict import session_checks as verify
+from harness.verdict import session_checks
+from harness.verdict.checks import verdict
 from harness.verdict.observations import Targets
 from vm import script
 
@@ -31,7 +32,7 @@ def copy_recorded(tmp_path: Path, keep_lines: int | None = None, extra: str = ""
 
 
 def test_a_recorded_lava_run_is_judged_by_the_same_checks_as_a_console_session(tmp_path: Path) -> None:
-    result = lavacell.results_of(copy_recorded(tmp_path))
+    result = lava_check.results_of(copy_recorded(tmp_path))
     assert result.status == "pass", [c for c in result.checks if c.status != "pass"]
     names = [c.name for c in result.checks]
     assert {"filename_arg", "register_args", "retval", "no_records_after_rmmod", "kernel_log"} <= set(names)
@@ -48,7 +49,7 @@ def test_the_guest_output_is_read_back_with_its_quotes() -> None:
 def test_a_guest_that_dies_mid_session_fails_even_though_lava_says_pass(tmp_path: Path) -> None:
     text = (RECORDED / "lava-log.yaml").read_text().splitlines()
     cut = next(i for i, line in enumerate(text) if "kh-trigger" in line)  # the log stops after the trigger
-    result = lavacell.results_of(copy_recorded(tmp_path, keep_lines=cut))
+    result = lava_check.results_of(copy_recorded(tmp_path, keep_lines=cut))
     assert result.status == "fail" and result.verdict == "fail"
     failed = {c.name for c in result.checks if c.status == "fail"}
     assert "lava_test_cases" in failed and failed & {"trace", "rmmod", "reload"}
@@ -58,7 +59,7 @@ def test_a_guest_that_dies_mid_session_fails_even_though_lava_says_pass(tmp_path
 def test_a_failed_lava_action_fails_the_cell(tmp_path: Path) -> None:
     bad = ('{"dt": "x", "lvl": "results", "msg": {"case": "auto-login-action", "definition": "lava", '
            '"result": "fail", "error_msg": "login timed out"}}\n')
-    result = lavacell.results_of(copy_recorded(tmp_path, extra=bad))
+    result = lava_check.results_of(copy_recorded(tmp_path, extra=bad))
     job = next(c for c in result.checks if c.name == "lava_job")
     assert job.status == "fail" and "auto-login-action: fail (login timed out)" in job.detail
     assert result.status == "fail"
@@ -83,8 +84,8 @@ def test_the_live_console_log_and_a_script_log_are_read_by_one_parser(data: Path
     token = re.search(r"/tmp/kh-([0-9a-f]+)", console).group(1)  # type: ignore[union-attr]
     spec = render.probe_spec(resolve_arch("x86_64"), "abi")
     obs = script.observations_from_log(console, spec, "/kh/kprobe_event_gen_test.ko", Targets.new(token))
-    checks = verify.verify(obs, spec, 64, console)
-    assert verify.verdict(checks) == "pass", [c for c in checks if c.status != "pass"]
+    checks = session_checks.check_session(obs, spec, 64, console)
+    assert verdict(checks) == "pass", [c for c in checks if c.status != "pass"]
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHES))

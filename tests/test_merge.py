@@ -81,13 +81,13 @@ def test_nothing_to_merge_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_a_local_check_a_lava_run_and_a_matrix_file_make_one_table(tmp_path: Path) -> None:
     from harness.results.run import write_json
-    from harness.runs import lava_check as lavacell
+    from harness.runs import lava_check
 
     lava_job = tmp_path / "lava-job"
     import shutil
 
     shutil.copytree(DATA / "lava-x86_64-6.12-pass", lava_job)
-    write_json(lavacell.results_of(lava_job), tmp_path / "lava.json")  # what `inv lava --results --json` writes
+    write_json(lava_check.results_of(lava_job), tmp_path / "lava.json")  # what `inv lava --results --json` writes
     (tmp_path / "check.json").write_text(json.dumps(a_pass("arm64")))
     matrix = {"schema_version": 1, "ok": False, "seconds": 1.0, "cells": [
         {"cell": "riscv64/6.12", "arch": "riscv64", "kernel": "6.12", "status": "xfail", "note": "", "error": "",

@@ -357,12 +357,12 @@ def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
          patch=None, toolchain="gcc", no_known_issues=False, out=None, base_url="", run=False, results=None,
          verbose=False, json=None, submit=None):
     """Write a cell as a standard LAVA job (stock qemu device type); --run runs it here with lava-run, --results judges a job's log. Exit codes as inv check."""
-    from harness.runs import lava_check as lavacell
+    from harness.runs import lava_check
 
     def go() -> int:
         target = paths.check_output_file(Path(json), "--json") if json else None
         if results:
-            result = lavacell.results_of(Path(results), known_issues=not no_known_issues)
+            result = lava_check.results_of(Path(results), known_issues=not no_known_issues)
         else:
             if not out:
                 raise errors.UserError("--out is required: the folder to write the LAVA job into")
@@ -370,16 +370,16 @@ def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
             opts = _options(arch, tree, kernel, profile, None, kconfig_add or [], patch, no_known_issues,
                             "lava", toolchain, "rendered", verbose)
             if submit:
-                result = lavacell.submit_job(opts, folder, base_url, submit,
-                                             os.environ.get(lavacell.TOKEN_ENV, ""), echo=_echo)
+                result = lava_check.submit_job(opts, folder, base_url, submit,
+                                             os.environ.get(lava_check.TOKEN_ENV, ""), echo=_echo)
             elif not run:
-                _, ctx = lavacell.write_job(opts, folder, base_url, echo=_echo)
+                _, ctx = lava_check.write_job(opts, folder, base_url, echo=_echo)
                 pipeline.finish(ctx)
                 print(f"run it here: inv lava --arch {opts.arch.name} --out {folder} --run; or submit "
-                      f"{folder / lavacell.JOB_FILE} to a lab with a qemu device")
+                      f"{folder / lava_check.JOB_FILE} to a lab with a qemu device")
                 return 0
             else:
-                result = lavacell.run_job(opts, folder, echo=_echo)
+                result = lava_check.run_job(opts, folder, echo=_echo)
         print()
         print(format_result(result))
         if target:

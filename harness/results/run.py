@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from harness.verdict.session_checks import Check
+from harness.verdict.checks import Check
 
 SCHEMA_VERSION = 1  # of schemas/result.schema.json and schemas/matrix.schema.json
 

@@ -19,13 +19,12 @@ from harness.build import tree as trees
 from harness.errors import BuildError, StageError, UserError
 from harness.host import paths
 from harness.host.proc import CommandLog, Echo
-from harness.results import run as report
+from harness.results.run import RunResult, write_json
 from harness.spec import kernels, render
 from harness.spec.arches import DEFAULT_PROFILE, Arch
 from harness.spec.render import ProbeSpec
-from harness.verdict import known_issues as known
-from harness.verdict import recorded as records
-from harness.verdict import session_checks as verify
+from harness.verdict import known_issues, recorded, session_checks
+from harness.verdict.checks import FAIL, PASS, Check, verdict
 from harness.verdict.observations import Targets
 from harness.verdict.registered import registered_spec
 from vm import guest, initramfs, qemu
@@ -178,7 +177,7 @@ def _kvm_probe_beside(arch: Arch, image: Path) -> Iterator[None]:
 
 @contextmanager
 def booted(arch: Arch, built: Built, run_dir: Path, commands: CommandLog, stages: Stages,
-           result: report.RunResult | None = None, stream: bool = False) -> Iterator[Console]:
+           result: RunResult | None = None, stream: bool = False) -> Iterator[Console]:
     """A booted guest at its shell prompt; QEMU is always stopped on the way out."""
     accel = qemu.pick_accel(arch, built.image)
     if result is not None:
@@ -204,7 +203,7 @@ class Context:
     run_dir: Path
     commands: CommandLog
     stages: Stages
-    result: report.RunResult
+    result: RunResult
     cleanup: ExitStack
 
 
@@ -271,7 +270,7 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
     extra = opts.kconfig_add + ((intree.KCONFIG,) if opts.module == intree.IN_TREE else ())
     build = kconfig.prepare_build(tree, opts.arch, extra, opts.toolchain)
     run_dir = paths.new_run_dir(opts.arch.name)
-    result = report.RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
+    result = RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir),
                               patches=[str(p) for p in opts.patches], command=opts.command,
                               revision=opts.revision, toolchain=opts.toolchain, module=opts.module)
@@ -286,7 +285,7 @@ def finish(ctx: Context) -> None:
     ctx.result.seconds = round(time.monotonic() - ctx.stages.start, 2)
     ctx.result.commands = ctx.commands.lines
     (ctx.run_dir / "commands.sh").write_text("#!/bin/sh\n" + "\n".join(ctx.commands.lines) + "\n")
-    report.write_json(ctx.result, ctx.run_dir / "result.json")
+    write_json(ctx.result, ctx.run_dir / "result.json")
 
 
 def build_cell(opts: CheckOptions, ctx: Context) -> Built | None:
@@ -294,7 +293,7 @@ def build_cell(opts: CheckOptions, ctx: Context) -> Built | None:
     try:
         return build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
     except BuildError as e:
-        ctx.result.checks = [verify.Check("module_build", verify.FAIL, str(e))]
+        ctx.result.checks = [Check("module_build", FAIL, str(e))]
         ctx.result.error = str(e)
         return None
 
@@ -307,17 +306,17 @@ def boot_and_check(opts: CheckOptions, ctx: Context, built: Built) -> None:
         log = ctx.run_dir / "build.log"
         found = gitrev.warnings_in(log.read_text(errors="replace") if log.exists() else "", opts.warn_files)
         ctx.result.checks.append(warnings_check(found, opts.allow_warnings, log))
-        ctx.result.verdict = verify.verdict(ctx.result.checks)
+        ctx.result.verdict = verdict(ctx.result.checks)
 
 
-def warnings_check(found: list[str], allowed: bool, log: Path) -> verify.Check:
+def warnings_check(found: list[str], allowed: bool, log: Path) -> Check:
     """No compiler warning in the files the revision touches (ktest.pl's patchcheck rule)."""
     if not found:
-        return verify.Check("build_warnings", verify.PASS, "no compiler warning in the files this revision touches")
+        return Check("build_warnings", PASS, "no compiler warning in the files this revision touches")
     listed = "\n".join(found[:20]) + (f"\n... {len(found) - 20} more in {log}" if len(found) > 20 else "")
     if allowed:
-        return verify.Check("build_warnings", verify.PASS, f"warnings waived by --allow-warnings:\n{listed}")
-    return verify.Check("build_warnings", verify.FAIL,
+        return Check("build_warnings", PASS, f"warnings waived by --allow-warnings:\n{listed}")
+    return Check("build_warnings", FAIL,
                         f"{len(found)} compiler warning(s) in files this revision touches, first: {found[0]} "
                         f"(waive with --allow-warnings SHA):\n{listed}")
 
@@ -332,8 +331,8 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
             obs = guest.run_session(console, ctx.spec, built.module_path, events_of=_events_of(opts, ctx.spec))
     except StageError as e:
         console_text = consoles[0].transcript() if consoles else e.console_tail
-        result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}"),
-                         verify.kernel_log_check(None, console_text)]
+        result.checks = [Check(e.stage, FAIL, f"{e.reason}\n{e.console_tail}"),
+                         session_checks.kernel_log_check(None, console_text)]
         result.error = f"stage '{e.stage}' failed: {e.reason} (console log: {ctx.run_dir / 'console.log'})"
         return
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
@@ -343,10 +342,10 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
     if opts.module == intree.IN_TREE:  # judged by what the tree's module registered
         spec = registered_spec(obs.kprobe_events.output if obs.kprobe_events else "", ctx.spec)
         result.profile, result.func = spec.profile, spec.func
-    session = records.Session(obs, spec)  # the trace and profile, parsed once for checks and facts
-    result.checks = verify.verify(obs, spec, opts.arch.word_bits, consoles[0].transcript(), session)
-    result.facts = verify.facts(obs, spec, session)
-    result.verdict = verify.verdict(result.checks)
+    session = recorded.RecordedEvents(obs, spec)  # the trace and profile, parsed once for checks and facts
+    result.checks = session_checks.check_session(obs, spec, opts.arch.word_bits, consoles[0].transcript(), session)
+    result.facts = session_checks.facts(obs, spec, session)
+    result.verdict = verdict(result.checks)
 
 
 def _events_of(opts: CheckOptions, spec: ProbeSpec) -> guest.EventsOf | None:
@@ -360,18 +359,18 @@ def _events_of(opts: CheckOptions, spec: ProbeSpec) -> guest.EventsOf | None:
     return names
 
 
-def classify(opts: CheckOptions, result: report.RunResult, issues: tuple[known.KnownIssue, ...] | None = None) -> None:
+def classify(opts: CheckOptions, result: RunResult, issues: tuple[known_issues.KnownIssue, ...] | None = None) -> None:
     """Set result.status (and mark impossible checks) from the known issues, unless they are off."""
     if not opts.known_issues:
         result.status = result.verdict
         return
-    c = known.classify(opts.arch.name, result.kernel_version, result.checks, result.facts,
-                       known.load() if issues is None else issues)
+    c = known_issues.classify(opts.arch.name, result.kernel_version, result.checks, result.facts,
+                       known_issues.load() if issues is None else issues)
     result.checks, result.status, result.note = list(c.checks), c.status, c.note
     result.known_issues = [{"id": i.id, "reason": i.reason, "reference": i.reference} for i in c.issues]
 
 
-def run_check(opts: CheckOptions, echo: Echo = print) -> report.RunResult:
+def run_check(opts: CheckOptions, echo: Echo = print) -> RunResult:
     """The whole check; user and kernel-build errors propagate, guest failures become a fail verdict."""
     ctx = start_run(opts, echo)
     try:

@@ -13,12 +13,12 @@ from pathlib import Path
 from harness.errors import StageError, UserError
 from harness.host.proc import Echo
 from harness.labs import lava
-from harness.results import run as report
+from harness.results.run import RunResult
 from harness.runs import check as pipeline
 from harness.spec.arches import resolve_arch
 from harness.spec.render import ProbeSpec, probe_spec
-from harness.verdict import recorded as records
-from harness.verdict import session_checks as verify
+from harness.verdict import recorded, session_checks
+from harness.verdict.checks import FAIL, Check, verdict
 from harness.verdict.observations import Targets
 from vm import initramfs, qemu, script
 
@@ -75,7 +75,7 @@ def write_job(opts: pipeline.CheckOptions, out: Path, base_url: str = "",
 
 
 def submit_job(opts: pipeline.CheckOptions, out: Path, base_url: str, server: str, token: str,
-               echo: Echo = print) -> report.RunResult:
+               echo: Echo = print) -> RunResult:
     """Write the job, submit it to a LAVA server, wait for it, and judge the log it returns."""
     if not token:
         raise UserError(f"--submit needs an API token of {server}: set {TOKEN_ENV} "
@@ -95,7 +95,7 @@ def read_meta(folder: Path) -> JobMeta:
     return JobMeta(**json.loads(path.read_text()))
 
 
-def judge(log_text: str, meta: JobMeta, result: report.RunResult) -> None:
+def judge(log_text: str, meta: JobMeta, result: RunResult) -> None:
     """Fill result's checks and verdict from a LAVA log, with the checks of a console session plus
     LAVA's own: every stage reported, no LAVA action failed."""
     log = lava.parse_log(log_text)
@@ -104,18 +104,18 @@ def judge(log_text: str, meta: JobMeta, result: report.RunResult) -> None:
     try:
         obs = script.observations_from_log(log.target, spec, meta.module_path, Targets.new(meta.token))
     except StageError as e:
-        result.checks = [verify.Check(e.stage, verify.FAIL, f"{e.reason}\n{e.console_tail}"),
-                         verify.kernel_log_check(None, log.target), *lava_checks]
+        result.checks = [Check(e.stage, FAIL, f"{e.reason}\n{e.console_tail}"),
+                         session_checks.kernel_log_check(None, log.target), *lava_checks]
         result.error = f"stage '{e.stage}' failed: {e.reason}"
-        result.verdict = verify.FAIL
+        result.verdict = FAIL
         return
-    session = records.Session(obs, spec)
-    result.checks = [*verify.verify(obs, spec, resolve_arch(meta.arch).word_bits, log.target, session), *lava_checks]
-    result.facts = verify.facts(obs, spec, session)
-    result.verdict = verify.verdict(result.checks)
+    session = recorded.RecordedEvents(obs, spec)
+    result.checks = [*session_checks.check_session(obs, spec, resolve_arch(meta.arch).word_bits, log.target, session), *lava_checks]
+    result.facts = session_checks.facts(obs, spec, session)
+    result.verdict = verdict(result.checks)
 
 
-def run_job(opts: pipeline.CheckOptions, out: Path, echo: Echo = print) -> report.RunResult:
+def run_job(opts: pipeline.CheckOptions, out: Path, echo: Echo = print) -> RunResult:
     """Write the job, run it through lava-run here, and judge its log."""
     lava.require_lava_run()
     return _run_and_judge(opts, out, "", "lava-run",
@@ -123,7 +123,7 @@ def run_job(opts: pipeline.CheckOptions, out: Path, echo: Echo = print) -> repor
 
 
 def _run_and_judge(opts: pipeline.CheckOptions, out: Path, base_url: str, stage: str,
-                   runner: Callable[[Path, pipeline.Context], str], echo: Echo) -> report.RunResult:
+                   runner: Callable[[Path, pipeline.Context], str], echo: Echo) -> RunResult:
     """Write the job, have runner run it and return its log, keep the log, and judge it."""
     job, ctx = write_job(opts, out, base_url, echo=echo)
     try:
@@ -139,7 +139,7 @@ def _run_and_judge(opts: pipeline.CheckOptions, out: Path, base_url: str, stage:
         pipeline.finish(ctx)
 
 
-def results_of(target: Path, known_issues: bool = True) -> report.RunResult:
+def results_of(target: Path, known_issues: bool = True) -> RunResult:
     """The verdict of a job someone else ran: its log file (with kh-job.json beside it) or its folder."""
     folder = target if target.is_dir() else target.parent
     log_file = target if target.is_file() else next(
@@ -147,7 +147,7 @@ def results_of(target: Path, known_issues: bool = True) -> report.RunResult:
     if log_file is None:
         raise UserError(f"no LAVA log in {folder}: give the log file (lava-run's stderr or a server's output.yaml)")
     meta = read_meta(folder)
-    result = report.RunResult(arch=meta.arch, kernel_version=meta.kernel_version, tree="", profile=meta.profile,
+    result = RunResult(arch=meta.arch, kernel_version=meta.kernel_version, tree="", profile=meta.profile,
                               func=meta.func, artifacts=str(folder), command=meta.command, toolchain=meta.toolchain)
     judge(log_file.read_text(errors="replace"), meta, result)
     opts = pipeline.CheckOptions(arch=resolve_arch(meta.arch), toolchain=meta.toolchain, known_issues=known_issues)

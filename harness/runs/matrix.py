@@ -16,7 +16,8 @@ from harness.results.cells import CellReport
 from harness.results.run import SCHEMA_VERSION, RunResult
 from harness.results.text import first_line, format_table
 from harness.runs import check as pipeline
-from harness.verdict import known_issues as known
+from harness.verdict import known_issues
+from harness.verdict.checks import FAIL, PASS
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Cell:
     result: RunResult | None = None
     error: str = ""
     build_error: bool = False
-    status: str = known.FAIL
+    status: str = FAIL
     note: str = ""
 
 
@@ -38,7 +39,7 @@ class MatrixResult:
     @property
     def ok(self) -> bool:
         """True when every cell passed or failed only by a known issue."""
-        return all(c.status in (known.PASS, known.XFAIL) for c in self.cells)
+        return all(c.status in (PASS, known_issues.XFAIL) for c in self.cells)
 
 
 def cell_label(opts: pipeline.CheckOptions) -> str:
@@ -53,9 +54,9 @@ def _prefixed(echo: Echo, label: str, lock: threading.Lock) -> Echo:
 
 
 def run_matrix(cells_opts: list[pipeline.CheckOptions], echo: Echo = print,
-               issues: tuple[known.KnownIssue, ...] | None = None) -> MatrixResult:
+               issues: tuple[known_issues.KnownIssue, ...] | None = None) -> MatrixResult:
     """Every cell, one failing cell never stopping the others; builds run one ahead of boots."""
-    issues = known.load() if issues is None else issues
+    issues = known_issues.load() if issues is None else issues
     started = time.monotonic()
     lock = threading.Lock()
     cells = [Cell(o, cell_label(o)) for o in cells_opts]
@@ -129,7 +130,7 @@ def format_matrix(m: MatrixResult) -> str:
     rows.append(("total s", *(f"{c.result.seconds:.1f}" if c.result else "-" for c in m.cells)))
     lines = [format_table(rows, headers)]
     for cell in m.cells:
-        if cell.status == known.PASS:
+        if cell.status == PASS:
             continue
         lines.append(f"\n{cell.label}: {cell.status.upper()}")
         if cell.error:
@@ -142,7 +143,7 @@ def format_matrix(m: MatrixResult) -> str:
         if cell.result:
             lines.append(f"  artifacts: {cell.result.artifacts}")
     summary = ", ".join(f"{sum(c.status == s for c in m.cells)} {s}" for s in
-                        (known.PASS, known.XFAIL, known.FAIL, known.XPASS) if any(c.status == s for c in m.cells))
+                        (PASS, known_issues.XFAIL, FAIL, known_issues.XPASS) if any(c.status == s for c in m.cells))
     lines.append(f"\nmatrix {'OK' if m.ok else 'FAILED'}: {summary} ({m.seconds:.1f} s)")
     return "\n".join(lines)
 

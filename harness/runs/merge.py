@@ -11,7 +11,8 @@ from harness.results.run import RunResult
 from harness.runs import check as pipeline
 from harness.runs.matrix import Cell, MatrixResult
 from harness.spec.arches import resolve_arch
-from harness.verdict import known_issues as known
+from harness.verdict.known_issues import KnownIssue
+from harness.verdict.known_issues import load as load_known_issues
 
 
 def results_in(path: Path) -> list[RunResult]:
@@ -57,10 +58,10 @@ def label(result: RunResult) -> str:
 
 
 def merge(results: list[RunResult], known_issues: bool = True,
-          issues: tuple[known.KnownIssue, ...] | None = None) -> MatrixResult:
+          issues: tuple[KnownIssue, ...] | None = None) -> MatrixResult:
     """The results as one matrix, each classified against the known issues as `inv matrix` does
     (or given its raw verdict); the same cell from two sources keeps both, numbered."""
-    issues = known.load() if issues is None else issues
+    issues = load_known_issues() if issues is None else issues
     cells: list[Cell] = []
     seen: dict[str, int] = {}
     for result in results:

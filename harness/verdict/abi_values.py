@@ -6,7 +6,7 @@ from __future__ import annotations
 from harness.verdict import trace
 from harness.verdict.checks import Check, make_check
 from harness.verdict.observations import MISSING, OPENER, OPENS, READ, WRITE
-from harness.verdict.recorded import Session
+from harness.verdict.recorded import RecordedEvents
 
 AT_FDCWD = -100
 ENOENT = 2
@@ -31,12 +31,12 @@ def _last_per_pid(records: list[trace.TraceRecord]) -> dict[int, trace.TraceReco
     return {r.pid: r for r in records}
 
 
-def value_checks(session: Session, bits: int) -> list[Check]:
-    t = session.obs.targets
-    kprobes = session.kprobes()
-    reads = session.of(kprobes, READ)
-    misses = session.of(kprobes, MISSING)
-    writes = session.of(kprobes, WRITE)
+def value_checks(recorded: RecordedEvents, bits: int) -> list[Check]:
+    t = recorded.obs.targets
+    kprobes = recorded.kprobes()
+    reads = recorded.of(kprobes, READ)
+    misses = recorded.of(kprobes, MISSING)
+    writes = recorded.of(kprobes, WRITE)
     ok_reads = [r for r in reads if r.field("filename") == f'"{t.existing}"']
     ok_misses = [r for r in misses if r.field("filename") == f'"{t.missing}"']
     ok_writes = [r for r in writes if r.field("filename") == f'"{t.created}"']
@@ -67,24 +67,24 @@ def value_checks(session: Session, bits: int) -> list[Check]:
     checks.append(make_check("register_args", not problems,
                              "dfd=AT_FDCWD, O_RDONLY for reads, O_WRONLY|O_CREAT|O_TRUNC and mode 0666 for the write",
                              "; ".join(dict.fromkeys(problems))))
-    checks.append(retval_check(session, bits))
+    checks.append(retval_check(recorded, bits))
     return checks
 
 
-def retval_check(session: Session, bits: int) -> Check:
+def retval_check(recorded: RecordedEvents, bits: int) -> Check:
     """Each trigger process's last return from the function: the first free fd, or -ENOENT.
 
     It reads the kretprobe records alone, so it runs even when entry records are missing."""
-    returns = session.kretprobes()
+    returns = recorded.kretprobes()
     plan = ((READ, FIRST_FREE_FD), (MISSING, -ENOENT), (WRITE, FIRST_FREE_FD))
     problems, checked = [], 0
     for kind, want in plan:
-        last = _last_per_pid(session.of(returns, kind))
-        for pid in sorted(session.obs.pids(kind)):
+        last = _last_per_pid(recorded.of(returns, kind))
+        for pid in sorted(recorded.obs.pids(kind)):
             record = last.get(pid)
             value = signed(record.field("arg1"), bits) if record else None
             if record is None:
-                problems.append(f"{kind} (pid {pid}): no {session.spec.kretprobe_event} record")
+                problems.append(f"{kind} (pid {pid}): no {recorded.spec.kretprobe_event} record")
             elif value != want:
                 name = " (-ENOENT)" if want == -ENOENT else " (the first free fd)"
                 problems.append(f"{kind} (pid {pid}): returned {record.field('arg1')}, expected {want}{name}")

@@ -15,9 +15,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.spec.kernels import version_tuple
-from harness.verdict.session_checks import FAIL, NOT_RUN, PASS, Check
-
-__all__ = ["FAIL", "PASS", "PASSING", "XFAIL", "XPASS", "Classification", "KnownIssue", "classify", "load"]
+from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check
 
 KNOWN_ISSUES = Path(__file__).with_name("known_issues.toml")
 XFAIL, XPASS = "xfail", "xpass"
@@ -112,13 +110,13 @@ def classify(arch: str, version: str, checks: list[Check], facts: Mapping[str, i
     result = tuple(replace(c, status=NOT_RUN, detail=f"nothing to check while {impossible[c.name].id} shows")
                    if c.name in impossible and c.status != PASS else c for c in checks)
     failed = {c.name for c in result if c.status != PASS and c.name not in impossible}
-    ran_all = bool(checks)
+    has_checks = bool(checks)
     if not failed and not showing:
-        if relevant and ran_all:  # nothing failed, and the issues' facts did not show: they are gone
+        if relevant and has_checks:  # nothing failed, and the issues' facts did not show: they are gone
             ids = ", ".join(i.id for i in relevant)
             return Classification(XPASS, result, relevant,
                                   f"known issue {ids} did not reproduce: update known_issues.toml")
-        return Classification(PASS if ran_all else FAIL, result)
+        return Classification(PASS if has_checks else FAIL, result)
     explained = {name for i in showing for name in i.checks}
     if showing and failed <= explained:
         return Classification(XFAIL, result, showing, "; ".join(f"{i.id}: {i.reason}" for i in showing))

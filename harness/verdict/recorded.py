@@ -46,8 +46,9 @@ class EventFacts:
                 f"{prefix}.slack": self.slack, f"{prefix}.all_recorded": int(self.all_recorded)}
 
 
-class Session:
-    """The parsed trace and profile of one session, and which records came from the trigger."""
+class RecordedEvents:
+    """What the kernel recorded in one guest session (its trace and kprobe_profile, parsed once),
+    and which of the records came from the trigger."""
 
     def __init__(self, obs: Observations, spec: ProbeSpec) -> None:
         self.obs, self.spec = obs, spec

@@ -6,10 +6,9 @@ import re
 
 from harness.spec.arches import ABI_PROFILE, PROBE_FUNC
 from harness.spec.render import ProbeSpec
-from harness.verdict import abi_values as values
-from harness.verdict import trace
-from harness.verdict.abi_values import VALUE_CHECKS, signed
-from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, make_check, verdict
+from harness.verdict import abi_values, trace
+from harness.verdict.abi_values import VALUE_CHECKS
+from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, make_check
 from harness.verdict.observations import (
     MISSING,
     OPENER,
@@ -21,10 +20,7 @@ from harness.verdict.observations import (
     Observations,
     read_problem,
 )
-from harness.verdict.recorded import EventFacts, Session, profile_hits
-
-__all__ = ["CHECKS_AFTER_INSMOD", "FAIL", "NOT_RUN", "PASS", "VALUE_CHECKS", "Check", "facts", "kernel_log_check",
-           "profile_hits", "signed", "verdict", "verify"]
+from harness.verdict.recorded import EventFacts, RecordedEvents
 
 KERNEL_PROBLEM = re.compile(
     r"WARNING: CPU: \d+|-+\[ cut here \]-+|kernel BUG at|\bBUG: |\bOops\b|Internal error: "
@@ -104,24 +100,24 @@ def _enabled_check(name: str, event: str, read: CommandResult | None) -> Check:
                       problem or f"events/kprobes/{event}/enable reads {value!r}, expected '1'")
 
 
-def _records_check(name: str, session: Session, event: str, records: list[trace.TraceRecord],
+def _records_check(name: str, recorded: RecordedEvents, event: str, records: list[trace.TraceRecord],
                    facts: EventFacts) -> Check:
-    problem = read_problem(session.obs.trace, "the trace")
+    problem = read_problem(recorded.obs.trace, "the trace")
     if problem:
         return Check(name, FAIL, problem)
-    mine = session.trigger_records(records)
-    pids = session.obs.pids(READ)
-    want = OPENS if session.own_function else 1
-    covered = len({r.pid for r in mine}) if session.own_function else len(mine)
-    returning = f" returning to '<- {session.spec.func}'" if event == session.spec.kretprobe_event else ""
-    source = f"the {len(pids)} '{OPENER}' processes of the trigger" if session.own_function else "any task"
+    mine = recorded.trigger_records(records)
+    pids = recorded.obs.pids(READ)
+    want = OPENS if recorded.own_function else 1
+    covered = len({r.pid for r in mine}) if recorded.own_function else len(mine)
+    returning = f" returning to '<- {recorded.spec.func}'" if event == recorded.spec.kretprobe_event else ""
+    source = f"the {len(pids)} '{OPENER}' processes of the trigger" if recorded.own_function else "any task"
     if covered >= want:
         sample = mine[0]
         fields = " ".join(f"{k}={v}" for k, v in sample.fields)
         return Check(name, PASS, f"{len(mine)} records{returning} from {source} ({facts.records} in all), "
                                  f"e.g. ({sample.location}) {fields}")
     if facts.hits <= 0:
-        why = (f"the probe was never hit: {session.spec.func} may be inlined into its callers or not on "
+        why = (f"the probe was never hit: {recorded.spec.func} may be inlined into its callers or not on "
                "the path the trigger takes in this kernel; choose another function with --func")
     elif facts.records == 0:
         why = (f"kprobe_profile counts {facts.hits} hits and {facts.misses} misses, so the probe fires "
@@ -147,8 +143,8 @@ def _hit_count_check(name: str, event: str, facts: EventFacts, read: CommandResu
     return Check(name, PASS, seen)
 
 
-def _lost_events_check(session: Session) -> Check:
-    obs = session.obs
+def _lost_events_check(recorded: RecordedEvents) -> Check:
+    obs = recorded.obs
     problem = read_problem(obs.trace, "the trace") or read_problem(obs.ring_stats, "per_cpu/cpu*/stats")
     if problem:
         return Check("no_lost_events", FAIL, problem)
@@ -156,7 +152,7 @@ def _lost_events_check(session: Session) -> Check:
     counters: dict[str, int] = {}
     for key, value in _STAT.findall(obs.ring_stats.output):
         counters[key] = counters.get(key, 0) + int(value)
-    dump = session.dump
+    dump = recorded.dump
     figures = ", ".join(f"{k} {v}" for k, v in counters.items())
     figures += f", entries in buffer/written {dump.entries_in_buffer}/{dump.entries_written}"
     lost = [f"{k} {v}" for k, v in counters.items() if v]
@@ -256,17 +252,17 @@ def _insmod_failed(obs: Observations, value_names: tuple[str, ...], console: str
             kernel_log_check(obs.dmesg, console)]
 
 
-def facts(obs: Observations, spec: ProbeSpec, session: Session | None = None) -> dict[str, int]:
-    """The counts known issues are matched against, per event (session: the one verify() read, if any)."""
-    session = session or Session(obs, spec)
-    return {**session.facts(spec.kprobe_event, session.kprobes()).as_dict("kprobe"),
-            **session.facts(spec.kretprobe_event, session.kretprobes()).as_dict("kretprobe"),
-            "lost_events": session.dump.lost_events}
+def facts(obs: Observations, spec: ProbeSpec, recorded: RecordedEvents | None = None) -> dict[str, int]:
+    """The counts known issues are matched against, per event (recorded: what check_session read, if any)."""
+    recorded = recorded or RecordedEvents(obs, spec)
+    return {**recorded.facts(spec.kprobe_event, recorded.kprobes()).as_dict("kprobe"),
+            **recorded.facts(spec.kretprobe_event, recorded.kretprobes()).as_dict("kretprobe"),
+            "lost_events": recorded.dump.lost_events}
 
 
-def verify(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str = "",
-           session: Session | None = None) -> list[Check]:
-    """All checks of one guest session, in the order they happen (session: its parsed trace and
+def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str = "",
+           recorded: RecordedEvents | None = None) -> list[Check]:
+    """All checks of one guest session, in the order they happen (recorded: its parsed trace and
     profile, when the caller has them already)."""
     value_names = VALUE_CHECKS if checks_values(spec) else ()
     if obs.insmod is None or not obs.insmod.ok:
@@ -282,15 +278,15 @@ def verify(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str
         _enabled_check("kretprobe_enabled", spec.kretprobe_event, obs.enable.get(spec.kretprobe_event)),
         _trigger_check(obs),
     ]
-    session = session or Session(obs, spec)
-    for prefix, event, records in (("kprobe", spec.kprobe_event, session.kprobes()),
-                                   ("kretprobe", spec.kretprobe_event, session.kretprobes())):
-        event_facts = session.facts(event, records)
-        checks.append(_records_check(f"{prefix}_records", session, event, records, event_facts))
+    recorded = recorded or RecordedEvents(obs, spec)
+    for prefix, event, records in (("kprobe", spec.kprobe_event, recorded.kprobes()),
+                                   ("kretprobe", spec.kretprobe_event, recorded.kretprobes())):
+        event_facts = recorded.facts(event, records)
+        checks.append(_records_check(f"{prefix}_records", recorded, event, records, event_facts))
         checks.append(_hit_count_check(f"{prefix}_hit_counts", event, event_facts, obs.kprobe_profile))
-    checks.append(_lost_events_check(session))
+    checks.append(_lost_events_check(recorded))
     if value_names:
-        checks.extend(values.value_checks(session, word_bits))
+        checks.extend(abi_values.value_checks(recorded, word_bits))
     rmmod = obs.rmmod
     checks.append(make_check("rmmod", rmmod is not None and rmmod.ok, "module unloaded",
                              f"rmmod failed: {rmmod.output.strip() if rmmod else 'did not run'}"))
