@@ -20,10 +20,11 @@ from harness.errors import BuildError, StageError, UserError
 from harness.host import paths
 from harness.host.proc import CommandLog, Echo
 from harness.results.run import RunResult, write_json
+from harness.runs import judging
 from harness.spec import kernels, render
 from harness.spec.arches import DEFAULT_PROFILE, Arch
 from harness.spec.render import ProbeSpec
-from harness.verdict import known_issues, recorded, session_checks
+from harness.verdict import known_issues
 from harness.verdict.checks import FAIL, PASS, Check, verdict
 from harness.verdict.observations import Targets
 from harness.verdict.registered import registered_spec
@@ -330,10 +331,8 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
             consoles.append(console)
             obs = guest.run_session(console, ctx.spec, built.module_path, events_of=_events_of(opts, ctx.spec))
     except StageError as e:
-        console_text = consoles[0].transcript() if consoles else e.console_tail
-        result.checks = [Check(e.stage, FAIL, f"{e.reason}\n{e.console_tail}"),
-                         session_checks.kernel_log_check(None, console_text)]
-        result.error = f"stage '{e.stage}' failed: {e.reason} (console log: {ctx.run_dir / 'console.log'})"
+        judging.stage_failed(result, e, consoles[0].transcript() if consoles else e.console_tail,
+                             where=f"console log: {ctx.run_dir / 'console.log'}")
         return
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
     (ctx.run_dir / "trace.txt").write_text(obs.trace.output if obs.trace else "")
@@ -342,10 +341,7 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
     if opts.module == intree.IN_TREE:  # judged by what the tree's module registered
         spec = registered_spec(obs.kprobe_events.output if obs.kprobe_events else "", ctx.spec)
         result.profile, result.func = spec.profile, spec.func
-    session = recorded.RecordedEvents(obs, spec)  # the trace and profile, parsed once for checks and facts
-    result.checks = session_checks.check_session(obs, spec, opts.arch.word_bits, consoles[0].transcript(), session)
-    result.facts = session_checks.facts(obs, spec, session)
-    result.verdict = verdict(result.checks)
+    judging.judge_session(result, obs, spec, opts.arch.word_bits, consoles[0].transcript())
 
 
 def _events_of(opts: CheckOptions, spec: ProbeSpec) -> guest.EventsOf | None:

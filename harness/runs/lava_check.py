@@ -15,10 +15,9 @@ from harness.host.proc import Echo
 from harness.labs import lava
 from harness.results.run import RunResult
 from harness.runs import check as pipeline
+from harness.runs import judging
 from harness.spec.arches import resolve_arch
 from harness.spec.render import ProbeSpec, probe_spec
-from harness.verdict import recorded, session_checks
-from harness.verdict.checks import FAIL, Check, verdict
 from harness.verdict.observations import Targets
 from vm import initramfs, qemu, script
 
@@ -104,15 +103,9 @@ def judge(log_text: str, meta: JobMeta, result: RunResult) -> None:
     try:
         obs = script.observations_from_log(log.target, spec, meta.module_path, Targets.new(meta.token))
     except StageError as e:
-        result.checks = [Check(e.stage, FAIL, f"{e.reason}\n{e.console_tail}"),
-                         session_checks.kernel_log_check(None, log.target), *lava_checks]
-        result.error = f"stage '{e.stage}' failed: {e.reason}"
-        result.verdict = FAIL
+        judging.stage_failed(result, e, log.target, lava_checks)
         return
-    session = recorded.RecordedEvents(obs, spec)
-    result.checks = [*session_checks.check_session(obs, spec, resolve_arch(meta.arch).word_bits, log.target, session), *lava_checks]
-    result.facts = session_checks.facts(obs, spec, session)
-    result.verdict = verdict(result.checks)
+    judging.judge_session(result, obs, spec, resolve_arch(meta.arch).word_bits, log.target, lava_checks)
 
 
 def run_job(opts: pipeline.CheckOptions, out: Path, echo: Echo = print) -> RunResult:

@@ -1,0 +1,35 @@
+"""From what a guest session showed, or the stage where it stopped, to a run result's checks, facts
+and verdict: the same for a live console session and for a LAVA job's log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.errors import StageError
+from harness.results.run import RunResult
+from harness.spec.render import ProbeSpec
+from harness.verdict import session_checks
+from harness.verdict.checks import FAIL, Check, verdict
+from harness.verdict.observations import Observations
+from harness.verdict.recorded import RecordedEvents
+
+
+def judge_session(result: RunResult, obs: Observations, spec: ProbeSpec, word_bits: int, console: str,
+                  extra: Sequence[Check] = ()) -> None:
+    """Every check of a session that ran to its end (then extra), the facts known issues are matched
+    against, and the verdict; the trace and profile are parsed once for both."""
+    events = RecordedEvents(obs, spec)
+    result.checks = [*session_checks.check_session(obs, spec, word_bits, console, events), *extra]
+    result.facts = session_checks.facts(obs, spec, events)
+    result.verdict = verdict(result.checks)
+
+
+def stage_failed(result: RunResult, error: StageError, console: str, extra: Sequence[Check] = (),
+                 where: str = "") -> None:
+    """A guest stage that never finished fails the run: that stage's check, with its reason and the
+    last console lines, and the kernel log as far as the console showed it (then extra). where names
+    the log to read, for the error line."""
+    result.checks = [Check(error.stage, FAIL, f"{error.reason}\n{error.console_tail}"),
+                     session_checks.kernel_log_check(None, console), *extra]
+    result.error = f"stage '{error.stage}' failed: {error.reason}" + (f" ({where})" if where else "")
+    result.verdict = FAIL
