@@ -191,7 +191,7 @@ def _cell(arch: str, rev: Revision, checks: list[Check], error: str = "") -> mat
     result = RunResult(arch=arch, kernel_version="6.12.1", tree="/clone", profile="abi", func="do_sys_open",
                        checks=checks, revision=rev.sha, artifacts=f"/runs/{arch}-{rev.short}")
     status = PASS if checks and all(c.status == PASS for c in checks) and not error else FAIL
-    return matrix.Cell(opts, matrix.cell_label(opts), result=result, error=error, status=status)
+    return matrix.Cell(opts, opts.label, result=result, error=error, status=status)
 
 
 def test_every_commit_is_compared_with_the_one_before_and_the_first_regression_is_named() -> None:

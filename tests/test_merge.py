@@ -46,7 +46,7 @@ def test_results_from_files_folders_and_matrices_make_one_classified_matrix(tmp_
     runs = [r for p in ("ci", "matrix.json", "raw.json") for r in merge.results_in(tmp_path / p)]
     merged = merge.merge(runs)
     assert [(c.label, c.status) for c in merged.cells] == [
-        ("arm64/6.12.117", "pass"), ("x86_64/6.12.117/llvm", "pass"), ("riscv64/6.12.117", "xfail")]
+        ("arm64/6.12", "pass"), ("x86_64/6.12/llvm", "pass"), ("riscv64/6.12", "xfail")]
     assert merged.ok
     assert [c.status for c in merge.merge(runs, known_issues=False).cells] == ["pass", "pass", "fail"]
 
@@ -62,7 +62,7 @@ def test_the_merge_task_prints_the_table_writes_reports_and_exits_as_the_matrix_
     written = json.loads(out.read_text())
     validate_json(written, "matrix")
     assert [c["kernel"] for c in written["cells"]] == ["6.12", "6.12"]
-    assert "riscv64/6.12.117" in (tmp_path / "m.md").read_text()
+    assert "riscv64/6.12" in (tmp_path / "m.md").read_text()
     raw = inv("report", "merge", "--results", str(tmp_path), "--no-known-issues", cache=tmp_path / "cache")
     assert raw.returncode == 1 and "matrix FAILED" in raw.stdout
 
@@ -96,7 +96,7 @@ def test_a_local_check_a_lava_run_and_a_matrix_file_make_one_table(tmp_path: Pat
     runs = [r for name in ("check.json", "lava.json", "matrix.json") for r in merge.results_in(tmp_path / name)]
     merged = merge.merge(runs)
     assert [(c.label, c.status) for c in merged.cells] == [
-        ("arm64/6.12.117", "pass"), ("x86_64/6.12.117", "pass"), ("riscv64/6.12.117", "xfail")]
+        ("arm64/6.12", "pass"), ("x86_64/6.12", "pass"), ("riscv64/6.12", "xfail")]
     from harness.runs import matrix as matrix_run
 
     table = matrix_run.format_matrix(merged)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.results.run import RunResult
+from harness.spec.cell import cell_label
 
 CONSOLE_LINES = 30
 
@@ -46,9 +47,13 @@ def write(text: str, target: str) -> None:
     path.write_text(text)
 
 
+def run_label(result: RunResult) -> str:
+    """The name of the cell a result was made for (spec.cell.cell_label)."""
+    return cell_label(result.arch, result.kernel_version, result.toolchain, result.revision, result.module)
+
+
 def from_run(result: RunResult) -> CellReport:
     """The cell of a single `inv check`."""
-    llvm = "/llvm" if result.toolchain == "llvm" else ""
-    return CellReport(label=f"{result.arch}/{result.kernel_version}{llvm}", arch=result.arch,
+    return CellReport(label=run_label(result), arch=result.arch,
                       kernel=result.kernel_version, status=result.status, result=result, note=result.note,
                       error=result.error if not result.checks else "", toolchain=result.toolchain)

@@ -23,6 +23,7 @@ from harness.results.run import RunResult, write_json
 from harness.runs import judging
 from harness.spec import kernels, render
 from harness.spec.arches import DEFAULT_PROFILE, Arch
+from harness.spec.cell import cell_label
 from harness.spec.render import ProbeSpec
 from harness.verdict import known_issues
 from harness.verdict.checks import FAIL, PASS, Check, verdict
@@ -54,11 +55,9 @@ class CheckOptions:
 
     @property
     def label(self) -> str:
-        """The cell's name in a matrix or comparison: arch, then kernel or revision, then toolchain."""
-        llvm = "/llvm" if self.toolchain == "llvm" else ""
-        if self.revision:
-            return f"{self.arch.name}@{self.revision[:12]}{llvm}"
-        return f"{self.arch.name}/{'tree' if self.tree else self.kernel}{llvm}"
+        """The cell's name (spec.cell.cell_label): 'tree' stands for a tree's version until it is read."""
+        return cell_label(self.arch.name, "tree" if self.tree else self.kernel, self.toolchain, self.revision,
+                          self.module)
 
 
 class Stages:

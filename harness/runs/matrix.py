@@ -42,10 +42,6 @@ class MatrixResult:
         return all(c.status in (PASS, known_issues.XFAIL) for c in self.cells)
 
 
-def cell_label(opts: pipeline.CheckOptions) -> str:
-    return opts.label
-
-
 def _prefixed(echo: Echo, label: str, lock: threading.Lock) -> Echo:
     def out(line: str) -> None:
         with lock:
@@ -59,7 +55,7 @@ def run_matrix(cells_opts: list[pipeline.CheckOptions], echo: Echo = print,
     issues = known_issues.load() if issues is None else issues
     started = time.monotonic()
     lock = threading.Lock()
-    cells = [Cell(o, cell_label(o)) for o in cells_opts]
+    cells = [Cell(o, o.label) for o in cells_opts]
 
     def prepare(cell: Cell) -> tuple[pipeline.Context, pipeline.Built | None]:
         ctx = pipeline.start_run(cell.opts, _prefixed(echo, cell.label, lock))

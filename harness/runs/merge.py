@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.results.cells import run_label
 from harness.results.run import RunResult
 from harness.runs import check as pipeline
 from harness.runs.matrix import Cell, MatrixResult
@@ -51,12 +52,6 @@ def _results_of(data: object) -> list[RunResult]:
     return []
 
 
-def label(result: RunResult) -> str:
-    revision = f"@{result.revision[:12]}" if result.revision else ""
-    return (f"{result.arch}/{result.kernel_version}{revision}"
-            + ("/llvm" if result.toolchain == "llvm" else "") + ("/in-tree" if result.module == "in-tree" else ""))
-
-
 def merge(results: list[RunResult], known_issues: bool = True,
           issues: tuple[KnownIssue, ...] | None = None) -> MatrixResult:
     """The results as one matrix, each classified against the known issues as `inv matrix` does
@@ -65,7 +60,7 @@ def merge(results: list[RunResult], known_issues: bool = True,
     cells: list[Cell] = []
     seen: dict[str, int] = {}
     for result in results:
-        name = label(result)
+        name = run_label(result)
         seen[name] = seen.get(name, 0) + 1
         opts = pipeline.CheckOptions(arch=resolve_arch(result.arch), toolchain=result.toolchain,
                                      kernel=".".join(result.kernel_version.split(".")[:2]),
