@@ -15,8 +15,9 @@ from harness.build import gitrev
 from harness.build.gitrev import Revision
 from harness.errors import UserError
 from harness.results.run import RunResult
-from harness.runs import check as pipeline
 from harness.runs import compare, matrix
+from harness.runs.check import warnings_check
+from harness.runs.options import CheckOptions
 from harness.spec.arches import resolve_arch
 from harness.verdict.checks import FAIL, PASS, Check
 
@@ -162,10 +163,10 @@ def test_warnings_count_only_in_the_files_a_revision_touches() -> None:
     assert found == ["kernel/trace/trace_kprobe.c:12:6: warning: unused variable 'x' [-Wunused-variable]",
                      "kernel/trace/trace_kprobe.c:14:1: warning: no return statement [-Wreturn-type]"]
     assert gitrev.warnings_in(log, ("kernel/trace/kprobe.c",)) == []
-    check = pipeline.warnings_check(found, False, Path("build.log"))
+    check = warnings_check(found, False, Path("build.log"))
     assert check.status == FAIL and "--allow-warnings" in check.detail
-    assert pipeline.warnings_check(found, True, Path("build.log")).status == PASS
-    assert pipeline.warnings_check([], False, Path("build.log")).status == PASS
+    assert warnings_check(found, True, Path("build.log")).status == PASS
+    assert warnings_check([], False, Path("build.log")).status == PASS
 
 
 def test_the_diff_names_regressions_fixes_and_shared_failures() -> None:
@@ -187,7 +188,7 @@ def test_the_diff_names_regressions_fixes_and_shared_failures() -> None:
 
 
 def _cell(arch: str, rev: Revision, checks: list[Check], error: str = "") -> matrix.Cell:
-    opts = pipeline.CheckOptions(arch=resolve_arch(arch), tree=Path("/clone"), revision=rev.sha)
+    opts = CheckOptions(arch=resolve_arch(arch), tree=Path("/clone"), revision=rev.sha)
     result = RunResult(arch=arch, kernel_version="6.12.1", tree="/clone", profile="abi", func="do_sys_open",
                        checks=checks, revision=rev.sha, artifacts=f"/runs/{arch}-{rev.short}")
     status = PASS if checks and all(c.status == PASS for c in checks) and not error else FAIL
@@ -233,7 +234,7 @@ def test_no_regression_says_exit_0(tmp_path: Path) -> None:
 
 def test_cells_are_revision_major_and_watch_the_files_each_revision_changes(repo: Path) -> None:
     revs = [gitrev.resolve(repo, "v1"), *gitrev.series(repo, gitrev.resolve(repo, "v1"), gitrev.resolve(repo, "HEAD"))]
-    template = pipeline.CheckOptions(arch=resolve_arch("x86_64"))
+    template = CheckOptions(arch=resolve_arch("x86_64"))
     cells = compare.cell_options(template, Path("/clone"), revs, ["x86_64", "arm64"], repo, {revs[2].sha[:8]})
     assert [(c.revision, c.arch.name) for c in cells] == [(r.sha, a) for r in revs for a in ("x86_64", "arm64")]
     assert [c.warn_files for c in cells[::2]] == [(), ("kernel/trace/a.c",), ("kernel/trace/b.c",)]

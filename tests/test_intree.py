@@ -8,7 +8,7 @@ import pytest
 from test_cli import inv
 
 from harness.errors import UserError
-from harness.runs import check as pipeline
+from harness.runs.options import CheckOptions, check_options
 from harness.spec import render
 from harness.spec.arches import resolve_arch
 from harness.verdict import registered
@@ -36,8 +36,8 @@ def test_without_a_registration_the_names_stay_and_the_registration_checks_can_f
 
 
 def test_module_options_are_checked_before_any_work(tmp_path: Path) -> None:
-    opts = pipeline.CheckOptions(arch=resolve_arch("x86_64"), module="in-tree", func="vfs_read")
+    opts = CheckOptions(arch=resolve_arch("x86_64"), module="in-tree", func="vfs_read")
     with pytest.raises(UserError, match="--func"):
-        pipeline.check_options(opts)
+        check_options(opts)
     done = inv("check", "--module", "mine", cache=tmp_path / "cache")
     assert done.returncode == 2 and "unknown --module 'mine'" in done.stderr

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from harness.results.run import RunResult
-from harness.runs import check as pipeline
 from harness.runs import matrix
+from harness.runs.options import CheckOptions
 from harness.spec.arches import ARCHES
 from harness.verdict import known_issues
 from harness.verdict.checks import FAIL
@@ -23,7 +23,7 @@ def cell(arch: str, status: str, checks: list[Check], note: str = "") -> matrix.
                        verdict="pass" if all(c.status == "pass" for c in checks) else "fail", checks=checks,
                        stages=[("kernel build", 100.0), ("boot", 1.5), ("guest session", 1.2)],
                        artifacts="/runs/x", seconds=105.0)
-    c = matrix.Cell(pipeline.CheckOptions(arch=ARCHES[arch]), f"{arch}/6.12", result=result)
+    c = matrix.Cell(CheckOptions(arch=ARCHES[arch]), f"{arch}/6.12", result=result)
     c.status, c.note = status, note
     return c
 
@@ -58,7 +58,7 @@ def test_table_has_a_column_per_cell_and_a_row_per_check_and_stage() -> None:
 
 
 def with_the_issue(m: matrix.MatrixResult) -> matrix.MatrixResult:
-    """The riscv cell's result names the issue, as pipeline.classify writes it."""
+    """The riscv cell's result names the issue, as classify writes it."""
     result = m.cells[1].result
     assert result is not None
     result.known_issues = [{"id": ISSUE.id, "reason": ISSUE.reason, "reference": ISSUE.reference}]
@@ -79,7 +79,7 @@ def test_json_keeps_status_reason_and_full_result(tmp_path: Path) -> None:
 def test_matrix_json_follows_its_schema(tmp_path: Path) -> None:
     from conftest import validate_json
     m = with_the_issue(sample())
-    m.cells.append(matrix.Cell(pipeline.CheckOptions(arch=ARCHES["arm"]), "arm/6.12", error="kernel build failed"))
+    m.cells.append(matrix.Cell(CheckOptions(arch=ARCHES["arm"]), "arm/6.12", error="kernel build failed"))
     matrix.write_json(m, tmp_path / "m.json")
     validate_json(json.loads((tmp_path / "m.json").read_text()), "matrix")
 

@@ -24,7 +24,9 @@ from harness.host.proc import CommandLog
 from harness.results import cells as reports
 from harness.results.run import write_json
 from harness.results.text import format_result
-from harness.runs import check as pipeline
+from harness.runs.check import finish, run_check
+from harness.runs.interactive import run_boot, run_load
+from harness.runs.options import CheckOptions, check_choices, check_host, check_options
 from harness.spec import render as rendering
 from harness.spec.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
 from harness.spec.kernels import DEFAULT_KERNEL, KERNELS, TOOLCHAINS
@@ -83,18 +85,18 @@ def _guard(fn: Callable[[], int]) -> None:
 def _options(arch: str, tree: str | None, kernel: str, profile: str, func: str | None,
              kconfig_add: list[str], patch: list[str] | None = None,
              no_known_issues: bool = False, task: str = "check", toolchain: str = "gcc",
-             module: str = "rendered", verbose: bool = False) -> pipeline.CheckOptions:
+             module: str = "rendered", verbose: bool = False) -> CheckOptions:
     """Every option checked before any work starts (UserError, exit 2)."""
     if tree is None and (here := kernel_tree_here()) is not None:
         tree = str(here)
-    opts = pipeline.CheckOptions(
+    opts = CheckOptions(
         arch=resolve_arch(arch), tree=Path(tree) if tree else None, kernel=kernel,
         profile=profile, func=func, kconfig_add=tuple(kconfig_add),
         patches=tuple(patching.check_patch_file(Path(p)) for p in patch or []),
         known_issues=not no_known_issues, command=_command(task), toolchain=toolchain, module=module,
         verbose=verbose,
     )
-    pipeline.check_options(opts)
+    check_options(opts)
     return opts
 
 
@@ -186,7 +188,7 @@ def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PR
                         toolchain=toolchain, module=module, verbose=verbose)
         out = paths.check_output_file(Path(json), "--json") if json else None
         targets = _report_targets(junit, ktap, markdown)
-        result = pipeline.run_check(opts, echo=_echo)
+        result = run_check(opts, echo=_echo)
         print()
         print(format_result(result))
         if out:
@@ -222,7 +224,7 @@ def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     def go() -> int:
         opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="load",
                         toolchain=toolchain, module=module, verbose=verbose)
-        return pipeline.run_load(opts, echo=_echo)
+        return run_load(opts, echo=_echo)
 
     _guard(go)
 
@@ -237,7 +239,7 @@ def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     def go() -> int:
         opts = _options(arch, tree, kernel, profile, func, kconfig_add or [], patch, task="boot",
                         toolchain=toolchain, module=module, verbose=verbose)
-        return pipeline.run_boot(opts, load=not no_load, echo=_echo)
+        return run_boot(opts, load=not no_load, echo=_echo)
 
     _guard(go)
 
@@ -324,12 +326,12 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
             raise errors.UserError(f"--allow-warnings {', '.join(unknown)}: no such commit among the revisions "
                                    "checked after the base; give a hash or prefix of one of them")
         names = [resolve_arch(a).name for a in _listed(arches, "--arches")]
-        template = pipeline.CheckOptions(arch=resolve_arch(names[0]), profile=profile, toolchain=toolchain,
+        template = CheckOptions(arch=resolve_arch(names[0]), profile=profile, toolchain=toolchain,
                                          verbose=verbose, module=module,
                                          kconfig_add=tuple(kconfig_add or []), command=_command("compare"))
         for name in names:
-            pipeline.check_choices(replace(template, arch=resolve_arch(name)))
-            pipeline.check_host(replace(template, arch=resolve_arch(name)))
+            check_choices(replace(template, arch=resolve_arch(name)))
+            check_host(replace(template, arch=resolve_arch(name)))
         out = paths.check_output_file(Path(json), "--json") if json else None
         _echo(f"compare {repo}: " + " -> ".join(r.label for r in revisions) + f" on {', '.join(names)}")
         result = comparing.run_compare(repo, revisions, names, template, waived, echo=_echo)
@@ -374,7 +376,7 @@ def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
                                              os.environ.get(lava_check.TOKEN_ENV, ""), echo=_echo)
             elif not run:
                 _, ctx = lava_check.write_job(opts, folder, base_url, echo=_echo)
-                pipeline.finish(ctx)
+                finish(ctx)
                 print(f"run it here: inv lava --arch {opts.arch.name} --out {folder} --run; or submit "
                       f"{folder / lava_check.JOB_FILE} to a lab with a qemu device")
                 return 0

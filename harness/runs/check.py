@@ -1,203 +1,36 @@
-"""One check run, stage by stage: tree, config, kernel, module, initramfs, boot, guest session."""
+"""One check, stage by stage: tree, patches, build, boot, guest session, checks, known issues."""
 
 from __future__ import annotations
 
-import shutil
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.build import config as kconfig
-from harness.build import gitrev, intree, kbuild, make, module, patching, progress
-from harness.build import toolchain as toolchains
+from harness.build import gitrev, intree, kbuild, patching
 from harness.build import tree as trees
 from harness.errors import BuildError, StageError, UserError
 from harness.host import paths
 from harness.host.proc import CommandLog, Echo
 from harness.results.run import RunResult, write_json
 from harness.runs import judging
-from harness.spec import kernels, render
-from harness.spec.arches import DEFAULT_PROFILE, Arch
-from harness.spec.cell import cell_label
+from harness.runs.build_and_boot import Built, booted, build_everything
+from harness.runs.options import CheckOptions, check_options
+from harness.runs.stages import Stages
 from harness.spec.render import ProbeSpec
 from harness.verdict import known_issues
 from harness.verdict.checks import FAIL, PASS, Check, verdict
-from harness.verdict.observations import Targets
 from harness.verdict.registered import registered_spec
-from vm import guest, initramfs, qemu
-from vm.console import Console, Stage, Transcript
-
-BOOT_SECONDS = 120.0
-
-
-@dataclass(frozen=True)
-class CheckOptions:
-    arch: Arch
-    tree: Path | None = None
-    kernel: str = kernels.DEFAULT_KERNEL
-    profile: str = DEFAULT_PROFILE
-    func: str | None = None
-    kconfig_add: tuple[str, ...] = ()
-    patches: tuple[Path, ...] = ()
-    known_issues: bool = True  # classify failures against known_issues.toml (False: the raw verdict)
-    command: str = ""  # the command line that asked for this run, kept in every result
-    toolchain: str = "gcc"  # gcc, or llvm (the kernel's LLVM=1)
-    revision: str = ""  # a commit to check out in tree (a private clone) before building
-    warn_files: tuple[str, ...] = ()  # compiler warnings in these tree files fail the run (build_warnings)
-    allow_warnings: bool = False  # report those warnings without failing (--allow-warnings)
-    module: str = intree.RENDERED  # rendered (ours, from the templates) or in-tree (the tree's own module)
-    verbose: bool = False  # stream the build output and the guest console live (-v)
-
-    @property
-    def label(self) -> str:
-        """The cell's name (spec.cell.cell_label): 'tree' stands for a tree's version until it is read."""
-        return cell_label(self.arch.name, "tree" if self.tree else self.kernel, self.toolchain, self.revision,
-                          self.module)
-
-
-class Stages:
-    """Times each stage and prints it as it ends."""
-
-    def __init__(self, echo: Echo) -> None:
-        self.echo = echo
-        self.timings: list[tuple[str, float]] = []
-        self.start = time.monotonic()
-
-    @contextmanager
-    def stage(self, name: str, note: str = "") -> Iterator[None]:
-        t0 = time.monotonic()
-        self.echo(f"[{t0 - self.start:7.1f}s] {name}{' (' + note + ')' if note else ''} ...")
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            elapsed = time.monotonic() - t0
-            self.timings.append((name, elapsed))
-            self.echo(f"[{time.monotonic() - self.start:7.1f}s] {name} {'done' if ok else 'FAILED'} in {elapsed:.1f}s")
-
-
-def _save_artifacts(run_dir: Path, build: kbuild.KernelBuild, files: dict[str, str]) -> None:
-    render.write_files(files, run_dir / "module")
-    if (build.out / ".config").exists():
-        shutil.copy2(build.out / ".config", run_dir / "kernel.config")
-
-
-def _build_with_progress(opts: CheckOptions, build: kbuild.KernelBuild, log: Path, commands: CommandLog,
-                         echo: Echo) -> None:
-    """The kernel build, its progress shown against the last full build of this configuration."""
-    full = not build.image.exists()
-    expected = progress.expected_steps(build.config_key) if full else None
-    shown = progress.BuildProgress(f"{opts.label} kernel build", expected, echo, stream=opts.verbose)
-    try:
-        why = make.build_kernel(build, log, commands, shown.line)
-    finally:
-        shown.close()
-    echo(f"  make: {why}" if why else "  make skipped: nothing in the tree, the build folder, the command, "
-         "the environment or the compiler changed since the last make")
-    if full and shown.steps:
-        progress.record_steps(build.config_key, shown.steps)
-
-
-@dataclass(frozen=True)
-class Built:
-    """Everything a boot needs, built and cached."""
-
-    spec: ProbeSpec
-    build: kbuild.KernelBuild
-    ko: Path
-    initrd: Path
-    image: Path
-
-    @property
-    def module_path(self) -> str:
-        return f"{initramfs.GUEST_MODULE_DIR}/{self.ko.name}"
-
-
-def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kbuild.KernelBuild, run_dir: Path,
-                     commands: CommandLog, stages: Stages, guest_files: tuple[Path, ...] = (),
-                     full_busybox: bool = False) -> Built:
-    """Kernel config and build, module, busybox (the session's applets, or all of defconfig's for
-    a shell a person or LAVA drives) and initramfs with guest_files beside the module
-    (KernelBuildError/BuildError propagate)."""
-    log = run_dir / "build.log"
-    # busybox needs nothing from the kernel: it builds beside it, on the cores the kernel's serial
-    # steps (linking, kallsyms, modpost) leave idle
-    with (ThreadPoolExecutor(max_workers=1) as pool,
-          paths.locked(build.out, "this kernel build folder", stages.echo)):
-        busybox_built = pool.submit(initramfs.build_busybox, opts.arch, run_dir / "busybox.log", commands,
-                                    full_busybox)
-        with stages.stage("kernel config"):
-            kconfig.configure(build, log, commands)
-        with stages.stage("kernel build", f"make -j{kbuild.jobs()}, log {log}"):
-            _build_with_progress(opts, build, log, commands, stages.echo)
-        # the first run on a host finds out whether KVM works by booting this kernel with it: that
-        # boot overlaps the module and busybox builds
-        with _kvm_probe_beside(opts.arch, build.image):
-            if opts.module == intree.IN_TREE:
-                _save_artifacts(run_dir, build, {intree.SOURCE.rsplit("/", 1)[-1]:
-                                                 intree.module_source(build.tree.path).read_text(errors="replace")})
-                ko = build.out / intree.BUILT  # Kbuild built it with the kernel (CONFIG_KPROBE_EVENT_GEN_TEST=m)
-                if not ko.exists():
-                    raise BuildError(f"the tree's own module {intree.SOURCE} was not built ({ko} is missing); "
-                                     f"see {log}")
-            else:
-                _save_artifacts(run_dir, build, render.render_files(spec))
-                with stages.stage("module build"):
-                    ko = module.build_module(build, spec, log, commands)
-            with stages.stage("initramfs"):
-                busybox = busybox_built.result()
-                initrd = initramfs.build_initramfs(build, busybox, [ko, *guest_files], run_dir, log, commands)
-            # boot a private copy, so a concurrent run may rebuild the folder while this one boots
-            image = run_dir / build.image.name
-            shutil.copy2(build.image, image)
-    return Built(spec, build, ko, initrd, image)
-
-
-@contextmanager
-def _kvm_probe_beside(arch: Arch, image: Path) -> Iterator[None]:
-    """Run qemu.pick_accel in a thread while the block runs (an error shows again when the boot asks)."""
-
-    def probe() -> None:
-        with suppress(Exception):
-            qemu.pick_accel(arch, image)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        thread.join()
-
-
-@contextmanager
-def booted(arch: Arch, built: Built, run_dir: Path, commands: CommandLog, stages: Stages,
-           result: RunResult | None = None, stream: bool = False) -> Iterator[Console]:
-    """A booted guest at its shell prompt; QEMU is always stopped on the way out."""
-    accel = qemu.pick_accel(arch, built.image)
-    if result is not None:
-        result.accel = accel
-    argv = qemu.qemu_argv(arch, qemu.BootSpec(kernel=built.image, initrd=built.initrd, accel=accel))
-    commands.record(argv)
-    transcript = Transcript(open(run_dir / "console.log", "w", encoding="utf-8", errors="replace"),  # noqa: SIM115
-                            sys.stdout if stream else None)
-    child = qemu.start(argv, transcript)
-    try:
-        console = Console(child, transcript)
-        with stages.stage("boot", accel):
-            console.expect(rf"{initramfs.READY_MARKER} (\S+)", Stage("boot", BOOT_SECONDS))
-        yield console
-    finally:
-        qemu.stop(child)
+from vm import guest
+from vm.console import Console
 
 
 @dataclass
 class Context:
+    """What one run carries from start_run to finish: its spec, build folder, artifacts folder, the
+    commands it ran, its stage timings, its result, and what to release at the end."""
+
     spec: ProbeSpec
     build: kbuild.KernelBuild
     run_dir: Path
@@ -205,39 +38,6 @@ class Context:
     stages: Stages
     result: RunResult
     cleanup: ExitStack
-
-
-def check_options(opts: CheckOptions) -> ProbeSpec:
-    """Refuse bad options before any work starts (UserError): probe, kconfig, tree, kernel, cache."""
-    spec = check_choices(opts)
-    if opts.tree:
-        trees.check_tree(opts.tree)
-    elif opts.kernel not in kernels.KERNELS:
-        trees.default_tree(opts.kernel)  # raises with the versions the distribution provides
-    check_host(opts)
-    return spec
-
-
-def check_host(opts: CheckOptions) -> None:
-    """A writable cache and the arch's QEMU."""
-    paths.check_cache()
-    qemu.require_qemu(opts.arch)
-
-
-def check_choices(opts: CheckOptions) -> ProbeSpec:
-    """The options that do not depend on a tree or the host: probe, kconfig, module, toolchain."""
-    spec = render.probe_spec(opts.arch, opts.profile, opts.func)
-    kconfig.kconfig_lines(opts.arch, opts.kconfig_add)
-    if opts.module not in intree.MODULES:
-        raise UserError(f"unknown --module '{opts.module}': choose {' or '.join(intree.MODULES)}")
-    if opts.module == intree.IN_TREE and opts.func:
-        raise UserError("--func renders our module for another function; the tree's own module (--module "
-                        "in-tree) probes what its source says: drop one of them")
-    if opts.toolchain not in kernels.TOOLCHAINS:
-        raise UserError(f"unknown --toolchain '{opts.toolchain}': choose {' or '.join(kernels.TOOLCHAINS)}")
-    if opts.toolchain == "llvm":
-        toolchains.require_llvm_tools()
-    return spec
 
 
 def start_run(opts: CheckOptions, echo: Echo) -> Context:
@@ -377,57 +177,3 @@ def run_check(opts: CheckOptions, echo: Echo = print) -> RunResult:
     finally:
         finish(ctx)
 
-
-def run_load(opts: CheckOptions, echo: Echo = print) -> int:
-    """The upstream module's manual procedure, shown as the guest shows it; 0 when every step worked."""
-    ctx = start_run(opts, echo)
-    try:
-        built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
-        target = Targets.new().existing
-        steps = [("insmod", f"insmod {built.module_path}"),
-                 ("trigger", f"cat {target}; cat {target}"),
-                 ("trace", f"cat {guest.TRACEFS}/trace"),
-                 ("rmmod", f"rmmod {guest.module_name(built.module_path)}")]
-        failed = 0
-        with booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages) as console:
-            console.run(f"stty -echo 2>/dev/null; dmesg -n 1; echo hello > {target}", Stage("prepare", 30))
-            for stage, command in steps:
-                answer = console.run(command, Stage(stage, guest.STAGE_SECONDS[stage]))
-                echo(f"guest# {command}")
-                if answer.output.strip():
-                    echo(answer.output.rstrip())
-                if not answer.ok:
-                    echo(f"(exit status {answer.status})")
-                    failed += 1
-            echo("guest# dmesg | tail -n 5")
-            echo(console.run("dmesg | tail -n 5", Stage("rmmod", 30)).output.rstrip())
-        echo(f"console log: {ctx.run_dir / 'console.log'}")
-        return 1 if failed else 0
-    finally:
-        finish(ctx)
-
-
-ESCAPE = "\x1d"  # Ctrl-]
-
-
-def run_boot(opts: CheckOptions, load: bool = True, echo: Echo = print) -> int:
-    """Build as check does, boot, load the module (unless load is False), then hand the guest's shell
-    to the user until they leave with Ctrl-] or the guest exits; QEMU is stopped either way."""
-    if not sys.stdin.isatty():
-        raise UserError("boot hands the guest's console to you: run it in a terminal")
-    ctx = start_run(opts, echo)
-    try:
-        built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages,
-                                 full_busybox=True)
-        with booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages) as console:
-            if load:
-                answer = console.run(f"insmod {built.module_path}", Stage("insmod", guest.STAGE_SECONDS["insmod"]))
-                echo(f"guest# insmod {built.module_path}" + ("" if answer.ok else f": {answer.output.strip()}"))
-                events = console.run(f"cat {guest.TRACEFS}/kprobe_events", Stage("insmod", 30))
-                echo(f"guest# cat {guest.TRACEFS}/kprobe_events\n{events.output.rstrip()}")
-            echo("The guest's shell is yours. Ctrl-] leaves and stops QEMU (so does 'reboot -f' in the guest); "
-                 f"console log: {ctx.run_dir / 'console.log'}")
-            console.interact(ESCAPE)
-        return 0
-    finally:
-        finish(ctx)

@@ -13,8 +13,8 @@ from harness.host import paths
 from harness.host.proc import Echo
 from harness.results.run import SCHEMA_VERSION
 from harness.results.text import clip, first_line, format_table
-from harness.runs import check as pipeline
 from harness.runs import matrix
+from harness.runs.options import CheckOptions, check_options
 from harness.spec.arches import resolve_arch
 from harness.verdict.checks import FAIL, Check
 
@@ -106,8 +106,8 @@ def steps(revisions: list[Revision], arches: list[str], cells: list[matrix.Cell]
     return out
 
 
-def cell_options(template: pipeline.CheckOptions, clone: Path, revisions: list[Revision], arches: list[str],
-                 repo: Path, allow_warnings: set[str]) -> list[pipeline.CheckOptions]:
+def cell_options(template: CheckOptions, clone: Path, revisions: list[Revision], arches: list[str],
+                 repo: Path, allow_warnings: set[str]) -> list[CheckOptions]:
     """Revision-major cells: every arch of a revision is built before the clone moves on, so the
     clone is checked out once per revision. Every revision after the base watches the files it
     changes (against the revision before it) for compiler warnings."""
@@ -121,7 +121,7 @@ def cell_options(template: pipeline.CheckOptions, clone: Path, revisions: list[R
     return cells
 
 
-def run_compare(repo: Path, revisions: list[Revision], arches: list[str], template: pipeline.CheckOptions,
+def run_compare(repo: Path, revisions: list[Revision], arches: list[str], template: CheckOptions,
                 allow_warnings: set[str], echo: Echo = print) -> CompareResult:
     """Check every revision on every arch in a private clone of repo (the repo is only read)."""
     clone_lock = gitrev.clone_path(repo)
@@ -130,7 +130,7 @@ def run_compare(repo: Path, revisions: list[Revision], arches: list[str], templa
         gitrev.checkout(clone, revisions[0].sha)  # so the first cell's options see a kernel tree
         cells_opts = cell_options(template, clone, revisions, arches, repo, allow_warnings)
         for opts in cells_opts[:1]:
-            pipeline.check_options(opts)
+            check_options(opts)
         result = matrix.run_matrix(cells_opts, echo=echo)
     return CompareResult(repo, revisions, arches, result, steps(revisions, arches, result.cells))
 

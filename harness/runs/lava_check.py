@@ -14,8 +14,10 @@ from harness.errors import StageError, UserError
 from harness.host.proc import Echo
 from harness.labs import lava
 from harness.results.run import RunResult
-from harness.runs import check as pipeline
 from harness.runs import judging
+from harness.runs.build_and_boot import build_everything
+from harness.runs.check import Context, classify, finish, start_run
+from harness.runs.options import CheckOptions
 from harness.spec.arches import resolve_arch
 from harness.spec.render import ProbeSpec, probe_spec
 from harness.verdict.observations import Targets
@@ -41,17 +43,17 @@ class JobMeta:
         return probe_spec(resolve_arch(self.arch), self.profile, None if self.func == "do_sys_open" else self.func)
 
 
-def write_job(opts: pipeline.CheckOptions, out: Path, base_url: str = "",
-              echo: Echo = print) -> tuple[Path, pipeline.Context]:
+def write_job(opts: CheckOptions, out: Path, base_url: str = "",
+              echo: Echo = print) -> tuple[Path, Context]:
     """Build everything, then write job.yaml, device.yaml, kh-job.json and the images into out."""
     if opts.module != "rendered":
         raise UserError("inv lava runs our rendered module; --module in-tree is for inv check and inv matrix")
-    ctx = pipeline.start_run(opts, echo)
+    ctx = start_run(opts, echo)
     targets = Targets.new()
     session = ctx.run_dir / "session.sh"
     module_path = f"{initramfs.GUEST_MODULE_DIR}/kprobe_event_gen_test.ko"
     session.write_text(script.session_script(ctx.spec, module_path, targets))
-    built = pipeline.build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages, (session,),
+    built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages, (session,),
                                       full_busybox=True)  # LAVA's test runner needs a whole toolbox
     out.mkdir(parents=True, exist_ok=True)
     kernel, ramdisk = out / built.image.name, out / "initramfs.cpio"
@@ -73,7 +75,7 @@ def write_job(opts: pipeline.CheckOptions, out: Path, base_url: str = "",
     return out / JOB_FILE, ctx
 
 
-def submit_job(opts: pipeline.CheckOptions, out: Path, base_url: str, server: str, token: str,
+def submit_job(opts: CheckOptions, out: Path, base_url: str, server: str, token: str,
                echo: Echo = print) -> RunResult:
     """Write the job, submit it to a LAVA server, wait for it, and judge the log it returns."""
     if not token:
@@ -108,15 +110,15 @@ def judge(log_text: str, meta: JobMeta, result: RunResult) -> None:
     judging.judge_session(result, obs, spec, resolve_arch(meta.arch).word_bits, log.target, lava_checks)
 
 
-def run_job(opts: pipeline.CheckOptions, out: Path, echo: Echo = print) -> RunResult:
+def run_job(opts: CheckOptions, out: Path, echo: Echo = print) -> RunResult:
     """Write the job, run it through lava-run here, and judge its log."""
     lava.require_lava_run()
     return _run_and_judge(opts, out, "", "lava-run",
                           lambda job, ctx: lava.run_local(job, out / DEVICE_FILE, out, _job_id(), ctx.commands), echo)
 
 
-def _run_and_judge(opts: pipeline.CheckOptions, out: Path, base_url: str, stage: str,
-                   runner: Callable[[Path, pipeline.Context], str], echo: Echo) -> RunResult:
+def _run_and_judge(opts: CheckOptions, out: Path, base_url: str, stage: str,
+                   runner: Callable[[Path, Context], str], echo: Echo) -> RunResult:
     """Write the job, have runner run it and return its log, keep the log, and judge it."""
     job, ctx = write_job(opts, out, base_url, echo=echo)
     try:
@@ -126,10 +128,10 @@ def _run_and_judge(opts: pipeline.CheckOptions, out: Path, base_url: str, stage:
         (out / "lava-log.yaml").write_text(log_text)
         (ctx.run_dir / "console.log").write_text(lava.parse_log(log_text).target)
         judge(log_text, meta, ctx.result)
-        pipeline.classify(opts, ctx.result)
+        classify(opts, ctx.result)
         return ctx.result
     finally:
-        pipeline.finish(ctx)
+        finish(ctx)
 
 
 def results_of(target: Path, known_issues: bool = True) -> RunResult:
@@ -143,8 +145,8 @@ def results_of(target: Path, known_issues: bool = True) -> RunResult:
     result = RunResult(arch=meta.arch, kernel_version=meta.kernel_version, tree="", profile=meta.profile,
                               func=meta.func, artifacts=str(folder), command=meta.command, toolchain=meta.toolchain)
     judge(log_file.read_text(errors="replace"), meta, result)
-    opts = pipeline.CheckOptions(arch=resolve_arch(meta.arch), toolchain=meta.toolchain, known_issues=known_issues)
-    pipeline.classify(opts, result)
+    opts = CheckOptions(arch=resolve_arch(meta.arch), toolchain=meta.toolchain, known_issues=known_issues)
+    classify(opts, result)
     return result
 
 

@@ -15,14 +15,16 @@ from harness.host.proc import Echo
 from harness.results.cells import CellReport
 from harness.results.run import SCHEMA_VERSION, RunResult
 from harness.results.text import first_line, format_table
-from harness.runs import check as pipeline
+from harness.runs.build_and_boot import Built
+from harness.runs.check import Context, boot_and_check, build_cell, classify, finish, start_run
+from harness.runs.options import CheckOptions
 from harness.verdict import known_issues
 from harness.verdict.checks import FAIL, PASS
 
 
 @dataclass
 class Cell:
-    opts: pipeline.CheckOptions
+    opts: CheckOptions
     label: str
     result: RunResult | None = None
     error: str = ""
@@ -49,7 +51,7 @@ def _prefixed(echo: Echo, label: str, lock: threading.Lock) -> Echo:
     return out
 
 
-def run_matrix(cells_opts: list[pipeline.CheckOptions], echo: Echo = print,
+def run_matrix(cells_opts: list[CheckOptions], echo: Echo = print,
                issues: tuple[known_issues.KnownIssue, ...] | None = None) -> MatrixResult:
     """Every cell, one failing cell never stopping the others; builds run one ahead of boots."""
     issues = known_issues.load() if issues is None else issues
@@ -57,18 +59,18 @@ def run_matrix(cells_opts: list[pipeline.CheckOptions], echo: Echo = print,
     lock = threading.Lock()
     cells = [Cell(o, o.label) for o in cells_opts]
 
-    def prepare(cell: Cell) -> tuple[pipeline.Context, pipeline.Built | None]:
-        ctx = pipeline.start_run(cell.opts, _prefixed(echo, cell.label, lock))
+    def prepare(cell: Cell) -> tuple[Context, Built | None]:
+        ctx = start_run(cell.opts, _prefixed(echo, cell.label, lock))
         try:
-            return ctx, pipeline.build_cell(cell.opts, ctx)
+            return ctx, build_cell(cell.opts, ctx)
         except BaseException:
-            pipeline.finish(ctx)
+            finish(ctx)
             cell.result = ctx.result
             raise
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build")
     try:
-        futures: list[Future[tuple[pipeline.Context, pipeline.Built | None]]] = [
+        futures: list[Future[tuple[Context, Built | None]]] = [
             pool.submit(prepare, c) for c in cells
         ]
         for cell, future in zip(cells, futures):
@@ -81,10 +83,10 @@ def run_matrix(cells_opts: list[pipeline.CheckOptions], echo: Echo = print,
                 continue
             try:
                 if built is not None:
-                    pipeline.boot_and_check(cell.opts, ctx, built)
-                pipeline.classify(cell.opts, ctx.result, issues)
+                    boot_and_check(cell.opts, ctx, built)
+                classify(cell.opts, ctx.result, issues)
             finally:
-                pipeline.finish(ctx)
+                finish(ctx)
             cell.result = ctx.result
             cell.status, cell.note = ctx.result.status, ctx.result.note
             _prefixed(echo, cell.label, lock)(f"{cell.status.upper()}" + (f": {cell.note}" if cell.note else ""))

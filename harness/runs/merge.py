@@ -9,8 +9,9 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.results.cells import run_label
 from harness.results.run import RunResult
-from harness.runs import check as pipeline
+from harness.runs.check import classify
 from harness.runs.matrix import Cell, MatrixResult
+from harness.runs.options import CheckOptions
 from harness.spec.arches import resolve_arch
 from harness.verdict.known_issues import KnownIssue
 from harness.verdict.known_issues import load as load_known_issues
@@ -62,10 +63,10 @@ def merge(results: list[RunResult], known_issues: bool = True,
     for result in results:
         name = run_label(result)
         seen[name] = seen.get(name, 0) + 1
-        opts = pipeline.CheckOptions(arch=resolve_arch(result.arch), toolchain=result.toolchain,
+        opts = CheckOptions(arch=resolve_arch(result.arch), toolchain=result.toolchain,
                                      kernel=".".join(result.kernel_version.split(".")[:2]),
                                      known_issues=known_issues, module=result.module)
-        pipeline.classify(opts, result, issues)
+        classify(opts, result, issues)
         cell = Cell(opts, name if seen[name] == 1 else f"{name}#{seen[name]}", result=result,
                     status=result.status, note=result.note)
         if not result.checks and result.error:
