@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.runs import bench
+from harness.results import bench_table
 
 RESULTS = {
     "kernel": "6.12.117", "cores": 2, "runs": 3,
@@ -21,21 +21,21 @@ RESULTS = {
 
 
 def test_each_target_is_its_ratio_from_the_same_run() -> None:
-    ratios = bench.ratios(RESULTS)
+    ratios = bench_table.ratios(RESULTS)
     assert ratios["warm x86_64 / kunit.py warm"] == round(1.5 / 5.2, 2)
     assert ratios["one-line change x86_64 / kunit.py"] == round(6.0 / 9.6, 2)
     assert ratios["one-line change --patch / plain change"] == round(6.2 / 6.0, 2)
     assert ratios["cold x86_64 / kunit.py cold"] == round(130 / 168, 2)
     assert ratios["x86_64 boot / arm64 boot"] == 1.4
-    assert set(ratios) == set(bench.TARGETS)
+    assert set(ratios) == set(bench_table.TARGETS)
 
 
 def test_the_report_says_which_targets_are_met_and_which_are_not() -> None:
-    text = bench.format_bench({**RESULTS, "ratios": bench.ratios(RESULTS)})
+    text = bench_table.format_bench({**RESULTS, "ratios": bench_table.ratios(RESULTS)})
     assert "| x86_64 boot / arm64 boot | 1.40 | 1.0 | no |" in text
     assert "| warm x86_64 / kunit.py warm | 0.29 | 0.7 | yes |" in text
     assert "| one-line change --patch / plain change | 1.03 | 1.0 | no |" in text
     assert "| x86_64 cold | 168.00 s | 130.00 s | 0.77 |" in text
     assert "900 hits, 10 misses" in text
     missing = {**RESULTS, "kunit": {}}
-    assert "| cold x86_64 / kunit.py cold | - | 0.9 | - |" in bench.format_bench({**missing, "ratios": bench.ratios(missing)})
+    assert "| cold x86_64 / kunit.py cold | - | 0.9 | - |" in bench_table.format_bench({**missing, "ratios": bench_table.ratios(missing)})

@@ -468,6 +468,7 @@ def bench(c, arches=ALL_ARCHES, kunit_arches="x86_64,arm64", runs=3, tree=None, 
           json=None):
     """Time the harness beside a bare make and kunit.py on one tree: cold, warm, after a one-line change."""
     from harness.build import tree as trees
+    from harness.results import bench_table
     from harness.runs import bench as benchmark
 
     def go() -> int:
@@ -477,9 +478,9 @@ def bench(c, arches=ALL_ARCHES, kunit_arches="x86_64,arm64", runs=3, tree=None, 
         results = benchmark.run_bench(paths.cache_root() / "bench", source, listed,
                                       _listed(kunit_arches, "--kunit-arches", tuple(ARCHES)), int(runs), _echo)
         print()
-        print(benchmark.format_bench(results))
+        print(bench_table.format_bench(results))
         if out:
-            benchmark.write_json(results, out)
+            bench_table.write_json(results, out)
         return 0
 
     _guard(go)

@@ -25,21 +25,12 @@ from harness.build import kbuild
 from harness.build import tree as trees
 from harness.host import paths
 from harness.host.proc import Echo
+from harness.results import bench_table
 from harness.spec.arches import ARCHES
 
 KUNITCONFIG = ("CONFIG_KUNIT=y", "CONFIG_KUNIT_EXAMPLE_TEST=y", "CONFIG_MODULES=y", "CONFIG_FTRACE=y",
                "CONFIG_KPROBES=y", "CONFIG_KPROBE_EVENTS=y")
 CHANGED_FILE = "kernel/trace/trace_kprobe.c"
-# the targets of the speed work, as (name, measured/reference at most)
-TARGETS = {
-    "warm x86_64 / kunit.py warm": 0.7,
-    "one-line change x86_64 / kunit.py": 0.7,
-    "one-line change --patch / plain change": 1.0,
-    "one-line change 4-arch matrix / x86_64": 3.0,
-    "one-line change 4-arch matrix --patch / x86_64 --patch": 3.0,
-    "cold x86_64 / kunit.py cold": 0.9,
-    "x86_64 boot / arm64 boot": 1.0,
-}
 
 
 @dataclass
@@ -328,83 +319,5 @@ def run_bench(root: Path, source: trees.KernelTree, arches: list[str], kunit_arc
         "kernel": source.version, "cores": kbuild.jobs(), "runs": runs, "arches": per_arch, "kunit": kunit,
         "matrix_warm": matrix_warm.seconds, "incremental": incremental, "ccache": ccache,
     }
-    results["ratios"] = ratios(results)
+    results["ratios"] = bench_table.ratios(results)
     return results
-
-
-def _ratio(a: object, b: object) -> float | None:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
-        return round(a / b, 2)
-    return None
-
-
-def ratios(r: dict) -> dict[str, float | None]:  # type: ignore[type-arg]
-    """The targets' ratios from one run's results (None where a part was not measured)."""
-    arches, kunit, inc = r["arches"], r["kunit"], r["incremental"]
-    x86, arm64, kx86 = arches.get("x86_64", {}), arches.get("arm64", {}), kunit.get("x86_64", {})
-    return {
-        "warm x86_64 / kunit.py warm": _ratio(x86.get("warm"), kx86.get("warm")),
-        "one-line change x86_64 / kunit.py": _ratio(inc.get("x86_64"), kx86.get("changed")),
-        "one-line change --patch / plain change": _ratio(inc.get("x86_64_patch"), inc.get("x86_64")),
-        "one-line change 4-arch matrix / x86_64": _ratio(inc.get("matrix"), inc.get("x86_64")),
-        "one-line change 4-arch matrix --patch / x86_64 --patch": _ratio(inc.get("matrix_patch"),
-                                                                         inc.get("x86_64_patch")),
-        "cold x86_64 / kunit.py cold": _ratio(x86.get("cold"), kx86.get("cold")),
-        "x86_64 boot / arm64 boot": _ratio(x86.get("boot"), arm64.get("boot")),
-    }
-
-
-def _cell(value: object, unit: str = " s") -> str:
-    if value is None or value == "":
-        return "-"
-    return f"{value:.2f}{unit}" if isinstance(value, float) else f"{value}{unit}"
-
-
-def format_bench(r: dict) -> str:  # type: ignore[type-arg]
-    """The benchmark as Markdown tables: per arch, against kunit.py, and the targets."""
-    arches: dict[str, dict[str, object]] = r["arches"]
-    names = list(arches)
-    rows = [
-        ("bare `make -j` from scratch", "bare_make", " s"), ("harness, cold", "cold", " s"),
-        ("harness, warm (nothing changed)", "warm", " s"), ("  of which make (or the check that skips it)", "make", " s"),
-        ("  boot to shell", "boot", " s"), ("  guest session", "session", " s"),
-        ("  the harness's own (warm - boot - session)", "overhead", " s"),
-        ("peak memory: harness", "harness_peak_mb", " MB"), ("peak memory: QEMU", "qemu_peak_mb", " MB"),
-    ]
-    out = [f"Linux {r['kernel']}, {r['cores']} cores, medians of {r['runs']} warm runs", "",
-           "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for label, key, unit in rows:
-        out.append(f"| {label} | " + " | ".join(_cell(arches[a].get(key), unit) for a in names) + " |")
-    out.append("| harness cold / bare make | " + " | ".join(
-        _cell(_ratio(arches[a].get("cold"), arches[a].get("bare_make")), "") for a in names) + " |")
-    inc = r["incremental"]
-    out += ["", "| one-line change to kernel/trace/trace_kprobe.c | time |", "|---|---|",
-            f"| x86_64, bare incremental make | {_cell(inc.get('x86_64_bare_make'))} |",
-            f"| x86_64, harness verdict | {_cell(inc.get('x86_64'))} |",
-            f"| x86_64, harness verdict through --patch | {_cell(inc.get('x86_64_patch'))} |",
-            f"| {len(names)}-arch matrix, harness verdicts | {_cell(inc.get('matrix'))} |",
-            f"| {len(names)}-arch matrix through --patch | {_cell(inc.get('matrix_patch'))} |",
-            f"| {len(names)}-arch matrix, warm (nothing changed) | {_cell(r.get('matrix_warm'))} |"]
-    out += ["", "| kunit.py vs harness | kunit.py | harness | harness / kunit.py |", "|---|---|---|---|"]
-    for arch, k in r["kunit"].items():
-        ours = {"cold": arches.get(arch, {}).get("cold"), "warm": arches.get(arch, {}).get("warm"),
-                "changed": inc.get(arch) if arch == "x86_64" else None}
-        for key, label in (("cold", "cold"), ("warm", "warm"), ("changed", "one-line change")):
-            out.append(f"| {arch} {label} | {_cell(k.get(key))} | {_cell(ours[key])} | "
-                       f"{_cell(_ratio(ours[key], k.get(key)), '')} |")
-    cc = r.get("ccache") or {}
-    if cc:
-        out += ["", (f"ccache: x86_64 cold on a second tree (the --patch copy) {_cell(cc.get('second_tree_cold'))} "
-                     f"(make {_cell(cc.get('second_tree_make'))}; {cc.get('hits')} hits, {cc.get('misses')} misses; "
-                     f"the first tree's cold make: {_cell(cc.get('first_tree_make'))})")]
-    out += ["", "| target | ratio | at most | met |", "|---|---|---|---|"]
-    for name, limit in TARGETS.items():
-        value = r["ratios"].get(name)
-        met = "-" if value is None else ("yes" if value <= limit else "no")
-        out.append(f"| {name} | {_cell(value, '')} | {limit} | {met} |")
-    return "\n".join(out)
-
-
-def write_json(results: dict[str, object], path: Path) -> None:
-    path.write_text(json.dumps(results, indent=2) + "\n")
-
