@@ -9,12 +9,13 @@ from pathlib import Path
 
 from harness.build import gitrev
 from harness.build.gitrev import Revision
+from harness.errors import UserError
 from harness.host import paths
 from harness.host.proc import Echo
 from harness.results.run import SCHEMA_VERSION
 from harness.results.text import clip, first_line, format_table
 from harness.runs import matrix
-from harness.runs.options import CheckOptions, check_options
+from harness.runs.options import CheckOptions, check_choices, check_host, check_options
 from harness.spec.arches import resolve_arch
 from harness.verdict.checks import FAIL, Check
 
@@ -119,6 +120,37 @@ def cell_options(template: CheckOptions, clone: Path, revisions: list[Revision],
             cells.append(replace(template, arch=resolve_arch(arch), tree=clone, revision=rev.sha,
                                  warn_files=warn, allow_warnings=waived, known_issues=False))
     return cells
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a comparison checks: the repository, its revisions (base first) and the arches."""
+
+    repo: Path
+    revisions: list[Revision]
+    arches: list[str]
+
+
+def plan(tree: Path, base: str, head: str, each: bool, arches: list[str], template: CheckOptions,
+         allow_warnings: set[str]) -> Plan:
+    """Resolve and check everything a comparison needs before any work starts (UserError): a git tree,
+    two different revisions that hold a kernel, waivers that name checked commits, each arch's
+    options and QEMU."""
+    repo = gitrev.check_repo(tree)
+    before, after = gitrev.resolve(repo, base), gitrev.resolve(repo, head)
+    if before.sha == after.sha:
+        raise UserError(f"--base {base} and --head {head} are the same commit: nothing to compare")
+    revisions = [before, *gitrev.series(repo, before, after)] if each else [before, after]
+    for rev in (before, after):
+        gitrev.require_kernel(repo, rev)
+    unknown = [w for w in allow_warnings if not any(r.sha.startswith(w.lower()) for r in revisions[1:])]
+    if unknown:
+        raise UserError(f"--allow-warnings {', '.join(unknown)}: no such commit among the revisions "
+                        "checked after the base; give a hash or prefix of one of them")
+    for name in arches:
+        check_choices(replace(template, arch=resolve_arch(name)))
+        check_host(replace(template, arch=resolve_arch(name)))
+    return Plan(repo, revisions, arches)
 
 
 def run_compare(repo: Path, revisions: list[Revision], arches: list[str], template: CheckOptions,

@@ -1,0 +1,186 @@
+"""What every task shares: help texts, option parsing and checks before any work starts, the
+reproducing command line, the error guard, and the reports written at the end of a run."""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from invoke.exceptions import Exit
+from invoke.tasks import Task
+
+from harness import errors
+from harness.build import patching
+from harness.build.tree import enclosing_tree
+from harness.host import paths, proc
+from harness.results import cells, junit, ktap, markdown
+from harness.results.run import RunResult, write_json
+from harness.results.text import format_result
+from harness.runs.options import CheckOptions, check_options
+from harness.spec.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
+from harness.spec.kernels import DEFAULT_KERNEL, KERNELS, TOOLCHAINS
+from harness.verdict.known_issues import PASSING
+
+ALL_ARCHES = ",".join(ARCHES)
+ARCH_HELP = f"target architecture: {', '.join(ARCHES)} (aliases: {', '.join(sorted(ALIASES))})"
+ARCHES_HELP = f"comma-separated architectures (default: all of {ALL_ARCHES})"
+KERNELS_HELP = f"comma-separated distribution kernel versions (default {DEFAULT_KERNEL}; known: {','.join(KERNELS)})"
+TOOLCHAINS_HELP = f"comma-separated toolchains (default gcc; known: {','.join(TOOLCHAINS)})"
+COMMON_HELP = {
+    "arch": ARCH_HELP,
+    "tree": "kernel source tree to test (default: the kernel tree the command runs in, else the distribution's "
+            "linux-source, unpacked into the cache)",
+    "kernel": f"distribution kernel version to use when --tree is not given (default {DEFAULT_KERNEL})",
+    "profile": f"probe profile: which fetch args the kprobe event records (default {DEFAULT_PROFILE})",
+    "func": "kernel function to probe instead of do_sys_open",
+    "kconfig_add": "extra kernel option, e.g. CONFIG_DEBUG_INFO=y (repeatable)",
+    "patch": "apply this patch (-p1: unified diff, quilt or git format-patch) to a private copy of the tree "
+             "for this run (repeatable)",
+    "toolchain": "gcc (default: the cross gcc) or llvm (the kernel's LLVM=1 with clang and lld; builds never "
+                 "share a folder with gcc's)",
+    "verbose": "stream the kernel build output and the guest console live",
+    "module": "rendered (default: ours, from the templates, with the value checks) or in-tree (the tree's own "
+              "kernel/trace/kprobe_event_gen_test.c, judged by what it registers)",
+    "no_known_issues": "report the raw verdict: a failure explained by known_issues.toml is a FAIL, not an "
+                       "XFAIL (for git bisect run on a known issue)",
+}
+REPORT_HELP = {
+    "junit": "also write JUnit XML to this file (one testsuite per cell, one testcase per check)",
+    "ktap": "also write KTAP version 1 to this file ('-' for stdout)",
+    "markdown": "also write a Markdown summary to this file (for a CI job summary or a review comment)",
+}
+RENDERERS: dict[str, Callable[[Sequence[cells.CellReport], str], str]] = {
+    "junit": junit.render, "ktap": ktap.render, "markdown": markdown.render}
+
+
+def common_help(*leave_out: str, **more: str) -> dict[str, str]:
+    """COMMON_HELP without the options a task lacks, with its own."""
+    return {**{k: v for k, v in COMMON_HELP.items() if k not in leave_out}, **more}
+
+
+class HarnessTask(Task):  # type: ignore[type-arg]
+    """A task whose --verbose is also -v (every other option stays long-only)."""
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        if name == "verbose" and "v" not in taken_names:
+            opts["names"] = [*opts["names"], "v"]
+        return opts
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def guarded(body: Callable[..., int]) -> Callable[..., None]:
+    """A task body that returns its exit code: harness errors become Exit(message, code), Ctrl-C and
+    SIGTERM stop every build and QEMU (exit 130), and a non-zero code is the exit status."""
+
+    @functools.wraps(body)
+    def run(*args: Any, **kwargs: Any) -> None:
+        signal.signal(signal.SIGTERM, _sigterm)
+        try:
+            code = body(*args, **kwargs)
+        except errors.HarnessError as e:
+            raise Exit(f"error: {e}", e.exit_code) from None
+        except KeyboardInterrupt:
+            proc.stop_all()
+            raise Exit("interrupted; builds and QEMU were stopped", 130) from None
+        if code:
+            raise Exit(code=code)
+
+    return run
+
+
+def echo(line: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(line)  # above a progress bar when there is one, plain print otherwise
+    sys.stdout.flush()
+
+
+def command(task: str) -> str:
+    """The command line that reproduces this run."""
+    args = sys.argv[sys.argv.index(task) + 1:] if task in sys.argv else []
+    return shlex.join(["inv", task, *args])
+
+
+_announced: set[Path] = set()
+
+
+def kernel_tree_here(start: Path | None = None) -> Path | None:
+    """The kernel source tree the command runs in (the current folder or a parent), announced once."""
+    found = enclosing_tree(start or Path.cwd())
+    if found is not None and found not in _announced:
+        _announced.add(found)
+        echo(f"--tree {found}: the kernel tree this command runs in (pass --tree to test another)")
+    return found
+
+
+def listed(text: str, option: str, valid: Sequence[str] | None = None) -> list[str]:
+    """A comma-separated option's values; an empty list or a value not in valid is a usage error."""
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise errors.UserError(f"{option} is empty; give a comma-separated list")
+    unknown = [v for v in values if valid is not None and v not in valid]
+    if unknown:
+        raise errors.UserError(f"{option}: unknown value(s) {', '.join(unknown)}; valid: {', '.join(valid or ())}"
+                               + ("; pass --tree PATH for any other kernel" if option == "--kernels" else ""))
+    return values
+
+
+def arch_names(arches: str) -> list[str]:
+    """--arches as the table's names (aliases resolved)."""
+    return [resolve_arch(a).name for a in listed(arches, "--arches")]
+
+
+def cell_options(task: str, arch: str, tree: str | None, kernel: str = DEFAULT_KERNEL,
+                 profile: str = DEFAULT_PROFILE, func: str | None = None, kconfig_add: Sequence[str] | None = None,
+                 patch: Sequence[str] | None = None, no_known_issues: bool = False, toolchain: str = "gcc",
+                 module: str = "rendered", verbose: bool = False) -> CheckOptions:
+    """One cell's options, every one checked before any work starts (UserError, exit 2)."""
+    if tree is None and (here := kernel_tree_here()) is not None:
+        tree = str(here)
+    opts = CheckOptions(
+        arch=resolve_arch(arch), tree=Path(tree) if tree else None, kernel=kernel,
+        profile=profile, func=func, kconfig_add=tuple(kconfig_add or ()),
+        patches=tuple(patching.check_patch_file(Path(p)) for p in patch or ()),
+        known_issues=not no_known_issues, command=command(task), toolchain=toolchain, module=module,
+        verbose=verbose,
+    )
+    check_options(opts)
+    return opts
+
+
+def json_target(json: str | None) -> Path | None:
+    return paths.check_output_file(Path(json), "--json") if json else None
+
+
+def report_targets(junit: str | None, ktap: str | None, markdown: str | None) -> dict[str, str]:
+    """The report files asked for, each checked writable before any work starts."""
+    targets = {"junit": junit, "ktap": ktap, "markdown": markdown}
+    for name, target in targets.items():
+        if target and target != "-":
+            paths.check_output_file(Path(target), f"--{name}")
+    return {k: v for k, v in targets.items() if v}
+
+
+def write_reports(reports: Sequence[cells.CellReport], targets: dict[str, str], line: str) -> None:
+    for name, target in targets.items():
+        cells.write(RENDERERS[name](reports, line), target)
+
+
+def conclude_run(result: RunResult, task: str, json: Path | None, targets: dict[str, str] | None = None) -> int:
+    """Print one run's table and verdict, write what was asked for, print the reproducer; the exit code."""
+    print()
+    print(format_result(result))
+    if json:
+        write_json(result, json)
+    write_reports([cells.from_run(result)], targets or {}, command(task))
+    print("reproduce: " + command(task))
+    return 0 if result.status in PASSING else errors.EXIT_FAIL
