@@ -1,1 +1,2 @@
-"""Guest side of kprobe-harness: initramfs, QEMU lifecycle, serial console and the guest session."""
+"""The guest: initramfs and busybox, QEMU's lifecycle, the serial console, the guest session and its
+script form. May import: harness.build, harness.verdict (observations) and below."""

@@ -1,0 +1,2 @@
+"""This machine: where the cache and the run folders are, locks, running commands as argv lists, and
+installing what the harness needs. May import: harness.spec, harness.errors."""

@@ -1,0 +1,3 @@
+"""What to test, as data: the arch table, the kernels and toolchains, a cell's name, fetch-arg
+validation and the rendered module. Pure: no processes, no files but the templates.
+May import: harness.errors."""
