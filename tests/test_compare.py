@@ -16,9 +16,9 @@ from harness.build.gitrev import Revision
 from harness.errors import UserError
 from harness.results.run import RunResult
 from harness.runs import compare, matrix
-from harness.runs.check import warnings_check
 from harness.runs.options import CheckOptions
 from harness.spec.arches import resolve_arch
+from harness.verdict.build_warnings import warnings_check, warnings_in
 from harness.verdict.checks import FAIL, PASS, Check
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
@@ -159,10 +159,10 @@ def test_warnings_count_only_in_the_files_a_revision_touches() -> None:
              "kernel/trace/trace_kprobe.c:12:6: error: not a warning",
              "../kernel/trace/trace_kprobe.c:12:6: warning: unused variable 'x' [-Wunused-variable]"]
     log = "\n".join(lines)
-    found = gitrev.warnings_in(log, ("kernel/trace/trace_kprobe.c",))
+    found = warnings_in(log, ("kernel/trace/trace_kprobe.c",))
     assert found == ["kernel/trace/trace_kprobe.c:12:6: warning: unused variable 'x' [-Wunused-variable]",
                      "kernel/trace/trace_kprobe.c:14:1: warning: no return statement [-Wreturn-type]"]
-    assert gitrev.warnings_in(log, ("kernel/trace/kprobe.c",)) == []
+    assert warnings_in(log, ("kernel/trace/kprobe.c",)) == []
     check = warnings_check(found, False, Path("build.log"))
     assert check.status == FAIL and "--allow-warnings" in check.detail
     assert warnings_check(found, True, Path("build.log")).status == PASS

@@ -8,11 +8,9 @@ and `git checkout` rewrites only the files that differ: each revision's build is
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,6 @@ from harness.host.proc import CommandLog
 
 # never take optional locks (index refresh) in the user's repository
 GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-_WARNING = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? warning: (?P<message>.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -149,17 +146,3 @@ def checkout(clone: Path, sha: str, commands: CommandLog | None = None) -> None:
          commands=commands)
     _git(clone, "clean", "-ffdxq", commands=commands)
     make.settle(time.time())  # what checkout rewrote is older than the next make's start stamp
-
-
-def warnings_in(log_text: str, files: Sequence[str]) -> list[str]:
-    """Compiler warnings in a build log that point into one of files (paths relative to the tree;
-    a warning path may be absolute or relative to the build folder), each shown with the
-    tree-relative path."""
-    found = []
-    for m in _WARNING.finditer(log_text):
-        path = m.group("file")
-        for f in files:
-            if path == f or path.endswith("/" + f):
-                found.append(f + m.group(0).strip()[len(path):])
-                break
-    return list(dict.fromkeys(found))

@@ -19,8 +19,8 @@ from harness.runs.build_and_boot import Built, booted, build_everything
 from harness.runs.options import CheckOptions, check_options
 from harness.runs.stages import Stages
 from harness.spec.render import ProbeSpec
-from harness.verdict import known_issues
-from harness.verdict.checks import FAIL, PASS, Check, verdict
+from harness.verdict import build_warnings, known_issues
+from harness.verdict.checks import FAIL, Check, verdict
 from harness.verdict.registered import registered_spec
 from vm import guest
 from vm.console import Console
@@ -104,21 +104,9 @@ def boot_and_check(opts: CheckOptions, ctx: Context, built: Built) -> None:
     _boot_and_verify(opts, ctx, built)
     if opts.warn_files:
         log = ctx.run_dir / "build.log"
-        found = gitrev.warnings_in(log.read_text(errors="replace") if log.exists() else "", opts.warn_files)
-        ctx.result.checks.append(warnings_check(found, opts.allow_warnings, log))
+        found = build_warnings.warnings_in(log.read_text(errors="replace") if log.exists() else "", opts.warn_files)
+        ctx.result.checks.append(build_warnings.warnings_check(found, opts.allow_warnings, log))
         ctx.result.verdict = verdict(ctx.result.checks)
-
-
-def warnings_check(found: list[str], allowed: bool, log: Path) -> Check:
-    """No compiler warning in the files the revision touches (ktest.pl's patchcheck rule)."""
-    if not found:
-        return Check("build_warnings", PASS, "no compiler warning in the files this revision touches")
-    listed = "\n".join(found[:20]) + (f"\n... {len(found) - 20} more in {log}" if len(found) > 20 else "")
-    if allowed:
-        return Check("build_warnings", PASS, f"warnings waived by --allow-warnings:\n{listed}")
-    return Check("build_warnings", FAIL,
-                        f"{len(found)} compiler warning(s) in files this revision touches, first: {found[0]} "
-                        f"(waive with --allow-warnings SHA):\n{listed}")
 
 
 def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
