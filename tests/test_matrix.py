@@ -11,7 +11,7 @@ from harness.runs.options import CheckOptions
 from harness.spec.arches import ARCHES
 from harness.verdict import known_issues
 from harness.verdict.checks import FAIL
-from harness.verdict.session_checks import Check
+from harness.verdict.checks import Check
 
 ISSUE = known_issues.KnownIssue(id="riscv-nmi", arch="riscv64", since="6.2", before="",
                          facts=(known_issues.parse_predicate("kprobe.records", "== 0"),), checks=("kprobe_records",),
@@ -93,3 +93,56 @@ def test_a_real_result_follows_the_schema_and_a_broken_one_does_not(data: Path) 
     broken = {**real, "status": "maybe"}
     with pytest.raises(jsonschema.ValidationError):
         validate_json(broken, "result")
+
+
+class FakeRun:
+    """The run of one cell, stage by stage, without a build or a boot: what each stage does is told."""
+
+    def __init__(self, raising: dict[str, dict[str, BaseException]]) -> None:
+        self.raising = raising  # cell label -> stage -> what it raises
+        self.finished: list[str] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def stage(name: str):  # type: ignore[no-untyped-def]
+            def run(opts: CheckOptions, ctx: object, *rest: object) -> object:
+                error = self.raising.get(opts.label, {}).get(name)
+                if error is not None:
+                    raise error
+                return "built" if name == "build" else None
+            return run
+
+        def start(opts: CheckOptions, echo: object) -> object:
+            result = RunResult(arch=opts.arch.name, kernel_version="6.12.117", tree="/t", profile="abi",
+                               func="do_sys_open", verdict="pass", status="pass", checks=[Check("insmod", "pass")])
+            return type("Ctx", (), {"result": result, "label": opts.label})()
+
+        def finish(ctx: object) -> None:
+            self.finished.append(ctx.label)  # type: ignore[attr-defined]
+            error = self.raising.get(ctx.label, {}).get("finish")  # type: ignore[attr-defined]
+            if error is not None:
+                raise error
+
+        monkeypatch.setattr(matrix, "start_run", start)
+        monkeypatch.setattr(matrix, "build_cell", stage("build"))
+        monkeypatch.setattr(matrix, "boot_and_check", stage("boot"))
+        monkeypatch.setattr(matrix, "classify", lambda opts, result, issues: None)
+        monkeypatch.setattr(matrix, "finish", finish)
+
+
+def test_a_cell_that_raises_anything_is_that_cells_error_and_the_others_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    fake = FakeRun({
+        "x86_64/6.12": {"build": OSError(28, "No space left on device")},
+        "arm64/6.12": {"boot": subprocess.CalledProcessError(128, ["git", "checkout"]),
+                       "finish": OSError(28, "No space left on device")},
+    })
+    fake.install(monkeypatch)
+    opts = [CheckOptions(arch=ARCHES[a]) for a in ("x86_64", "arm64", "riscv64")]
+    m = matrix.run_matrix(opts, echo=lambda line: None, issues=())
+    x86, arm64, riscv = m.cells
+    assert x86.status == FAIL and "OSError" in x86.error and "No space left" in x86.error
+    assert arm64.status == FAIL and "CalledProcessError" in arm64.error, "the first error, not finish's"
+    assert riscv.status == "pass" and not riscv.error
+    assert not m.ok
+    assert fake.finished == ["x86_64/6.12", "arm64/6.12", "riscv64/6.12"], "every run is finished"

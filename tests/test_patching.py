@@ -215,3 +215,26 @@ def test_a_change_in_the_tree_after_the_last_sync_is_synced(tree: trees.KernelTr
     patching.prepare(tree, [a], commands)
     assert (copy / "kernel/trace/new.c").read_text() == "int n;\n"
     assert any(line.startswith("rsync") for line in commands.lines)
+
+
+def test_a_sync_that_failed_is_done_again_by_the_next_run(tree: trees.KernelTree, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """An rsync that dies before it copied anything must not leave the copy marked as synced."""
+    import time
+
+    a = write(tmp_path, "a.diff", PATCH_A)
+    copy = patching.prepare(tree, [a], CommandLog()).path
+    time.sleep(make.STAMP_MARGIN + 0.05)
+    (tree.path / "kernel/trace/new.c").write_text("int n;\n")
+    time.sleep(make.STAMP_MARGIN + 0.05)
+    broken = tmp_path / "bin"
+    broken.mkdir()
+    (broken / "rsync").write_text("#!/bin/sh\nexit 23\n")
+    (broken / "rsync").chmod(0o755)
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", f"{broken}{os.pathsep}{path}")
+    with pytest.raises(UserError, match="could not sync"):
+        patching.prepare(tree, [a], CommandLog())
+    monkeypatch.setenv("PATH", path)
+    patching.prepare(tree, [a], CommandLog())
+    assert (copy / "kernel/trace/new.c").read_text() == "int n;\n", "the copy stayed stale after a failed sync"

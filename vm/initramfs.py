@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -76,7 +77,8 @@ def edit_busybox_config(text: str, changes: dict[str, str]) -> str:
 
 def build_busybox(arch: Arch, log: Path, commands: CommandLog, full: bool = False) -> Path:
     """A static busybox for arch, built once per arch, busybox version and kind: the session's few
-    applets, or (full) defconfig's."""
+    applets, or (full) defconfig's. Two first runs never see each other's half-written binary: one
+    builds under the folder's lock, and the binary appears by rename."""
     tarball = busybox_tarball()
     version = busybox_version(tarball)
     out = paths.busybox_dir() / f"{arch.name}-{version}{'' if full else '-session'}"
@@ -87,10 +89,18 @@ def build_busybox(arch: Arch, log: Path, commands: CommandLog, full: bool = Fals
     if not shutil.which(f"{prefix}gcc"):
         raise UserError(f"compiler '{prefix}gcc' not found: run 'inv setup'")
     paths.busybox_dir().mkdir(parents=True, exist_ok=True)
+    with paths.locked(out, f"the {arch.name} busybox build"):
+        if not binary.exists():
+            _build_busybox(arch, tarball, out, full, log, commands)
+    return binary
+
+
+def _build_busybox(arch: Arch, tarball: Path, out: Path, full: bool, log: Path, commands: CommandLog) -> None:
+    prefix = arch.cross_prefix()
     work = Path(tempfile.mkdtemp(prefix=f".{arch.name}-", dir=paths.busybox_dir()))
     try:
         with tarfile.open(tarball) as tar:
-            tar.extractall(work, filter="tar")
+            tar.extractall(work, filter="data")
         src = next(p for p in work.iterdir() if p.is_dir())
         make = ["make", "-C", str(src)] + ([f"CROSS_COMPILE={prefix}"] if prefix else [])
         if run_logged(make + ["defconfig" if full else "allnoconfig"], log, commands) != 0:
@@ -106,11 +116,13 @@ def build_busybox(arch: Arch, log: Path, commands: CommandLog, full: bool = Fals
                 f"(a static link needs {' '.join(arch.toolchain_packages)}: run 'inv setup')"
             )
         out.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src / "busybox", out / "busybox.tmp")
-        (out / "busybox.tmp").rename(binary)
+        fd, name = tempfile.mkstemp(prefix=".busybox-", dir=out)
+        os.close(fd)
+        staged = Path(name)
+        shutil.copy2(src / "busybox", staged)
+        staged.rename(out / "busybox")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return binary
 
 
 def cpio_list(busybox: Path, init: Path, modules: list[Path]) -> str:

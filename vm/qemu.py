@@ -86,7 +86,7 @@ def pick_accel(arch: Arch, kernel: Path) -> str:
     if key not in known:
         known[key] = _probe_kvm(arch, kernel)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(known, indent=1))
+        paths.write_atomic(cache, json.dumps(known, indent=1))
     return "kvm" if known[key] else "tcg"
 
 

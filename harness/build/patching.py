@@ -160,9 +160,14 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
         # is put back with a new mtime too, so no build folder keeps an object of the changed text
         sticky = list(dict.fromkeys(sticky + [rel for rel in own_files(copy, tree.path, commands) if rel != MANIFEST]))
         excludes = [f"--exclude=/{rel}" for rel in sticky]
-        stamp_start(copy.parent / SYNCED)
+        # the stamp marks when the sync started, but it takes its name only once rsync succeeded: an
+        # interrupted or failed sync leaves no stamp, so the next run syncs again
+        (copy.parent / SYNCED).unlink(missing_ok=True)
+        starting = copy.parent / (SYNCED + ".new")
+        stamp_start(starting)
         _run(["rsync", "-a", "--delete", "--exclude=/.git", *excludes, f"--link-dest={tree.path}", f"{tree.path}/",
               f"{copy}/"], commands, f"could not sync the private copy {copy} with {tree.path}")
+        starting.replace(copy.parent / SYNCED)
     _refresh(copy, sticky, tree.path)
     for patch in patches:
         what = f"patch {patch} does not apply to {tree.path} (Linux {tree.version})"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.host import paths
+
 # the targets of the speed work, as (name, measured/reference at most)
 TARGETS = {
     "warm x86_64 / kunit.py warm": 0.7,
@@ -91,5 +93,5 @@ def format_bench(r: dict) -> str:  # type: ignore[type-arg]
 
 
 def write_json(results: dict[str, object], path: Path) -> None:
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    paths.write_atomic(path, json.dumps(results, indent=2) + "\n")
 

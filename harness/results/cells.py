@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.host import paths
 from harness.results.run import RunResult
 from harness.spec.cell import cell_label
 
@@ -44,7 +45,7 @@ def write(text: str, target: str) -> None:
         return
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    paths.write_atomic(path, text)
 
 
 def run_label(result: RunResult) -> str:

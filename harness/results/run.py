@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from harness.host import paths
 from harness.verdict.checks import Check
 
 SCHEMA_VERSION = 1  # of schemas/result.schema.json and schemas/matrix.schema.json
@@ -55,4 +56,4 @@ class RunResult:
 
 def write_json(result: RunResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    paths.write_atomic(path, json.dumps(result.to_json(), indent=2) + "\n")

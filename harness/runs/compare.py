@@ -226,4 +226,4 @@ def write_json(c: CompareResult, path: Path, command: str = "") -> None:
         ],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    paths.write_atomic(path, json.dumps(data, indent=2) + "\n")

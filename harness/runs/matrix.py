@@ -6,11 +6,12 @@ import json
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError, KernelBuildError
-from harness.host import proc
+from harness.host import paths, proc
 from harness.host.proc import Echo
 from harness.results.cells import CellReport
 from harness.results.run import SCHEMA_VERSION, RunResult
@@ -51,6 +52,37 @@ def _prefixed(echo: Echo, label: str, lock: threading.Lock) -> Echo:
     return out
 
 
+def _failed(cell: Cell, error: Exception, echo: Echo) -> None:
+    """A cell that raised: its error says what (a harness error's message, else the exception's type
+    and text: ENOSPC, a failed checkout or tar)."""
+    cell.error = str(error) if isinstance(error, HarnessError) else f"{type(error).__name__}: {error}"
+    cell.build_error = isinstance(error, KernelBuildError)
+    cell.status = FAIL
+    echo(f"error: {cell.error}")
+
+
+def _boot_cell(cell: Cell, ctx: Context, built: Built | None, issues: tuple[known_issues.KnownIssue, ...],
+               echo: Echo) -> None:
+    """Boot and judge a built cell, then finish its run; the first error raised is the cell's."""
+    failure: Exception | None = None
+    try:
+        if built is not None:
+            boot_and_check(cell.opts, ctx, built)
+        classify(cell.opts, ctx.result, issues)
+    except Exception as e:  # noqa: BLE001
+        failure = e
+    try:
+        finish(ctx)
+    except Exception as e:  # noqa: BLE001
+        failure = failure or e
+    cell.result = ctx.result
+    if failure is not None:
+        _failed(cell, failure, echo)
+        return
+    cell.status, cell.note = ctx.result.status, ctx.result.note
+    echo(f"{cell.status.upper()}" + (f": {cell.note}" if cell.note else ""))
+
+
 def run_matrix(cells_opts: list[CheckOptions], echo: Echo = print,
                issues: tuple[known_issues.KnownIssue, ...] | None = None) -> MatrixResult:
     """Every cell, one failing cell never stopping the others; builds run one ahead of boots."""
@@ -64,7 +96,8 @@ def run_matrix(cells_opts: list[CheckOptions], echo: Echo = print,
         try:
             return ctx, build_cell(cell.opts, ctx)
         except BaseException:
-            finish(ctx)
+            with suppress(Exception):  # the build's error is the one to report
+                finish(ctx)
             cell.result = ctx.result
             raise
 
@@ -76,20 +109,10 @@ def run_matrix(cells_opts: list[CheckOptions], echo: Echo = print,
         for cell, future in zip(cells, futures):
             try:
                 ctx, built = future.result()
-            except HarnessError as e:
-                cell.error = str(e)
-                cell.build_error = isinstance(e, KernelBuildError)
-                _prefixed(echo, cell.label, lock)(f"error: {e}")
+            except Exception as e:  # noqa: BLE001 - any failure is this cell's, the others go on
+                _failed(cell, e, _prefixed(echo, cell.label, lock))
                 continue
-            try:
-                if built is not None:
-                    boot_and_check(cell.opts, ctx, built)
-                classify(cell.opts, ctx.result, issues)
-            finally:
-                finish(ctx)
-            cell.result = ctx.result
-            cell.status, cell.note = ctx.result.status, ctx.result.note
-            _prefixed(echo, cell.label, lock)(f"{cell.status.upper()}" + (f": {cell.note}" if cell.note else ""))
+            _boot_cell(cell, ctx, built, issues, _prefixed(echo, cell.label, lock))
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         proc.stop_all()
@@ -167,7 +190,7 @@ def write_json(m: MatrixResult, path: Path, command: str = "") -> None:
         ],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    paths.write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def cell_reports(m: MatrixResult) -> list[CellReport]:
