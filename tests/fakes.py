@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from vm.console import Answer, CommandResult, Stage
+from vm.console import CommandResult, Stage
 
-Rule = tuple[str, Callable[[str], Answer]]
+Reply = tuple[str, int]  # output and exit status
+
+Rule = tuple[str, Callable[[str], Reply]]
 
 
 class RuleShell:
@@ -18,7 +20,7 @@ class RuleShell:
         self.rules = rules
         self.commands: list[str] = []
 
-    def run(self, command: str, stage: Stage) -> CommandResult:
+    def run(self, command: str, stage: Stage, may_fail: bool = False) -> CommandResult:
         self.commands.append(command)
         for pattern, answer in self.rules:
             if re.search(pattern, command):

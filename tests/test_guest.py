@@ -377,7 +377,7 @@ def riscv_replay(data: Path, edit: Callable[[str], str] = lambda text: text) -> 
     token = re.search(r"kh-after-rmmod-([0-9a-f]{8})", log)
     assert token
     spec = render.probe_spec(ARCHES["riscv64"], "abi")
-    shell = ReplayShell([(edit(out), status) for out, status in answers_in(log)])
+    shell = ReplayShell([(edit(out), status, n) for out, status, n in answers_in(log)])
     obs = guest.run_session(shell, spec, MODULE, targets=guest.Targets.new(token.group(1)))
     assert not shell.answers
     checks = session_checks.check_session(obs, spec, 64, log)

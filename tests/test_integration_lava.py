@@ -11,6 +11,8 @@ import yaml
 from conftest import require_tools, validate_json
 from test_integration_qemu import inv, qemu_processes
 
+from harness.labs import lava
+
 pytestmark = pytest.mark.qemu
 BAD = Path(__file__).parent / "bad-kernels"
 QEMU = {"x86_64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"}
@@ -40,6 +42,9 @@ def test_a_lava_run_matches_inv_check_verdict_for_verdict(tmp_path: Path, arch: 
     assert failed(job) == failed(check)
     assert {"lava_test_cases", "lava_job"} <= {c["name"] for c in job["checks"]}
     assert job["status"] == ("fail" if patch else "pass")
+    log = lava.parse_log((tmp_path / "job" / "lava-log.yaml").read_text())
+    cases = [(r["case"], r["result"]) for r in log.results if r.get("definition") != "lava"]
+    assert cases == [(f"kh-{s}", "pass") for s in lava.STAGES], "each stage reported once, in order"
     # the log someone else's lab returns is judged the same way
     again_code, again = verdict(tmp_path, "lava", "--results", str(tmp_path / "job"))
     assert (again_code, again["status"], failed(again)) == (lava_code, job["status"], failed(job))

@@ -6,8 +6,7 @@ import pytest
 
 from harness.errors import UserError
 from harness.verdict import known_issues
-from harness.verdict.checks import FAIL, PASS
-from harness.verdict.checks import Check
+from harness.verdict.checks import FAIL, PASS, Check
 
 SHIPPED = {i.id: i for i in known_issues.load()}
 NMI = SHIPPED["riscv64-kprobe-records-in-nmi"]

@@ -41,7 +41,7 @@ def test_a_recorded_lava_run_is_judged_by_the_same_checks_as_a_console_session(t
 
 def test_the_guest_output_is_read_back_with_its_quotes() -> None:
     log = lava.parse_log((RECORDED / "lava-log.yaml").read_text())
-    assert 'filename="/tmp/kh-e7aca2c4"' in log.target and '\\"' not in log.target
+    assert 'filename="/tmp/kh-dd1a672c"' in log.target and '\\"' not in log.target
     cases = {r["case"]: r["result"] for r in log.results if r.get("definition") != "lava"}
     assert cases == {f"kh-{s}": "pass" for s in lava.STAGES}
 
@@ -65,17 +65,55 @@ def test_a_failed_lava_action_fails_the_cell(tmp_path: Path) -> None:
     assert result.status == "fail"
 
 
+def script_frames(text: str) -> list[tuple[int, str, bool]]:
+    """(frame number, command, judged) of every framed command of a session script, in script order."""
+    found = re.findall(r"echo KHfeedx(\d+)B; (.*?); (KH_S|KH_STATUS)=\$\?; (\[ [^]]*\] \|\| KH_FAILED=1; )?"
+                       r"echo KHfeedx\1E=\$\3", text)
+    return [(int(n), command, bool(judge)) for n, command, _, judge in found]
+
+
 def test_the_script_frames_every_command_of_the_session_and_branches_on_insmod() -> None:
     spec = render.probe_spec(resolve_arch("arm64"), "abi")
     text = script.session_script(spec, "/kh/kprobe_event_gen_test.ko", Targets.new("0123abcd"), token="feed")
     assert text.startswith("#!/bin/sh\n") and "KH-TARGETS 0123abcd" in text
-    frames = re.findall(r"echo (KHfeedx\d+)B; (.*?); (?:KH_STATUS=\$\?; )?echo \1E=", text)
-    commands = [c for _, c in frames]
-    assert commands.count("insmod /kh/kprobe_event_gen_test.ko") == 2  # the load, and the reload
-    assert 'if [ "$KH_STATUS" != 0 ]; then' in text and "cat /sys/kernel/tracing/error_log" in text
-    assert len({tag for tag, _ in frames}) == len(frames)
+    before, _, branches = text.partition('if [ "$KH_STATUS" != 0 ]; then')
+    failed, _, ok = branches.partition("\nelse\n")
+    ok_path = script_frames(before) + script_frames(ok)
+    assert [n for n, _, _ in ok_path] == list(range(1, len(ok_path) + 1)), "numbered in the order asked"
+    assert [c for _, c, _ in ok_path].count("insmod /kh/kprobe_event_gen_test.ko") == 2  # the load, the reload
+    failed_path = script_frames(before) + script_frames(failed)
+    assert [n for n, _, _ in failed_path] == list(range(1, len(failed_path) + 1))
+    assert "cat /sys/kernel/tracing/error_log" in failed
+    # only the commands whose failure is the plan go unjudged: the missing target, test -d after rmmod
+    unjudged = [c for _, c, judged in ok_path if not judged]
+    assert len(unjudged) == 3 and all("missing" in c or c.startswith("test -d") for c in unjudged), unjudged
     for stage in lava.STAGES:
-        assert f"kh_case {stage} pass" in text
+        assert (before + ok).count(f"kh_end {stage}\n") == 1, f"{stage} is reported once on the ok path"
+        assert f"kh_case {stage} pass" not in text, "a stage passes only when its commands did"
+
+
+def test_a_failed_insmod_is_reported_once_as_fail_and_the_later_stages_as_skipped() -> None:
+    spec = render.probe_spec(resolve_arch("x86_64"), "abi")
+    text = script.session_script(spec, "/kh/kprobe_event_gen_test.ko", Targets.new("0123abcd"), token="feed")
+    before, _, branches = text.partition('if [ "$KH_STATUS" != 0 ]; then')
+    failed = branches.partition("\nelse\n")[0]
+    assert "kh_end insmod" not in before and failed.count("kh_end insmod") == 1
+    assert 'KH_STATUS=$?; [ "$KH_STATUS" = 0 ] || KH_FAILED=1' in before, "a failed insmod fails its stage"
+    assert [line.strip() for line in failed.splitlines() if "kh_case" in line] == [
+        f"kh_case {s} skip" for s in lava.STAGES[2:]]
+
+
+def test_a_lost_frame_is_named_never_read_as_the_next_answer(tmp_path: Path) -> None:
+    lines = (RECORDED / "lava-log.yaml").read_text().splitlines(keepends=True)
+    tag = re.search(r"(KH[0-9a-f]+x)7B", "".join(lines))
+    assert tag, "the recording has a seventh frame"
+    kept = [line for line in lines if f"{tag.group(1)}7" not in line]
+    folder = copy_recorded(tmp_path)
+    (folder / "lava-log.yaml").write_text("".join(kept))
+    result = lava_check.results_of(folder)
+    assert result.status == "fail"
+    failed = next(c for c in result.checks if c.status == "fail")
+    assert "no answer to command 7" in failed.detail, failed.detail
 
 
 def test_the_live_console_log_and_a_script_log_are_read_by_one_parser(data: Path) -> None:

@@ -10,8 +10,7 @@ from harness.runs import matrix
 from harness.runs.options import CheckOptions
 from harness.spec.arches import ARCHES
 from harness.verdict import known_issues
-from harness.verdict.checks import FAIL
-from harness.verdict.checks import Check
+from harness.verdict.checks import FAIL, Check
 
 ISSUE = known_issues.KnownIssue(id="riscv-nmi", arch="riscv64", since="6.2", before="",
                          facts=(known_issues.parse_predicate("kprobe.records", "== 0"),), checks=("kprobe_records",),

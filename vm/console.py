@@ -21,15 +21,15 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>cM78]"
 KERNEL_LINE = r"(?:\[\s*\d+\.\d+\][^\n]*\n)"
 
 
-Answer = tuple[str, int]  # a framed command's output and exit status
+Answer = tuple[str, int, int]  # a framed command's output, exit status and frame number
 # The tag that frames one command, and a framed answer in a cleaned log (live console or script run)
 TAG = "KH{token}x{counter}"
-ANSWER = re.compile(r"(KH[0-9a-f]+x\d+)B\n(.*?)\1E=(\d+)\n", re.DOTALL)
+ANSWER = re.compile(r"(KH[0-9a-f]+x(\d+))B\n(.*?)\1E=(\d+)\n", re.DOTALL)
 
 
 def answers_in(log_text: str) -> list[Answer]:
-    """The (output, status) of each framed command in a log, in order."""
-    return [(m.group(2), int(m.group(3))) for m in ANSWER.finditer(clean(log_text))]
+    """The (output, status, frame number) of each framed command in a log, in order."""
+    return [(m.group(3), int(m.group(4)), int(m.group(2))) for m in ANSWER.finditer(clean(log_text))]
 
 
 def framed(literal: str) -> str:
@@ -63,23 +63,31 @@ class Stage:
 class Shell(Protocol):
     """What the guest session needs from a console (the real one or a fake)."""
 
-    def run(self, command: str, stage: Stage) -> CommandResult: ...
+    def run(self, command: str, stage: Stage, may_fail: bool = False) -> CommandResult:
+        """Run command in the guest; may_fail marks a command whose failure is part of the plan."""
 
     def transcript(self) -> str: ...
 
 
 class ReplayShell:
     """Answers the session's commands from a log of an earlier session, in order; a log that ends
-    early (the guest died, the runner stopped) is a failed stage, as on a live console."""
+    early (the guest died, the runner stopped) is a failed stage, as on a live console, and so is a
+    lost frame: every answer must carry the number of the command it answers."""
 
     def __init__(self, answers: list[Answer], log_tail: str = "") -> None:
         self.answers = list(answers)
         self.log_tail = log_tail
+        self.asked = 0
 
-    def run(self, command: str, stage: Stage) -> CommandResult:
+    def run(self, command: str, stage: Stage, may_fail: bool = False) -> CommandResult:
+        self.asked += 1
         if not self.answers:
             raise StageError(stage.name, f"the log ends before the guest answered '{command}'", self.log_tail)
-        output, status = self.answers.pop(0)
+        output, status, number = self.answers[0]
+        if number != self.asked:
+            raise StageError(stage.name, f"the log has no answer to command {self.asked} ('{command}'): its next "
+                             f"frame is number {number}, so a frame was lost or garbled", self.log_tail)
+        self.answers.pop(0)
         return CommandResult(command, output, status)
 
     def transcript(self) -> str:
@@ -149,7 +157,7 @@ class Console:
         assert isinstance(match, re.Match)
         return match
 
-    def run(self, command: str, stage: Stage) -> CommandResult:
+    def run(self, command: str, stage: Stage, may_fail: bool = False) -> CommandResult:
         """Run one shell command in the guest; return its output and exit status."""
         self.counter += 1
         tag = TAG.format(token=self.token, counter=self.counter)

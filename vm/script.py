@@ -21,15 +21,18 @@ SCRIPT_PATH = "/kh/session.sh"  # where the initramfs carries the script
 TARGETS_LINE = "KH-TARGETS"  # the script prints its targets' token, so a log alone can be read back
 
 
+Command = tuple[str, str, bool]  # stage, command, whether the command may fail by design
+
+
 class _Writer:
     """A shell that writes each command down with its stage and answers as told."""
 
     def __init__(self, failing: str = "") -> None:
-        self.commands: list[tuple[str, str]] = []
+        self.commands: list[Command] = []
         self.failing = failing  # a command prefix to answer with status 1
 
-    def run(self, command: str, stage: Stage) -> CommandResult:
-        self.commands.append((stage.name, command))
+    def run(self, command: str, stage: Stage, may_fail: bool = False) -> CommandResult:
+        self.commands.append((stage.name, command, may_fail))
         return CommandResult(command, "", 1 if self.failing and command.startswith(self.failing) else 0)
 
     def transcript(self) -> str:
@@ -40,7 +43,7 @@ def _stage(name: str) -> Stage:
     return Stage(name, 1.0)
 
 
-def _split(ok: list[tuple[str, str]], failed: list[tuple[str, str]]) -> tuple[int, int]:
+def _split(ok: list[Command], failed: list[Command]) -> tuple[int, int]:
     """Where the two recordings part: the index of insmod (the last shared command)."""
     n = 0
     while n < min(len(ok), len(failed)) and ok[n] == failed[n]:
@@ -48,54 +51,58 @@ def _split(ok: list[tuple[str, str]], failed: list[tuple[str, str]]) -> tuple[in
     return n - 1, n
 
 
+HEAD = (
+    "#!/bin/sh",
+    "# kprobe-harness guest session, written by the harness: every command is framed as on the",
+    "# live console, so the harness reads its checks from the output; the verdict is not made here.",
+    "# Each stage is reported once to LAVA, at its end: fail when one of its commands that must",
+    "# succeed did not, skip when an earlier stage stopped the session.",
+    'kh_case() { if command -v lava-test-case >/dev/null 2>&1; then lava-test-case "kh-$1" --result "$2"; fi; }',
+    'kh_end() { if [ "$KH_FAILED" = 0 ]; then kh_case "$1" pass; else kh_case "$1" fail; fi; }',
+)
+
+
 def session_script(spec: ProbeSpec, module_path: str, targets: Targets, token: str | None = None) -> str:
-    """The whole guest session as a POSIX sh script (busybox ash runs it)."""
+    """The whole guest session as a POSIX sh script (busybox ash runs it). Frames are numbered in the
+    order the session asks, on either path, so a reader can tell a lost frame from the next answer."""
     token = token or secrets.token_hex(4)
     ok, failed = _Writer(), _Writer(failing="insmod ")
     guest.run_session(ok, spec, module_path, _stage, targets)
     guest.run_session(failed, spec, module_path, _stage, targets)
     insmod, first_diff = _split(ok.commands, failed.commands)
-    counter = 0
 
-    def frame(command: str, keep_status: bool = False) -> str:
-        nonlocal counter
-        counter += 1
-        tag = TAG.format(token=token, counter=counter)
-        if keep_status:
-            return f"echo {tag}B; {command}; KH_STATUS=$?; echo {tag}E=$KH_STATUS"
-        return f"echo {tag}B; {command}; echo {tag}E=$?"
+    def frame(number: int, command: str, may_fail: bool, status: str = "KH_S") -> str:
+        tag = TAG.format(token=token, counter=number)
+        judge = "" if may_fail else f'[ "${status}" = 0 ] || KH_FAILED=1; '
+        return f"echo {tag}B; {command}; {status}=$?; {judge}echo {tag}E=${status}"
 
-    def block(commands: list[tuple[str, str]], indent: str = "") -> list[str]:
-        lines, last = [], ""
-        for stage, command in commands:
-            if last and stage != last:
-                lines.append(f"{indent}kh_case {last} pass")
-            lines.append(indent + frame(command))
-            last = stage
-        if last:
-            lines.append(f"{indent}kh_case {last} pass")
-        return lines
+    def block(commands: list[Command], start: int, indent: str = "", under_way: str = "",
+              close: bool = True) -> list[str]:
+        lines, current = [], under_way
+        for offset, (stage, command, may_fail) in enumerate(commands):
+            if stage != current:
+                lines += [f"{indent}kh_end {current}"] if current else []
+                lines.append(f"{indent}KH_FAILED=0")
+                current = stage
+            lines.append(indent + frame(start + offset, command, may_fail))
+        return lines + ([f"{indent}kh_end {current}"] if close and current else [])
 
-    head = [
-        "#!/bin/sh",
-        "# kprobe-harness guest session, written by the harness: every command is framed as on the",
-        "# live console, so the harness reads its checks from the output; the verdict is not made here.",
-        'kh_case() { if command -v lava-test-case >/dev/null 2>&1; then lava-test-case "kh-$1" --result "$2"; fi; }',
+    stage, command, _ = ok.commands[insmod]
+    later = list(dict.fromkeys(s for s, _, _ in ok.commands[first_diff:] if s != stage))
+    lines = [
+        *HEAD,
         f"echo {TARGETS_LINE} {targets.existing.rsplit('-', 1)[-1]}",
-    ]
-    before = block(ok.commands[:insmod])
-    insmod_line = frame(ok.commands[insmod][1], keep_status=True)
-    tail = [
+        *block(ok.commands[:insmod], 1, close=False),
+        frame(insmod + 1, command, False, "KH_STATUS"),
         'if [ "$KH_STATUS" != 0 ]; then',
-        "  kh_case insmod fail",
-        *block(failed.commands[first_diff:], "  "),
+        *block(failed.commands[first_diff:], insmod + 2, "  ", stage),
+        *(f"  kh_case {s} skip" for s in later),
         "else",
-        "  kh_case insmod pass",
-        *block(ok.commands[first_diff:], "  "),
+        *block(ok.commands[first_diff:], insmod + 2, "  ", stage),
         "fi",
         "echo KH-SESSION-END",
     ]
-    return "\n".join([*head, *before, insmod_line, *tail]) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def targets_in(log_text: str) -> Targets | None:
