@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import DATA
 
+from harness.errors import UserError
 from harness.host import paths
 from harness.labs import lava
 from harness.runs import lava_check
@@ -138,3 +139,63 @@ def test_jobs_put_qemu_settings_in_the_context_for_the_stock_qemu_device_type(ar
         command = device["actions"]["boot"]["methods"]["qemu"]["parameters"]["command"]
         assert command == ARCHES[arch].qemu_binary
         assert "-enable-kvm" not in device["actions"]["boot"]["methods"]["qemu"]["parameters"]["options"]
+
+
+def test_the_token_goes_only_to_https_or_to_this_machine() -> None:
+    assert lava.check_server("https://lava.example.org/") == "https://lava.example.org"
+    assert lava.check_server("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+    assert lava.check_server("http://lab.internal", insecure=True) == "http://lab.internal"
+    with pytest.raises(UserError, match="clear text"):
+        lava.check_server("http://lava.example.org")
+    with pytest.raises(UserError, match="give the server's URL"):
+        lava.check_server("lava.example.org")
+
+
+def test_a_redirect_to_another_port_never_carries_the_token() -> None:
+    import http.server
+    import threading
+
+    seen: list[str | None] = []
+
+    class Target(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    target = http.server.HTTPServer(("127.0.0.1", 0), Target)
+
+    class Redirect(Target):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/landed":
+                super().do_GET()
+                return
+            seen.append(self.headers.get("Authorization"))
+            where = self.path.removeprefix("/to-")
+            self.send_response(302)
+            port = target.server_port if where == "other" else self.server.server_port  # type: ignore[attr-defined]
+            self.send_header("Location", f"http://127.0.0.1:{port}/landed")
+            self.end_headers()
+
+    origin = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    for server in (target, origin):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert lava._request(f"http://127.0.0.1:{origin.server_port}/to-other", "s3cret") == b"{}"
+        assert seen == ["Token s3cret", None], "the other port got the token"
+        seen.clear()
+        lava._request(f"http://127.0.0.1:{origin.server_port}/to-same", "s3cret")
+        assert seen == ["Token s3cret", "Token s3cret"], "the same origin keeps it"
+    finally:
+        origin.shutdown()
+        target.shutdown()
+
+
+def test_a_job_is_personal_unless_asked() -> None:
+    job = lava.job_definition(ARCHES["x86_64"], "n", "file:///k", "file:///r", "console=ttyS0")
+    assert job["visibility"] == "personal"
+    assert lava.job_definition(ARCHES["x86_64"], "n", "k", "r", "c", "public")["visibility"] == "public"

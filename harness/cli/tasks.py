@@ -193,13 +193,17 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     results="judge the log of a job that already ran: a LAVA log file, or the folder inv lava wrote",
     json="also write the result as JSON to this file (with --run, --submit or --results)",
     submit="submit the job to this LAVA server (e.g. https://lava.example.org), wait for it and judge its log; "
-           "the API token comes from $LAVA_TOKEN",
+           "the API token comes from $LAVA_TOKEN and goes to that server only (https, or http on loopback)",
+    insecure="with --submit: allow a plain http:// server that is not on this machine (the token crosses "
+             "the network in clear text)",
+    visibility="who may see the job on the server: personal (default) or public",
 ))
 @guarded
 def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, kconfig_add=None,  # type: ignore[no-untyped-def]
          patch=None, toolchain="gcc", no_known_issues=False, out=None, base_url="", run=False, results=None,
-         verbose=False, json=None, submit=None):
+         verbose=False, json=None, submit=None, insecure=False, visibility="personal"):
     """Write a cell as a standard LAVA job (stock qemu device type); --run runs it here with lava-run, --results judges a job's log. Exit codes as inv check."""
+    from harness.labs import lava
     from harness.runs import lava_check
     from harness.runs.check import finish
 
@@ -208,15 +212,18 @@ def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
         return conclude_run(lava_check.results_of(Path(results), known_issues=not no_known_issues), "lava", target)
     if not out:
         raise errors.UserError("--out is required: the folder to write the LAVA job into")
+    if submit:
+        lava.check_server(submit, insecure)
     folder = paths.check_output_dir(Path(out), "--out")
     opts = cell_options("lava", arch, tree, kernel, profile, None, kconfig_add, patch, no_known_issues, toolchain,
                         "rendered", verbose)
     if submit:
         token = os.environ.get(lava_check.TOKEN_ENV, "")
-        return conclude_run(lava_check.submit_job(opts, folder, base_url, submit, token, echo=echo), "lava", target)
+        return conclude_run(lava_check.submit_job(opts, folder, base_url, submit, token, echo, visibility, insecure),
+                            "lava", target)
     if run:
         return conclude_run(lava_check.run_job(opts, folder, echo=echo), "lava", target)
-    _, ctx = lava_check.write_job(opts, folder, base_url, echo=echo)
+    _, ctx = lava_check.write_job(opts, folder, base_url, echo=echo, visibility=visibility)
     finish(ctx)
     print(f"run it here: inv lava --arch {opts.arch.name} --out {folder} --run; or submit "
           f"{folder / lava_check.JOB_FILE} to a lab with a qemu device")

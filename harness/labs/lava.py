@@ -3,12 +3,18 @@ type, a local run through lava-run, and the verdict read back from a job's log b
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -37,7 +43,8 @@ def context(arch: Arch) -> dict[str, object]:
     return {**CONTEXTS[arch.name], "memory": MEMORY_MB}
 
 
-def job_definition(arch: Arch, name: str, kernel_url: str, ramdisk_url: str, cmdline: str) -> dict[str, object]:
+def job_definition(arch: Arch, name: str, kernel_url: str, ramdisk_url: str, cmdline: str,
+                   visibility: str = "personal") -> dict[str, object]:
     """A LAVA job: deploy the kernel and our initramfs (LAVA adds its test runner to it), boot to
     the shell, and run the session script as one inline test definition."""
     return {
@@ -45,7 +52,7 @@ def job_definition(arch: Arch, name: str, kernel_url: str, ramdisk_url: str, cmd
         "job_name": name,
         "timeouts": {"job": {"minutes": 15}, "action": {"minutes": 5}, "connection": {"minutes": 2}},
         "priority": "medium",
-        "visibility": "public",
+        "visibility": visibility,
         "context": context(arch),
         "actions": [
             {"deploy": {
@@ -179,16 +186,46 @@ def validate(job: Path, device: Path, out_dir: Path, job_id: int) -> str:
     return "" if done.returncode == 0 else (done.stderr.strip() or done.stdout.strip())[-2000:]
 
 
-def _request(url: str, token: str, data: dict[str, object] | None = None) -> bytes:
-    import json
-    import urllib.error
-    import urllib.request
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+VISIBILITIES = ("personal", "public")
 
+
+def check_server(server: str, insecure: bool = False) -> str:
+    """The server's URL when the token may travel to it: https, or plain http only on this machine or
+    with --insecure (UserError otherwise)."""
+    parts = urllib.parse.urlsplit(server)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"--submit {server}: give the server's URL, e.g. https://lava.example.org")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK and not insecure:
+        raise UserError(f"--submit {server}: the API token would cross the network in clear text; use https:// "
+                        "(or --insecure for a lab network you trust)")
+    return server.rstrip("/")
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect, but the token goes only to the origin it was meant for: a redirect to
+    another scheme, host or port is followed without it."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.hostname or "", parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+def _request(url: str, token: str, data: dict[str, object] | None = None) -> bytes:
     body = json.dumps(data).encode() if data is not None else None
     request = urllib.request.Request(url, data=body, method="POST" if body else "GET",
                                      headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
+    opener = urllib.request.build_opener(_SameOriginRedirects())
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with opener.open(request, timeout=60) as response:
             return bytes(response.read())
     except urllib.error.HTTPError as e:
         raise UserError(f"the LAVA server answered {e.code} for {url}: {e.read().decode(errors='replace')[:500]}") from None
@@ -198,8 +235,6 @@ def _request(url: str, token: str, data: dict[str, object] | None = None) -> byt
 
 def submit(server: str, token: str, definition: str, echo: Callable[[str], None], timeout: float = 1800) -> str:
     """Submit a job through the server's REST API, wait until it finishes, and return its log."""
-    import json
-    import time
 
     api = server.rstrip("/") + "/api/v0.2"
     answer = json.loads(_request(f"{api}/jobs/", token, {"definition": definition}))

@@ -43,9 +43,11 @@ class JobMeta:
         return probe_spec(resolve_arch(self.arch), self.profile, None if self.func == "do_sys_open" else self.func)
 
 
-def write_job(opts: CheckOptions, out: Path, base_url: str = "",
-              echo: Echo = print) -> tuple[Path, Context]:
+def write_job(opts: CheckOptions, out: Path, base_url: str = "", echo: Echo = print,
+              visibility: str = "personal") -> tuple[Path, Context]:
     """Build everything, then write job.yaml, device.yaml, kh-job.json and the images into out."""
+    if visibility not in lava.VISIBILITIES:
+        raise UserError(f"unknown --visibility '{visibility}': choose {' or '.join(lava.VISIBILITIES)}")
     if opts.module != "rendered":
         raise UserError("inv lava runs our rendered module; --module in-tree is for inv check and inv matrix")
     ctx = start_run(opts, echo)
@@ -65,7 +67,8 @@ def write_job(opts: CheckOptions, out: Path, base_url: str = "",
         return f"{base_url.rstrip('/')}/{path.name}" if base_url else path.resolve().as_uri()
 
     name = f"kprobe-harness {opts.arch.name} Linux {ctx.build.tree.version} {opts.toolchain}"
-    job = lava.job_definition(opts.arch, name, url(kernel), url(ramdisk), qemu.kernel_cmdline(opts.arch))
+    job = lava.job_definition(opts.arch, name, url(kernel), url(ramdisk), qemu.kernel_cmdline(opts.arch),
+                             visibility)
     (out / JOB_FILE).write_text(lava.dump(job))
     (out / DEVICE_FILE).write_text(lava.device_dictionary(opts.arch))
     meta = JobMeta(opts.arch.name, ctx.build.tree.version, ctx.spec.profile, ctx.spec.func, module_path,
@@ -76,13 +79,14 @@ def write_job(opts: CheckOptions, out: Path, base_url: str = "",
 
 
 def submit_job(opts: CheckOptions, out: Path, base_url: str, server: str, token: str,
-               echo: Echo = print) -> RunResult:
+               echo: Echo = print, visibility: str = "personal", insecure: bool = False) -> RunResult:
     """Write the job, submit it to a LAVA server, wait for it, and judge the log it returns."""
+    server = lava.check_server(server, insecure)
     if not token:
         raise UserError(f"--submit needs an API token of {server}: set {TOKEN_ENV} "
                         "(lava-server manage tokens add --user NAME, or the token page of your LAVA account)")
     return _run_and_judge(opts, out, base_url, "LAVA job",
-                          lambda job, ctx: lava.submit(server, token, job.read_text(), echo), echo)
+                          lambda job, ctx: lava.submit(server, token, job.read_text(), echo), echo, visibility)
 
 
 TOKEN_ENV = "LAVA_TOKEN"
@@ -118,9 +122,9 @@ def run_job(opts: CheckOptions, out: Path, echo: Echo = print) -> RunResult:
 
 
 def _run_and_judge(opts: CheckOptions, out: Path, base_url: str, stage: str,
-                   runner: Callable[[Path, Context], str], echo: Echo) -> RunResult:
+                   runner: Callable[[Path, Context], str], echo: Echo, visibility: str = "personal") -> RunResult:
     """Write the job, have runner run it and return its log, keep the log, and judge it."""
-    job, ctx = write_job(opts, out, base_url, echo=echo)
+    job, ctx = write_job(opts, out, base_url, echo=echo, visibility=visibility)
     try:
         meta = read_meta(out)
         with ctx.stages.stage(stage):
