@@ -63,10 +63,11 @@ def test_one_job_per_cell_and_a_merge_job_that_needs_them_all(tmp_path: Path, en
 @pytest.mark.parametrize("engine", ["github", "gitlab"])
 def test_in_a_kernel_tree_each_job_clones_the_harness_and_checks_that_tree(tmp_path: Path, engine: str) -> None:
     url = "https://git.example.org/kprobe-harness.git"
-    doc = written(tmp_path, engine, "--arches", "riscv64", "--harness-url", url)
+    doc = written(tmp_path, engine, "--arches", "riscv64", "--harness-url", url, "--harness-ref", "0123abc")
     job = doc["jobs"]["cell-riscv64-tree-gcc"] if engine == "github" else doc["cell-riscv64-tree-gcc"]
     commands = [s["run"] for s in job["steps"] if "run" in s] if engine == "github" else job["script"]
-    assert any(f"git clone --depth 1 {url} kprobe-harness" in c for c in commands)
+    pinned = next(c for c in commands if "git clone" in c)
+    assert pinned.startswith(f"git clone {url} kprobe-harness && ") and "checkout --detach 0123abc" in pinned
     argv = check_argv(next(c for c in commands if ".venv/bin/inv check" in c))
     assert argv[argv.index("--tree") + 1] in ("/ws/linux", "$CI_PROJECT_DIR")
 
@@ -78,3 +79,24 @@ def test_bad_ci_options_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--out is required" in done.stderr
     done = inv("ci", "--toolchains", "icc", "--out", str(tmp_path / "x.yml"), cache=tmp_path / "cache")
     assert done.returncode == 2 and "icc" in done.stderr
+
+
+def test_github_jobs_read_the_repository_only_and_keep_no_credentials(tmp_path: Path) -> None:
+    doc = written(tmp_path, "github", "--arches", "x86_64", "--harness-url", "https://git.example.org/h.git")
+    assert doc["permissions"] == {"contents": "read"}
+    checkouts = [s for job in doc["jobs"].values() for s in job["steps"]
+                 if s.get("uses", "").startswith("actions/checkout")]
+    assert checkouts and all(s["with"]["persist-credentials"] is False for s in checkouts)
+    from harness.labs.workflows import harness_commit
+
+    commit = harness_commit()
+    if commit:  # the checkout's own commit pins the harness by default
+        clone = next(s["run"] for s in doc["jobs"]["cell-x86_64-tree-gcc"]["steps"] if "git clone" in s.get("run", ""))
+        assert clone.endswith(f"checkout --detach {commit}")
+
+
+def test_every_value_in_a_job_command_is_quoted(tmp_path: Path) -> None:
+    url = "https://git.example.org/h.git; touch /tmp/pwned"
+    doc = written(tmp_path, "gitlab", "--arches", "x86_64", "--harness-url", url, "--harness-ref", "main")
+    clone = next(c for c in doc["cell-x86_64-tree-gcc"]["script"] if "git clone" in c)
+    assert shlex.split(clone)[:4] == ["git", "clone", url, "kprobe-harness"]

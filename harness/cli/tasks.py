@@ -236,11 +236,13 @@ def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     "harness_url": "the workflow goes into a kernel tree's repository: each job clones the harness from this "
                    "git URL and checks the repository's own tree (default: the workflow goes into the harness's "
                    "repository and checks the distribution kernels)",
+    "harness_ref": "with --harness-url: the harness commit every job checks out (default: the commit of the "
+                   "harness that writes the workflow)",
     "out": "the workflow file to write (e.g. .github/workflows/kprobe-harness.yml or .gitlab-ci.yml)",
 })
 @guarded
 def ci(c, engine="github", arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, toolchains="gcc", harness_url="",  # type: ignore[no-untyped-def]
-       out=None):
+       out=None, harness_ref=""):
     """Write a CI workflow with one job per cell (arch, kernel, toolchain) and a last job that merges their results."""
     from harness.labs import workflows
 
@@ -249,7 +251,11 @@ def ci(c, engine="github", arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, toolchains
     if not out:
         raise errors.UserError("--out is required: the workflow file to write")
     target = paths.check_output_file(Path(out), "--out")
-    layout = workflows.Layout(harness_url)
+    ref = harness_ref or (workflows.harness_commit() if harness_url else "")
+    if harness_url and not ref:
+        raise errors.UserError("--harness-url: give --harness-ref COMMIT, the harness commit the jobs check out "
+                               "(this harness is not a git checkout, so its own commit is unknown)")
+    layout = workflows.Layout(harness_url, ref)
     specs = workflows.cells(arch_names(arches), listed(kernels, "--kernels", KERNELS),
                             listed(toolchains, "--toolchains", TOOLCHAINS), layout)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,10 @@ log. The merge job reads every cell's result with `inv report merge`."""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
@@ -36,6 +39,7 @@ class Layout:
     harness's repository (distribution kernels), or in a kernel tree that clones the harness."""
 
     harness_url: str = ""  # set: the repository is a kernel tree, and the harness is cloned from here
+    harness_ref: str = ""  # the harness commit every job checks out (with harness_url)
 
     @property
     def in_kernel_tree(self) -> bool:
@@ -46,14 +50,36 @@ class Layout:
         return "kprobe-harness" if self.in_kernel_tree else "."
 
     def check_command(self, cell: CellSpec, out: str, tree: str) -> str:
-        where = f"--tree {tree}" if self.in_kernel_tree else f"--kernel {cell.kernel}"
+        where = f"--tree {_q(tree)}" if self.in_kernel_tree else f"--kernel {_q(cell.kernel)}"
         enter = f" && cd {self.harness_dir}" if self.in_kernel_tree else ""
-        return (f"mkdir -p {out}{enter} && .venv/bin/inv check --arch {cell.arch} {where} "
-                f"--toolchain {cell.toolchain} --json {out}/result.json --junit {out}/junit.xml "
-                f"--markdown {out}/summary.md")
+        return (f"mkdir -p {_q(out)}{enter} && .venv/bin/inv check --arch {_q(cell.arch)} {where} "
+                f"--toolchain {_q(cell.toolchain)} --json {_q(out + '/result.json')} --junit {_q(out + '/junit.xml')} "
+                f"--markdown {_q(out + '/summary.md')}")
+
+    def clone(self) -> str:
+        """Clone the harness and check out the pinned commit (a branch could move under the workflow)."""
+        return (f"git clone {_q(self.harness_url)} kprobe-harness && "
+                f"git -C kprobe-harness -c advice.detachedHead=false checkout --detach {_q(self.harness_ref)}")
 
     def cache_key(self, cell: CellSpec, hash_expr: str) -> str:
         return f"kh-{cell.arch}-{cell.kernel}-{cell.toolchain}-{hash_expr}"
+
+
+def _q(value: str) -> str:
+    """A value in a job's shell command, quoted: a path that starts with the CI service's workspace
+    variable ($CI_PROJECT_DIR, or an expression GitHub substitutes first) in double quotes, so the
+    variable still expands; anything else as the shell quotes it."""
+    if value.startswith(("$CI_", "${{")) and not any(c in value for c in '"`\\'):
+        return f'"{value}"'
+    return shlex.quote(value)
+
+
+def harness_commit(root: Path | None = None) -> str:
+    """The commit of the harness checkout that writes the workflow ('' when it is not a git checkout)."""
+    where = root or Path(__file__).resolve().parents[2]
+    done = subprocess.run(["git", "-C", str(where), "rev-parse", "--verify", "-q", "HEAD"], capture_output=True,
+                          text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def cells(arches: list[str], kernels: list[str], toolchains: list[str], layout: Layout) -> list[CellSpec]:
@@ -71,7 +97,7 @@ def _install_harness(layout: Layout) -> list[str]:
     if not layout.in_kernel_tree:
         return [SETUP]
     return ["apt-get update && apt-get install -y --no-install-recommends git ca-certificates",
-            f"git clone --depth 1 {layout.harness_url} kprobe-harness", f"cd kprobe-harness && {SETUP}"]
+            layout.clone(), f"cd kprobe-harness && {SETUP}"]
 
 
 def _step(name: str, run: str) -> dict[str, object]:
@@ -82,9 +108,9 @@ def github(cell_specs: list[CellSpec], layout: Layout) -> dict[str, object]:
     ws = "${{ github.workspace }}"
     hash_expr = "${{ hashFiles(" + ", ".join(f"'{layout.harness_dir}/{f}'".replace("'./", "'")
                                             for f in CONFIG_FILES) + ") }}"
-    checkout: dict[str, object] = {"uses": "actions/checkout@v4"}
+    checkout: dict[str, object] = {"uses": "actions/checkout@v4", "with": {"persist-credentials": False}}
     if layout.in_kernel_tree:
-        checkout["with"] = {"path": "linux"}
+        checkout["with"] = {"path": "linux", "persist-credentials": False}
     jobs: dict[str, object] = {}
     for cell in cell_specs:
         out = f"{ws}/{OUT}/{cell.name}"
@@ -100,7 +126,7 @@ def github(cell_specs: list[CellSpec], layout: Layout) -> dict[str, object]:
              "run": layout.check_command(cell, out, f"{ws}/linux")},
             {"name": "console log", "if": "always()", "run": _console_copy(out)},
             {"name": "job summary", "if": "always()",
-             "run": f'cat {out}/summary.md >> "$GITHUB_STEP_SUMMARY" || true'},
+             "run": f'cat {_q(out + "/summary.md")} >> "$GITHUB_STEP_SUMMARY" || true'},
             {"name": "upload", "if": "always()", "uses": "actions/upload-artifact@v4",
              "with": {"name": f"kh-{cell.name}", "path": f"{OUT}/"}},
         ]
@@ -112,16 +138,17 @@ def github(cell_specs: list[CellSpec], layout: Layout) -> dict[str, object]:
             "env": {"KPROBE_HARNESS_CACHE": f"{ws}/{CACHE_DIR}"},
             "steps": steps,
         }
-    merge_steps: list[dict[str, object]] = [] if layout.in_kernel_tree else [{"uses": "actions/checkout@v4"}]
+    merge_steps: list[dict[str, object]] = [] if layout.in_kernel_tree else [
+        {"uses": "actions/checkout@v4", "with": {"persist-credentials": False}}]
     merge_steps += [
         {"uses": "actions/download-artifact@v4", "with": {"pattern": "kh-*", "path": "results"}},
         {"name": "install the harness's Python side",
          "run": "apt-get update && apt-get install -y --no-install-recommends python3-venv git ca-certificates"
-                + (f" && git clone --depth 1 {layout.harness_url} kprobe-harness" if layout.in_kernel_tree else "")
+                + (f" && {layout.clone()}" if layout.in_kernel_tree else "")
                 + f" && cd {layout.harness_dir} && python3 -m venv .venv && .venv/bin/pip install -e ."},
         {"name": "one matrix",
-         "run": f"cd {layout.harness_dir} && .venv/bin/inv report merge --results {ws}/results "
-                f"--junit {ws}/merged.xml --markdown {ws}/merged.md"},
+         "run": f"cd {layout.harness_dir} && .venv/bin/inv report merge --results {_q(ws + '/results')} "
+                f"--junit {_q(ws + '/merged.xml')} --markdown {_q(ws + '/merged.md')}"},
         {"name": "job summary", "if": "always()", "run": 'cat merged.md >> "$GITHUB_STEP_SUMMARY" || true'},
         {"uses": "actions/upload-artifact@v4", "if": "always()",
          "with": {"name": "kh-merged", "path": "merged.*"}},
@@ -129,7 +156,7 @@ def github(cell_specs: list[CellSpec], layout: Layout) -> dict[str, object]:
     jobs["merge"] = {"name": "one matrix", "needs": [f"cell-{c.name}" for c in cell_specs], "if": "always()",
                      "runs-on": "ubuntu-latest", "container": {"image": IMAGE}, "steps": merge_steps}
     return {"name": "kprobe-harness", "on": {"push": None, "pull_request": None, "workflow_dispatch": None},
-            "jobs": jobs}
+            "permissions": {"contents": "read"}, "jobs": jobs}
 
 
 def gitlab(cell_specs: list[CellSpec], layout: Layout) -> dict[str, object]:
@@ -162,9 +189,10 @@ def gitlab(cell_specs: list[CellSpec], layout: Layout) -> dict[str, object]:
         "needs": [{"job": f"cell-{c.name}", "artifacts": True} for c in cell_specs],
         "script": [
             "apt-get update && apt-get install -y --no-install-recommends python3-venv git ca-certificates",
-            *([f"git clone --depth 1 {layout.harness_url} kprobe-harness"] if layout.in_kernel_tree else []),
+            *([layout.clone()] if layout.in_kernel_tree else []),
             f"cd {layout.harness_dir} && python3 -m venv .venv && .venv/bin/pip install -e .",
-            f".venv/bin/inv report merge --results {ws}/{OUT} --junit {ws}/merged.xml --markdown {ws}/merged.md",
+            f".venv/bin/inv report merge --results {_q(f'{ws}/{OUT}')} --junit {_q(ws + '/merged.xml')} "
+            f"--markdown {_q(ws + '/merged.md')}",
         ],
         "artifacts": {"when": "always", "paths": ["merged.xml", "merged.md"], "reports": {"junit": "merged.xml"}},
     }
