@@ -104,3 +104,13 @@ def test_markdown_has_the_table_the_failures_and_the_command(tmp_path: Path) -> 
     assert "### arm64/6.12: FAIL" in text and "returned 0x4, expected 3" in text
     assert "kernel build failed" in text and "WARNING: CPU: 0" in text
     assert text.rstrip().endswith(f"```sh\n{COMMAND}\n```")
+
+
+def test_a_quoted_code_fence_cannot_break_out_of_its_block(tmp_path: Path) -> None:
+    hostile = "kernel said:\n```\n## injected heading\n[click](http://evil.example)\n```"
+    bad = [Check("insmod", "pass"), Check("kernel_log", "fail", hostile)]
+    text = markdown.render([CellReport("arm64/6.12", "arm64", "6.12.117", "fail", result("arm64", bad))], COMMAND)
+    at = text.index("## injected heading")
+    opened = text.rfind("\n````\n", 0, at)
+    assert opened != -1 and text.find("\n````", at) != -1, "the block's fence is longer than the quoted one"
+    assert "\n```\n## injected heading" in text[opened:at + 20]

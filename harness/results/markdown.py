@@ -3,10 +3,19 @@ summary or a merge-request comment."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from harness.results.cells import CellReport, console_tail
 from harness.verdict.checks import PASS
+
+
+def _fenced(text: str, info: str = "") -> list[str]:
+    """text as a code block whose fence is longer than any run of backticks in it, so a quoted kernel
+    line or detail can never close the block and write Markdown of its own."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, text, fence]
 
 
 def _cell_text(text: str) -> str:
@@ -39,14 +48,14 @@ def render(cells: Sequence[CellReport], command: str) -> str:
         if cell.note:
             lines.append(_cell_text(cell.note))
         if cell.error:
-            lines += ["", "```", cell.error.strip(), "```"]
+            lines += ["", *_fenced(cell.error.strip())]
         for check in cell.result.checks if cell.result else []:
             if check.status == "fail":
-                lines += ["", f"<details><summary>{check.name}</summary>", "", "```", check.detail.strip(), "```",
+                lines += ["", f"<details><summary>{check.name}</summary>", "", *_fenced(check.detail.strip()),
                           "", "</details>"]
         console = console_tail(cell.result)
         if console and cell.status != "xfail":
-            lines += ["", "<details><summary>last console lines</summary>", "", "```", console, "```", "",
+            lines += ["", "<details><summary>last console lines</summary>", "", *_fenced(console), "",
                       "</details>"]
-    lines += ["", "Reproduce:", "", "```sh", command, "```"]
+    lines += ["", "Reproduce:", "", *_fenced(command, "sh")]
     return "\n".join(lines) + "\n"
