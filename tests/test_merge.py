@@ -28,6 +28,7 @@ def a_pass(arch: str = "x86_64", toolchain: str = "gcc") -> dict:  # type: ignor
 def test_a_result_reads_back_as_it_was_written() -> None:
     data = recorded()
     again = RunResult.from_json(data).to_json()
+    assert again.pop("schema_version") == 2 and data.pop("schema_version") == 1
     assert again == {**data, **{k: again[k] for k in again.keys() - data.keys()}}
 
 
@@ -101,3 +102,72 @@ def test_a_local_check_a_lava_run_and_a_matrix_file_make_one_table(tmp_path: Pat
 
     table = matrix_run.format_matrix(merged)
     assert "lava_job" in table and "matrix OK: 2 pass, 1 xfail" in table
+
+
+def merged_alone(tmp_path: Path, name: str, text: str, **options: object) -> merge.MatrixResult:
+    (tmp_path / "in").mkdir(exist_ok=True)
+    (tmp_path / "in" / name).write_text(text)
+    return merge.merge(merge.results_in(tmp_path / "in"), **options)  # type: ignore[arg-type]
+
+
+def test_a_truncated_result_in_a_folder_is_a_failed_cell_naming_the_file(tmp_path: Path) -> None:
+    text = json.dumps(a_pass())
+    merged = merged_alone(tmp_path, "result.json", text[: len(text) // 2])
+    [cell] = merged.cells
+    assert cell.status == "fail" and not merged.ok
+    assert "result.json" in cell.label and "cannot be read as JSON" in cell.error
+
+
+def test_a_result_that_does_not_validate_is_a_failed_cell(tmp_path: Path) -> None:
+    bad = a_pass()
+    bad["checks"][0]["status"] = "probably fine"
+    [cell] = merged_alone(tmp_path, "r.json", json.dumps(bad)).cells
+    assert cell.status == "fail" and "does not validate against result.schema.json" in cell.error
+    assert "checks/0/status" in cell.error
+
+
+def test_a_matrix_cell_without_a_result_is_a_failed_cell(tmp_path: Path) -> None:
+    matrix = {"schema_version": 2, "ok": False, "seconds": 1.0, "cells": [
+        {"cell": "arm64/6.12", "arch": "arm64", "kernel": "6.12", "status": "fail", "note": "",
+         "error": "patch my.patch does not apply", "known_issues": [], "result": None},
+        {"cell": "x86_64/6.12", "arch": "x86_64", "kernel": "6.12", "status": "pass", "note": "", "error": "",
+         "known_issues": [], "result": a_pass()}]}
+    merged = merged_alone(tmp_path, "matrix.json", json.dumps(matrix))
+    assert [(c.label, c.status) for c in merged.cells] == [("arm64/6.12", "fail"), ("x86_64/6.12", "pass")]
+    assert "does not apply" in merged.cells[0].error and not merged.ok
+
+
+def test_a_passing_result_with_fewer_checks_than_its_profile_defines_fails(tmp_path: Path) -> None:
+    short = a_pass()
+    short["checks"] = [c for c in short["checks"] if c["name"] not in ("retval", "kernel_log")]
+    [cell] = merged_alone(tmp_path, "r.json", json.dumps(short)).cells
+    assert cell.status == "fail"
+    complete = next(c for c in cell.result.checks if c.name == merge.COMPLETE)  # type: ignore[union-attr]
+    assert "missing: retval, kernel_log" in complete.detail
+
+
+def test_a_run_that_stopped_early_is_a_failed_cell_with_its_exit_code(tmp_path: Path) -> None:
+    early = {"schema_version": 2, "status": "untested", "exit_code": 125, "error": "kernel build failed; see build.log",
+             "command": "inv check --arch arm64", "arch": "arm64", "kernel": "6.12", "toolchain": "gcc"}
+    [cell] = merged_alone(tmp_path, "r.json", json.dumps(early)).cells
+    assert (cell.label, cell.status) == ("arm64/6.12", "fail")
+    assert "untested (exit 125): kernel build failed" in cell.error
+
+
+def test_an_expected_cell_no_result_names_fails_the_merge(tmp_path: Path) -> None:
+    merged = merged_alone(tmp_path, "r.json", json.dumps(a_pass()), expect=["x86_64/6.12", "arm64/6.12/llvm"])
+    assert [(c.label, c.status) for c in merged.cells] == [("x86_64/6.12", "pass"), ("arm64/6.12/llvm", "fail")]
+    assert "no result names this cell" in merged.cells[1].error and not merged.ok
+    assert merge.expected_cell("x86_64/tree", "x86_64/6.13") and not merge.expected_cell("x86_64/tree", "x86_64/6.13/llvm")
+
+
+def test_check_writes_its_json_also_when_it_stops_before_any_check(tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    done = inv("check", "--arch", "x86_64", "--profile", "nonsense", "--json", str(out), cache=tmp_path / "cache")
+    assert done.returncode == 2
+    data = json.loads(out.read_text())
+    validate_json(data, "result")
+    assert (data["status"], data["exit_code"], data["arch"]) == ("error", 2, "x86_64")
+    assert "unknown probe profile 'nonsense'" in data["error"]
+    merged = inv("report", "merge", "--results", str(out), cache=tmp_path / "cache")
+    assert merged.returncode == 1 and "x86_64/6.12: FAIL" in merged.stdout

@@ -100,3 +100,13 @@ def test_every_value_in_a_job_command_is_quoted(tmp_path: Path) -> None:
     doc = written(tmp_path, "gitlab", "--arches", "x86_64", "--harness-url", url, "--harness-ref", "main")
     clone = next(c for c in doc["cell-x86_64-tree-gcc"]["script"] if "git clone" in c)
     assert shlex.split(clone)[:4] == ["git", "clone", url, "kprobe-harness"]
+
+
+@pytest.mark.parametrize("engine", ["github", "gitlab"])
+def test_the_merge_job_expects_every_cell_of_the_workflow(tmp_path: Path, engine: str) -> None:
+    doc = written(tmp_path, engine, "--arches", "x86_64,arm64", "--toolchains", "gcc,llvm")
+    job = doc["jobs"]["merge"] if engine == "github" else doc["merge"]
+    commands = [s["run"] for s in job["steps"] if "run" in s] if engine == "github" else job["script"]
+    argv = shlex.split(next(c for c in commands if "report merge" in c).split("&& ")[-1])
+    expected = argv[argv.index("--expect") + 1].split(",")
+    assert sorted(expected) == sorted(["x86_64/6.12", "arm64/6.12", "x86_64/6.12/llvm", "arm64/6.12/llvm"])

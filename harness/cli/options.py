@@ -3,7 +3,9 @@ reproducing command line, the error guard, and the reports written at the end of
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import shlex
 import signal
 import sys
@@ -19,7 +21,7 @@ from harness.build import patching
 from harness.build.tree import enclosing_tree
 from harness.host import paths, proc
 from harness.results import cells, junit, ktap, markdown
-from harness.results.run import RunResult, write_json
+from harness.results.run import RunResult, early_document, write_json
 from harness.results.text import format_result
 from harness.runs.options import CheckOptions, check_options
 from harness.spec.arches import ALIASES, ARCHES, DEFAULT_PROFILE, resolve_arch
@@ -87,14 +89,31 @@ def guarded(body: Callable[..., int]) -> Callable[..., None]:
         try:
             code = body(*args, **kwargs)
         except errors.HarnessError as e:
+            _early_result(body.__name__, kwargs, e.exit_code, str(e))
             raise Exit(f"error: {e}", e.exit_code) from None
         except KeyboardInterrupt:
             proc.stop_all()
+            _early_result(body.__name__, kwargs, 130, "interrupted (Ctrl-C or SIGTERM); builds and QEMU were stopped")
             raise Exit("interrupted; builds and QEMU were stopped", 130) from None
         if code:
             raise Exit(code=code)
 
     return run
+
+
+def _early_result(task: str, options: dict[str, Any], exit_code: int, error: str) -> None:
+    """The --json file of a run that stopped before its checks, so a merge sees a failed cell where
+    it would otherwise find nothing (best effort: the file itself may be what failed)."""
+    target = options.get("json")
+    if not target:
+        return
+    cell = {"toolchain": str(options.get("toolchain") or ""), "module": str(options.get("module") or ""),
+            "kernel": "tree" if options.get("tree") else str(options.get("kernel") or "")}
+    with contextlib.suppress(errors.UserError):
+        cell["arch"] = resolve_arch(str(options.get("arch") or "")).name
+    with contextlib.suppress(OSError):
+        paths.write_atomic(Path(target).expanduser().absolute(),
+                           json.dumps(early_document(exit_code, error, command(task), **cell), indent=2) + "\n")
 
 
 def echo(line: str) -> None:

@@ -269,11 +269,13 @@ def ci(c, engine="github", arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, toolchains
     "results": "a result file (--json of check, matrix or compare) or a folder holding them (repeatable)",
     "no_known_issues": COMMON_HELP["no_known_issues"],
     "json": "also write the merged matrix as JSON to this file",
+    "expect": "comma-separated cells the results must hold, named as the tables name them (x86_64/6.12, "
+              "arm64/6.1/llvm; tree for any version): a cell no result names fails the merge",
     **REPORT_HELP,
 })
 @guarded
 def report(c, action, results=None, no_known_issues=False, json=None, junit=None, ktap=None,  # type: ignore[no-untyped-def]
-           markdown=None):
+           markdown=None, expect=""):
     """Merge results from local runs, CI jobs and other machines into one matrix, classified as inv matrix does. Exit 0 only if every cell passes or is an XFAIL."""
     from harness.runs import merge as merging
 
@@ -281,9 +283,10 @@ def report(c, action, results=None, no_known_issues=False, json=None, junit=None
         raise errors.UserError(f"unknown report action '{action}': the action is merge")
     if not results:
         raise errors.UserError("give the results to merge: --results FILE_OR_FOLDER (repeatable)")
+    expected = merging.check_expected(listed(expect, "--expect")) if expect else []
     runs = [r for path in results for r in merging.results_in(Path(path))]
     out, targets = json_target(json), report_targets(junit, ktap, markdown)
-    merged = merging.merge(runs, known_issues=not no_known_issues)
+    merged = merging.merge(runs, known_issues=not no_known_issues, expect=expected)
     return _conclude_matrix(merged, "report", out, targets, reproduce=False)
 
 

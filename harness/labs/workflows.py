@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from harness.spec.cell import cell_label
+
 ENGINES = ("github", "gitlab")
 IMAGE = "debian:bookworm"
 CACHE_DIR = ".kh-cache"  # inside the workspace, where the CI services' caches can reach it
@@ -31,6 +33,11 @@ class CellSpec:
     @property
     def name(self) -> str:
         return f"{self.arch}-{self.kernel.replace('.', '_')}-{self.toolchain}"
+
+    @property
+    def label(self) -> str:
+        """The cell's name in the merged tables (spec.cell.cell_label)."""
+        return cell_label(self.arch, self.kernel, self.toolchain)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,11 @@ def _q(value: str) -> str:
     if value.startswith(("$CI_", "${{")) and not any(c in value for c in '"`\\'):
         return f'"{value}"'
     return shlex.quote(value)
+
+
+def _expected(cell_specs: list[CellSpec]) -> str:
+    """The merge's --expect: every cell job of the workflow, so a job that left no result fails it."""
+    return _q(",".join(c.label for c in cell_specs))
 
 
 def harness_commit(root: Path | None = None) -> str:
@@ -148,7 +160,7 @@ def github(cell_specs: list[CellSpec], layout: Layout) -> dict[str, object]:
                 + f" && cd {layout.harness_dir} && python3 -m venv .venv && .venv/bin/pip install -e ."},
         {"name": "one matrix",
          "run": f"cd {layout.harness_dir} && .venv/bin/inv report merge --results {_q(ws + '/results')} "
-                f"--junit {_q(ws + '/merged.xml')} --markdown {_q(ws + '/merged.md')}"},
+                f"--expect {_expected(cell_specs)} --junit {_q(ws + '/merged.xml')} --markdown {_q(ws + '/merged.md')}"},
         {"name": "job summary", "if": "always()", "run": 'cat merged.md >> "$GITHUB_STEP_SUMMARY" || true'},
         {"uses": "actions/upload-artifact@v4", "if": "always()",
          "with": {"name": "kh-merged", "path": "merged.*"}},
@@ -191,8 +203,8 @@ def gitlab(cell_specs: list[CellSpec], layout: Layout) -> dict[str, object]:
             "apt-get update && apt-get install -y --no-install-recommends python3-venv git ca-certificates",
             *([layout.clone()] if layout.in_kernel_tree else []),
             f"cd {layout.harness_dir} && python3 -m venv .venv && .venv/bin/pip install -e .",
-            f".venv/bin/inv report merge --results {_q(f'{ws}/{OUT}')} --junit {_q(ws + '/merged.xml')} "
-            f"--markdown {_q(ws + '/merged.md')}",
+            f".venv/bin/inv report merge --results {_q(f'{ws}/{OUT}')} --expect {_expected(cell_specs)} "
+            f"--junit {_q(ws + '/merged.xml')} --markdown {_q(ws + '/merged.md')}",
         ],
         "artifacts": {"when": "always", "paths": ["merged.xml", "merged.md"], "reports": {"junit": "merged.xml"}},
     }

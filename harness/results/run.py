@@ -9,7 +9,10 @@ from pathlib import Path
 from harness.host import paths
 from harness.verdict.checks import Check
 
-SCHEMA_VERSION = 1  # of schemas/result.schema.json and schemas/matrix.schema.json
+SCHEMA_VERSION = 2  # of schemas/result.schema.json, matrix.schema.json and compare.schema.json
+READABLE_VERSIONS = (1, 2)  # what a merge reads: 2 only added statuses and fields
+# the status of a run that never reached its checks, by the exit code it ended with
+EARLY_STATUS = {2: "error", 125: "untested", 130: "interrupted"}
 
 
 @dataclass
@@ -57,3 +60,10 @@ class RunResult:
 def write_json(result: RunResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     paths.write_atomic(path, json.dumps(result.to_json(), indent=2) + "\n")
+
+
+def early_document(exit_code: int, error: str, command: str, **cell: str) -> dict[str, object]:
+    """What a --json file holds when its run stopped before any check (bad options, a kernel that did
+    not build, Ctrl-C): a status that says so, the exit code, the error, and whatever names the cell."""
+    return {"schema_version": SCHEMA_VERSION, "status": EARLY_STATUS.get(exit_code, "error"), "exit_code": exit_code,
+            "error": error, "command": command, **{k: v for k, v in cell.items() if v}}

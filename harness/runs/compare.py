@@ -98,7 +98,7 @@ def diff_checks(before: list[Check], after: list[Check]) -> list[Change]:
 
 def steps(revisions: list[Revision], arches: list[str], cells: list[matrix.Cell]) -> list[Step]:
     """Each arch's consecutive revision pairs; cells are revision-major (every arch of a revision)."""
-    by_key = {(c.opts.revision, c.opts.arch.name): c for c in cells}
+    by_key = {(c.revision, c.arch): c for c in cells}
     out = []
     for before, after in itertools.pairwise(revisions):
         for arch in arches:
@@ -168,7 +168,7 @@ def run_compare(repo: Path, revisions: list[Revision], arches: list[str], templa
 
 
 def _status_rows(c: CompareResult) -> list[tuple[str, ...]]:
-    by_key = {(cell.opts.revision, cell.opts.arch.name): cell for cell in c.cells.cells}
+    by_key = {(cell.revision, cell.arch): cell for cell in c.cells.cells}
     rows = []
     for rev in c.revisions:
         row = [rev.short, clip(rev.subject, 48)]
@@ -191,7 +191,7 @@ def format_compare(c: CompareResult) -> str:
         for ch in step.changes:
             lines.append(f"  {ch.kind:<15} {ch.check} ({ch.before} -> {ch.after})"
                          + (f": {clip(ch.detail, 160)}" if ch.detail else ""))
-    by_key = {(cell.opts.revision, cell.opts.arch.name): cell for cell in c.cells.cells}
+    by_key = {(cell.revision, cell.arch): cell for cell in c.cells.cells}
     arts = [f"  {cell.label}: {cell.result.artifacts}" for cell in by_key.values() if cell.result]
     lines += ["", "artifacts:", *arts, ""]
     first = c.first_regression
@@ -219,7 +219,7 @@ def write_json(c: CompareResult, path: Path, command: str = "") -> None:
             for s in c.steps
         ],
         "cells": [
-            {"cell": cell.label, "arch": cell.opts.arch.name, "revision": cell.opts.revision,
+            {"cell": cell.label, "arch": cell.arch, "revision": cell.revision,
              "status": cell.status, "error": cell.error,
              "result": cell.result.to_json() if cell.result else None}
             for cell in c.cells.cells

@@ -25,13 +25,26 @@ from harness.verdict.checks import FAIL, PASS
 
 @dataclass
 class Cell:
-    opts: CheckOptions
+    """One cell of a matrix: what it asked for (its options, or what a result read back names), its
+    result, its error when it never reached one, and its status."""
+
+    opts: CheckOptions | None  # None for a cell read back from a file (inv report merge)
     label: str
     result: RunResult | None = None
     error: str = ""
     build_error: bool = False
     status: str = FAIL
     note: str = ""
+    arch: str = ""
+    kernel: str = ""  # a distribution version, a tree's path, or the version a result names
+    toolchain: str = "gcc"
+    revision: str = ""
+
+    def __post_init__(self) -> None:
+        if self.opts is not None:
+            self.arch = self.arch or self.opts.arch.name
+            self.kernel = self.kernel or (str(self.opts.tree) if self.opts.tree else self.opts.kernel)
+            self.toolchain, self.revision = self.opts.toolchain, self.opts.revision
 
 
 @dataclass
@@ -61,14 +74,14 @@ def _failed(cell: Cell, error: Exception, echo: Echo) -> None:
     echo(f"error: {cell.error}")
 
 
-def _boot_cell(cell: Cell, ctx: Context, built: Built | None, issues: tuple[known_issues.KnownIssue, ...],
-               echo: Echo) -> None:
+def _boot_cell(cell: Cell, opts: CheckOptions, ctx: Context, built: Built | None,
+               issues: tuple[known_issues.KnownIssue, ...], echo: Echo) -> None:
     """Boot and judge a built cell, then finish its run; the first error raised is the cell's."""
     failure: Exception | None = None
     try:
         if built is not None:
-            boot_and_check(cell.opts, ctx, built)
-        classify(cell.opts, ctx.result, issues)
+            boot_and_check(opts, ctx, built)
+        classify(opts, ctx.result, issues)
     except Exception as e:  # noqa: BLE001
         failure = e
     try:
@@ -91,10 +104,10 @@ def run_matrix(cells_opts: list[CheckOptions], echo: Echo = print,
     lock = threading.Lock()
     cells = [Cell(o, o.label) for o in cells_opts]
 
-    def prepare(cell: Cell) -> tuple[Context, Built | None]:
-        ctx = start_run(cell.opts, _prefixed(echo, cell.label, lock))
+    def prepare(cell: Cell, opts: CheckOptions) -> tuple[Context, Built | None]:
+        ctx = start_run(opts, _prefixed(echo, cell.label, lock))
         try:
-            return ctx, build_cell(cell.opts, ctx)
+            return ctx, build_cell(opts, ctx)
         except BaseException:
             with suppress(Exception):  # the build's error is the one to report
                 finish(ctx)
@@ -104,15 +117,15 @@ def run_matrix(cells_opts: list[CheckOptions], echo: Echo = print,
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build")
     try:
         futures: list[Future[tuple[Context, Built | None]]] = [
-            pool.submit(prepare, c) for c in cells
+            pool.submit(prepare, c, o) for c, o in zip(cells, cells_opts)
         ]
-        for cell, future in zip(cells, futures):
+        for cell, opts, future in zip(cells, cells_opts, futures):
             try:
                 ctx, built = future.result()
             except Exception as e:  # noqa: BLE001 - any failure is this cell's, the others go on
                 _failed(cell, e, _prefixed(echo, cell.label, lock))
                 continue
-            _boot_cell(cell, ctx, built, issues, _prefixed(echo, cell.label, lock))
+            _boot_cell(cell, opts, ctx, built, issues, _prefixed(echo, cell.label, lock))
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         proc.stop_all()
@@ -178,8 +191,8 @@ def write_json(m: MatrixResult, path: Path, command: str = "") -> None:
         "cells": [
             {
                 "cell": c.label,
-                "arch": c.opts.arch.name,
-                "kernel": str(c.opts.tree) if c.opts.tree else c.opts.kernel,
+                "arch": c.arch,
+                "kernel": c.kernel,
                 "status": c.status,
                 "note": c.note,
                 "error": c.error,
@@ -195,7 +208,6 @@ def write_json(m: MatrixResult, path: Path, command: str = "") -> None:
 
 def cell_reports(m: MatrixResult) -> list[CellReport]:
     """The matrix's cells as the report formats read them."""
-    return [CellReport(label=c.label, arch=c.opts.arch.name,
-                       kernel=c.result.kernel_version if c.result else (str(c.opts.tree) if c.opts.tree else c.opts.kernel),
-                       status=c.status, result=c.result, note=c.note, error=c.error,
-                       toolchain=c.opts.toolchain) for c in m.cells]
+    return [CellReport(label=c.label, arch=c.arch, kernel=c.result.kernel_version if c.result else c.kernel,
+                       status=c.status, result=c.result, note=c.note, error=c.error, toolchain=c.toolchain)
+            for c in m.cells]

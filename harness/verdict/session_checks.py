@@ -37,7 +37,16 @@ _STAT = re.compile(r"^(overrun|commit overrun|dropped events):\s*(\d+)\s*$", re.
 
 def checks_values(spec: ProbeSpec) -> bool:
     """Argument and return values are only known for the abi profile on do_sys_open."""
-    return spec.profile == ABI_PROFILE and spec.func == PROBE_FUNC
+    return values_known(spec.profile, spec.func)
+
+
+def values_known(profile: str, func: str) -> bool:
+    return profile == ABI_PROFILE and func == PROBE_FUNC
+
+
+def expected_checks(profile: str, func: str) -> tuple[str, ...]:
+    """Every check a session that got past insmod reports, for a profile and probed function."""
+    return ("insmod", *CHECKS_AFTER_INSMOD, *(VALUE_CHECKS if values_known(profile, func) else ()), "kernel_log")
 
 
 def kernel_problems(text: str, context: int = 25) -> str:
