@@ -19,7 +19,7 @@ from harness.runs import compare, matrix
 from harness.runs.options import CheckOptions
 from harness.spec.arches import resolve_arch
 from harness.verdict.build_warnings import warnings_check, warnings_in
-from harness.verdict.checks import FAIL, PASS, Check
+from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
@@ -169,15 +169,28 @@ def test_warnings_count_only_in_the_files_a_revision_touches() -> None:
     assert warnings_check([], False, Path("build.log")).status == PASS
 
 
-def test_the_diff_names_regressions_fixes_and_shared_failures() -> None:
-    before = [Check("insmod", PASS), Check("kprobe_records", PASS), Check("retval", FAIL, "got 4\nmore"),
-              Check("reload", FAIL, "no")]
-    after = [Check("insmod", PASS), Check("kprobe_records", FAIL, "0 records"), Check("retval", FAIL, "got 5"),
-             Check("reload", PASS)]
+def test_the_diff_names_regressions_changes_fixes_and_shared_failures() -> None:
+    warn = "WARNING: CPU: # PID: # at kernel/trace/trace_kprobe.c:# kprobe_dispatcher+0x#/0x#"
+    before = [Check("insmod", PASS), Check("kprobe_records", PASS), Check("retval", FAIL, "got 4\nmore", ("read: returned 4",)),
+              Check("reload", FAIL, "no"), Check("kernel_log", FAIL, "WARN", (warn,))]
+    after = [Check("insmod", PASS), Check("kprobe_records", FAIL, "0 records"),
+             Check("retval", FAIL, "got 5", ("read: returned 5",)), Check("reload", PASS),
+             Check("kernel_log", FAIL, "WARN", (warn,))]
     changes = compare.diff_checks(before, after)
     assert [(c.check, c.kind) for c in changes] == [
-        ("kprobe_records", compare.REGRESSED), ("reload", compare.FIXED), ("retval", compare.BOTH)]
-    assert changes[0].detail == "0 records" and changes[1].detail == "no" and changes[2].detail == "got 5"
+        ("kprobe_records", compare.REGRESSED), ("retval", compare.CHANGED), ("reload", compare.FIXED),
+        ("kernel_log", compare.BOTH)]
+    assert changes[0].detail == "0 records" and changes[1].detail == "new: read: returned 5"
+    assert changes[2].detail == "no" and changes[3].detail == "WARN"
+    # a second WARN site on head is a change inside a check that already failed
+    second = "WARNING: CPU: # PID: # at kernel/trace/trace_probe.c:# store_trace_args+0x#/0x#"
+    more = compare.diff_checks(before[4:], [Check("kernel_log", FAIL, "WARN", (warn, second))])
+    assert [(c.kind, c.detail) for c in more] == [(compare.CHANGED, f"new: {second}")]
+    # fixed only when head passes: hits without records, then a probe that never fires, is no fix
+    lost = [Check("kprobe_records", FAIL, "x", ("hit but never recorded",)), Check("kprobe_hit_counts", FAIL, "y")]
+    never = [Check("kprobe_records", FAIL, "x", ("never hit",)), Check("kprobe_hit_counts", NOT_RUN, "never hit")]
+    assert [(c.check, c.kind) for c in compare.diff_checks(lost, never)] == [
+        ("kprobe_records", compare.CHANGED), ("kprobe_hit_counts", compare.NOT_RUN_AFTER)]
     # a head that no longer boots regresses on 'boot'; checks it never reached are not listed
     stopped = compare.diff_checks(before[:2], [Check("boot", FAIL, "timeout")])
     assert [(c.check, c.kind, c.before) for c in stopped] == [("boot", compare.REGRESSED, "-")]
@@ -218,7 +231,8 @@ def test_every_commit_is_compared_with_the_one_before_and_the_first_regression_i
 
 def test_no_regression_says_exit_0(tmp_path: Path) -> None:
     revs = [Revision("v1", "a" * 40, "base"), Revision("HEAD", "c" * 40, "fix")]
-    cells = [_cell("x86_64", revs[0], [Check("retval", FAIL, "got 4")]), _cell("x86_64", revs[1], [Check("retval", PASS)])]
+    cells = [_cell("x86_64", revs[0], [Check("insmod", PASS), Check("retval", FAIL, "got 4")]),
+             _cell("x86_64", revs[1], [Check("insmod", PASS), Check("retval", PASS)])]
     result = compare.CompareResult(Path("/repo"), revs, ["x86_64"], matrix.MatrixResult(cells),
                                    compare.steps(revs, ["x86_64"], cells))
     assert result.first_regression is None
@@ -240,3 +254,42 @@ def test_cells_are_revision_major_and_watch_the_files_each_revision_changes(repo
     assert [c.warn_files for c in cells[::2]] == [(), ("kernel/trace/a.c",), ("kernel/trace/b.c",)]
     assert [c.allow_warnings for c in cells[::2]] == [False, False, True]
     assert all(c.tree == Path("/clone") and not c.known_issues for c in cells)
+
+
+def test_a_step_built_and_booted_on_neither_side_is_untested_and_never_exits_0(tmp_path: Path) -> None:
+    revs = [Revision("v1", "a" * 40, "base"), Revision("HEAD", "c" * 40, "head")]
+    cells = [_cell("x86_64", revs[0], [], error="kernel build failed; see build.log"),
+             _cell("x86_64", revs[1], [Check("boot", FAIL, "no answer within 120s")])]
+    result = compare.CompareResult(Path("/repo"), revs, ["x86_64"], matrix.MatrixResult(cells),
+                                   compare.steps(revs, ["x86_64"], cells))
+    assert result.first_regression is None and result.exit_code == compare.EXIT_UNTESTED
+    assert "kernel build failed" in result.steps[0].untested and "boot" in result.steps[0].untested
+    text = compare.format_compare(result)
+    assert "untested, neither side was built and booted" in text and text.endswith("exit 125")
+    out = tmp_path / "compare.json"
+    compare.write_json(result, out)
+    data = json.loads(out.read_text())
+    validate_json(data, "compare")
+    assert data["exit_code"] == 125 and data["steps"][0]["untested"]
+    # base built and head did not: a regression already
+    cells[0] = _cell("x86_64", revs[0], [Check("insmod", PASS)])
+    again = compare.CompareResult(Path("/repo"), revs, ["x86_64"], matrix.MatrixResult(cells),
+                                  compare.steps(revs, ["x86_64"], cells))
+    assert again.exit_code == 1 and not again.steps[0].untested
+
+
+def test_kernel_log_findings_are_warn_sites_without_line_numbers() -> None:
+    from harness.verdict.observations import CommandResult
+    from harness.verdict.session_checks import kernel_log_check
+
+    def log(*sites: str) -> CommandResult:
+        lines = [f"[    {i}.12345{i}] WARNING: CPU: 0 PID: {40 + i} at {site}+0x1{i}/0x80" for i, site in enumerate(sites)]
+        return CommandResult("dmesg", "\n".join(["boot", *lines, "[    9.1] Call Trace:"]), 0)
+
+    one = kernel_log_check(log("kernel/trace/trace_kprobe.c:1802 kprobe_dispatcher"))
+    moved = kernel_log_check(log("kernel/trace/trace_kprobe.c:1810 kprobe_dispatcher"))
+    two = kernel_log_check(log("kernel/trace/trace_kprobe.c:1802 kprobe_dispatcher",
+                               "kernel/trace/trace_probe.c:900 store_trace_args"))
+    assert one.findings == moved.findings and len(one.findings) == 1, "a WARN that moved a line is the same site"
+    assert compare.diff_checks([one], [moved])[0].kind == compare.BOTH
+    assert compare.diff_checks([one], [two])[0].kind == compare.CHANGED

@@ -34,7 +34,9 @@ def snapshot(folder: Path) -> str:
 @pytest.fixture(scope="module")
 def series() -> Path:
     """A kernel git tree with three commits: the distribution's 6.12 source, a commit that adds a
-    compiler warning in trace_dynevent.c, and a commit that applies the kprobe-never-fires patch.
+    compiler warning in trace_dynevent.c, and a commit that applies the kprobe-never-fires patch; and
+    a branch 'warns' off the source with a WARN in the kprobe dispatcher, then one more in the
+    kretprobe dispatcher.
     It lives at a stable path in the cache with fixed commit dates (same hashes every time), so a
     re-run reuses its private clone and build folder."""
     require_tools("git", "make", "gcc", "qemu-system-x86_64")
@@ -55,6 +57,13 @@ def series() -> Path:
     subprocess.run(["git", "-C", str(repo), "apply", str(BAD / "kprobe-never-fires.patch")], check=True,
                    env={**os.environ, **GIT_ENV})
     git(repo, "commit", "-qam", "kprobes: break entry probes")
+    # a side branch whose base already WARNs and whose head WARNs at a second site
+    git(repo, "checkout", "-q", "-b", "warns", "HEAD~2")
+    for patch, subject in (("warn-in-dispatcher.patch", "tracing: warn on every kprobe hit"),
+                           ("second-warn-in-kretprobe-dispatcher.patch", "tracing: warn on every kretprobe hit")):
+        subprocess.run(["git", "-C", str(repo), "apply", str(BAD / patch)], check=True, env={**os.environ, **GIT_ENV})
+        git(repo, "commit", "-qam", subject)
+    git(repo, "checkout", "-q", "main")
     return repo
 
 
@@ -120,3 +129,17 @@ def test_no_regression_exits_0(series: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-4000:]
     assert not data["regression"]
     assert "no regression" in result.stdout
+
+
+def test_a_second_warn_inside_an_already_failing_check_is_a_regression(series: Path, tmp_path: Path) -> None:
+    """Base already fails kernel_log; head fails it at a new site too: changed, exit 1 (the names of
+    the failed checks alone are the same on both sides)."""
+    result, data = compare(series, tmp_path, "--base", "warns~1", "--head", "warns", "--allow-warnings",
+                           git(series, "rev-parse", "warns")[:12])
+    assert result.returncode == 1, result.stdout[-4000:]
+    [change] = [ch for s in data["steps"] for ch in s["changes"] if ch["check"] == "kernel_log"]
+    assert change["kind"] == "changed" and "kretprobe_dispatcher" in change["detail"], change
+    assert "kprobe_dispatcher" in json.dumps(data["cells"][0]["result"]["checks"])
+    assert data["first_regression"] == git(series, "rev-parse", "warns")
+    assert "changed         kernel_log (fail -> fail): new: WARNING" in result.stdout
+    assert not qemu_processes()

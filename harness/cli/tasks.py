@@ -162,7 +162,7 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
 def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False, allow_warnings=None,  # type: ignore[no-untyped-def]
             profile=DEFAULT_PROFILE, kconfig_add=None, json=None, toolchain="gcc", verbose=False,
             module="rendered"):
-    """Check base and head of a git tree (or every commit between) per arch; print what regressed, what was fixed, what failed on both. Exit 1 only on a regression, 0 otherwise, 2 usage."""
+    """Check base and head of a git tree (or every commit between) per arch; print what regressed or changed, what was fixed, what failed on both. Exit 1 on a regression, 125 when a step built and booted on neither side, 0 otherwise, 2 usage."""
     from harness.runs import compare as comparing
     from harness.runs.options import CheckOptions
 
@@ -182,7 +182,7 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     if out:
         comparing.write_json(result, out, command("compare"))
     print("reproduce: " + command("compare"))
-    return errors.EXIT_FAIL if result.first_regression else 0
+    return result.exit_code
 
 
 @task(**LONG_OPTIONS, iterable=["kconfig_add", "patch"], help=common_help(

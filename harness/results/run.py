@@ -44,7 +44,8 @@ class RunResult:
         """The documented JSON form (schemas/result.schema.json)."""
         data: dict[str, object] = {"schema_version": SCHEMA_VERSION, **asdict(self)}
         data["stages"] = [{"name": n, "seconds": round(s, 2)} for n, s in self.stages]
-        data["checks"] = [asdict(c) for c in self.checks]
+        data["checks"] = [{"name": c.name, "status": c.status, "detail": c.detail,
+                           **({"findings": list(c.findings)} if c.findings else {})} for c in self.checks]
         return data
 
     @classmethod
@@ -52,7 +53,8 @@ class RunResult:
         """The inverse of to_json (fields a newer or older writer lacks take their defaults)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["checks"] = [Check(**c) for c in data.get("checks", []) or []]  # type: ignore[attr-defined]
+        values["checks"] = [Check(**{**c, "findings": tuple(c.get("findings", ()))})
+                            for c in data.get("checks", []) or []]  # type: ignore[attr-defined]
         values["stages"] = [(s["name"], float(s["seconds"])) for s in data.get("stages", []) or []]  # type: ignore[attr-defined]
         return cls(**values)  # type: ignore[arg-type]
 

@@ -17,19 +17,22 @@ from harness.results.text import clip, first_line, format_table
 from harness.runs import matrix
 from harness.runs.options import CheckOptions, check_choices, check_host, check_options
 from harness.spec.arches import resolve_arch
-from harness.verdict.checks import FAIL, Check
+from harness.verdict.checks import FAIL, PASS, Check
 
-REGRESSED, FIXED, BOTH = "regressed", "fixed", "failed on both"
+REGRESSED, CHANGED, FIXED, BOTH = "regressed", "changed", "fixed", "failed on both"
+NOT_RUN_AFTER = "not run after"  # failed before; the later revision never got as far as this check
+BAD = (REGRESSED, CHANGED)  # the kinds that make a regression (exit 1)
 PER_REVISION = "build_warnings"  # judges only the files its own revision changed
+EXIT_UNTESTED = 125  # neither side of a step was tested: nothing to say, as git bisect run's skip
 
 
 @dataclass(frozen=True)
 class Change:
     check: str
-    kind: str  # REGRESSED, FIXED or BOTH
+    kind: str  # REGRESSED, CHANGED, FIXED, BOTH or NOT_RUN_AFTER
     before: str  # the check's status on the earlier revision ("-" when it did not run)
     after: str
-    detail: str  # the first line of the failing side's detail
+    detail: str  # the first line of the failing side's detail; for CHANGED, what is new
 
 
 @dataclass
@@ -40,10 +43,12 @@ class Step:
     before: Revision
     after: Revision
     changes: list[Change] = field(default_factory=list)
+    untested: str = ""  # why neither side was tested (neither built nor booted), else ""
 
     @property
     def regressed(self) -> list[Change]:
-        return [c for c in self.changes if c.kind == REGRESSED]
+        """What got worse; a step that tested nothing on either side has nothing to say."""
+        return [] if self.untested else [c for c in self.changes if c.kind in BAD]
 
 
 @dataclass
@@ -65,19 +70,38 @@ class CompareResult:
                 return rev
         return None
 
+    @property
+    def untested(self) -> list[Step]:
+        return [s for s in self.steps if s.untested]
+
+    @property
+    def exit_code(self) -> int:
+        """1 on a regression, else 125 when a step tested nothing, else 0."""
+        return 1 if self.first_regression else EXIT_UNTESTED if self.untested else 0
+
 
 def cell_checks(cell: matrix.Cell) -> list[Check]:
-    """A cell's checks; a kernel that did not build is a failed kernel_build check."""
+    """A cell's checks, after a kernel_build check: failed when the kernel did not build."""
     checks = list(cell.result.checks) if cell.result else []
-    if cell.error:
-        checks.insert(0, Check("kernel_build", FAIL, cell.error))
-    return checks
+    built = Check("kernel_build", FAIL, cell.error) if cell.error else Check("kernel_build", PASS, "built")
+    return [built, *checks]
+
+
+def tested(cell: matrix.Cell) -> str:
+    """'' when the cell got as far as its guest session (it has an insmod check), else why not."""
+    checks = cell_checks(cell)
+    if any(c.name == "insmod" for c in checks):
+        return ""
+    failed = next((c for c in checks if c.status == FAIL), None)
+    return f"{cell.label}: {failed.name}: {first_line(failed.detail)}" if failed else f"{cell.label}: no checks"
 
 
 def diff_checks(before: list[Check], after: list[Check]) -> list[Change]:
-    """Per check: regressed (failed after, not before), fixed (failed before, not after), or failed
-    on both. A check that did not run on one side (an earlier stage failed) counts as not failed
-    there, so a head that stops booting regresses on 'boot'."""
+    """Per check: regressed (failed after, not before), changed (failed on both, with findings after
+    that the earlier failure did not have: a new WARN site, another wrong value, a different way of
+    losing records), fixed (failed before and passes after), failed on both (the same findings), or
+    not run after (failed before, never reached after). A check that did not run before counts as
+    not failed there, so a head that stops booting regresses on 'boot'."""
     old = {c.name: c for c in before}
     new = {c.name: c for c in after}
     changes = []
@@ -86,13 +110,22 @@ def diff_checks(before: list[Check], after: list[Check]) -> list[Change]:
         b_failed, a_failed = b is not None and b.status == FAIL, a is not None and a.status == FAIL
         if not (b_failed or a_failed):
             continue
-        kind = BOTH if b_failed and a_failed else REGRESSED if a_failed else FIXED
-        if kind == FIXED and name == PER_REVISION:
+        detail = first_line(a.detail if a_failed and a else b.detail if b else "")
+        if b_failed and a_failed:
+            assert a is not None and b is not None
+            fresh = [f for f in a.findings if f not in b.findings]
+            kind = CHANGED if fresh and name != PER_REVISION else BOTH
+            detail = f"new: {'; '.join(fresh)}" if kind == CHANGED else detail
+        elif a_failed:
+            kind = REGRESSED
+        elif a is not None and a.status == PASS:
+            kind = FIXED
+        else:
+            kind = NOT_RUN_AFTER
+        if kind in (FIXED, NOT_RUN_AFTER) and name == PER_REVISION:
             continue  # each revision's warnings are about its own files: nothing was fixed
-        failing = a if a_failed else b
-        changes.append(Change(name, kind, b.status if b else "-", a.status if a else "-",
-                              first_line(failing.detail if failing else "")))
-    order = {REGRESSED: 0, FIXED: 1, BOTH: 2}
+        changes.append(Change(name, kind, b.status if b else "-", a.status if a else "-", detail))
+    order = {REGRESSED: 0, CHANGED: 1, FIXED: 2, BOTH: 3, NOT_RUN_AFTER: 4}
     return sorted(changes, key=lambda c: order[c.kind])
 
 
@@ -103,7 +136,9 @@ def steps(revisions: list[Revision], arches: list[str], cells: list[matrix.Cell]
     for before, after in itertools.pairwise(revisions):
         for arch in arches:
             b, a = by_key[(before.sha, arch)], by_key[(after.sha, arch)]
-            out.append(Step(arch, before, after, diff_checks(cell_checks(b), cell_checks(a))))
+            why = [w for w in (tested(b), tested(a)) if w]
+            out.append(Step(arch, before, after, diff_checks(cell_checks(b), cell_checks(a)),
+                            "; ".join(why) if len(why) == 2 else ""))
     return out
 
 
@@ -184,6 +219,9 @@ def format_compare(c: CompareResult) -> str:
     lines = [format_table(_status_rows(c), ("commit", "subject", *c.arches)), ""]
     for step in c.steps:
         head = f"{step.arch}: {step.before.label} -> {step.after.label}"
+        if step.untested:
+            lines.append(f"{head}: untested, neither side was built and booted ({step.untested})")
+            continue
         if not step.changes:
             lines.append(f"{head}: no check failed on either")
             continue
@@ -195,7 +233,10 @@ def format_compare(c: CompareResult) -> str:
     arts = [f"  {cell.label}: {cell.result.artifacts}" for cell in by_key.values() if cell.result]
     lines += ["", "artifacts:", *arts, ""]
     first = c.first_regression
-    if first is None:
+    if first is None and c.untested:
+        lines.append(f"UNTESTED: {len(c.untested)} step(s) built and booted on neither side, so they say nothing: "
+                     f"exit {EXIT_UNTESTED}")
+    elif first is None:
         lines.append(f"no regression ({len(c.revisions) - 1} step(s) on {', '.join(c.arches)}): exit 0")
     else:
         names = sorted({f"{s.arch}: {', '.join(ch.check for ch in s.regressed)}"
@@ -210,10 +251,11 @@ def write_json(c: CompareResult, path: Path, command: str = "") -> None:
         "command": command,
         "repository": str(c.repo),
         "regression": c.first_regression is not None,
+        "exit_code": c.exit_code,
         "first_regression": c.first_regression.sha if c.first_regression else None,
         "revisions": [{"ref": r.ref, "sha": r.sha, "subject": r.subject} for r in c.revisions],
         "steps": [
-            {"arch": s.arch, "before": s.before.sha, "after": s.after.sha,
+            {"arch": s.arch, "before": s.before.sha, "after": s.after.sha, "untested": s.untested,
              "changes": [{"check": ch.check, "kind": ch.kind, "before": ch.before, "after": ch.after,
                           "detail": ch.detail} for ch in s.changes]}
             for s in c.steps

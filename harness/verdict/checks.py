@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 PASS, FAIL, NOT_RUN = "pass", "fail", "not run"
@@ -9,9 +11,23 @@ PASS, FAIL, NOT_RUN = "pass", "fail", "not run"
 
 @dataclass(frozen=True)
 class Check:
+    """One check: its name, pass/fail/not run, the detail a person reads, and for a failure its
+    findings: short facts with no run-specific numbers (PIDs, addresses, line numbers, target names),
+    so two runs' failures of one check can be told the same or different without reading prose."""
+
     name: str
     status: str
     detail: str = ""
+    findings: tuple[str, ...] = ()
+
+
+_RUN_SPECIFIC = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-f]{8}\b|\d+")
+
+
+def finding(text: str) -> str:
+    """A fact with what changes from run to run taken out: hex and decimal numbers become '#' (a
+    WARN site is its file and function, not its line), and the targets' token goes."""
+    return " ".join(_RUN_SPECIFIC.sub("#", text).split())
 
 
 def verdict(checks: list[Check]) -> str:
@@ -19,5 +35,5 @@ def verdict(checks: list[Check]) -> str:
     return PASS if checks and all(c.status == PASS for c in checks) else FAIL
 
 
-def make_check(name: str, ok: bool, good: str, bad: str) -> Check:
-    return Check(name, PASS if ok else FAIL, good if ok else bad)
+def make_check(name: str, ok: bool, good: str, bad: str, findings: Sequence[str] = ()) -> Check:
+    return Check(name, PASS, good) if ok else Check(name, FAIL, bad, tuple(sorted(set(findings))))

@@ -8,7 +8,7 @@ from harness.spec.arches import ABI_PROFILE, PROBE_FUNC
 from harness.spec.render import ProbeSpec
 from harness.verdict import abi_values, trace
 from harness.verdict.abi_values import VALUE_CHECKS
-from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, make_check
+from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, finding, make_check
 from harness.verdict.observations import (
     MISSING,
     OPENER,
@@ -58,11 +58,28 @@ def kernel_problems(text: str, context: int = 25) -> str:
     return ""
 
 
+_GENERIC = re.compile(r"cut here|Call [Tt]race:")
+_SITE = re.compile(r"^\s*(?:RIP|pc)\s*:")
+_STAMP = re.compile(r"^\s*\[\s*\d+\.\d+\]\s*")
+
+
+def kernel_sites(text: str) -> list[str]:
+    """Every WARN/BUG/Oops/panic/lockup of a kernel log by its site (file and function, the faulting
+    RIP/pc), with run-specific numbers taken out: the findings of kernel_log."""
+    sites = []
+    for raw in text.splitlines():
+        line = _STAMP.sub("", raw)
+        if (KERNEL_PROBLEM.search(line) and not _GENERIC.search(line)) or _SITE.match(line):
+            sites.append(finding(line))
+    return list(dict.fromkeys(sites))
+
+
 def kernel_log_check(dmesg: CommandResult | None, console: str = "") -> Check:
     for log in (dmesg.output if dmesg else "", console):
         excerpt = kernel_problems(log)
         if excerpt:
-            return Check("kernel_log", FAIL, f"the kernel reported a problem:\n{excerpt}")
+            return Check("kernel_log", FAIL, f"the kernel reported a problem:\n{excerpt}",
+                         tuple(kernel_sites(log)))
     if dmesg is None:
         return Check("kernel_log", NOT_RUN, "the guest did not get as far as reading dmesg; "
                                             "the console shows no WARN, BUG, Oops, panic or lockup")
@@ -85,7 +102,7 @@ def _definition_check(name: str, read: CommandResult | None, kind: str, event: s
     want = trace.expected_args(fields)
     found = [d for d in trace.parse_kprobe_events(read.output) if d.event == event]
     if not found:
-        return Check(name, FAIL, f"{event} is not in kprobe_events")
+        return Check(name, FAIL, f"{event} is not in kprobe_events", ("not registered",))
     d = found[0]
     problems = []
     if d.kind != kind:
@@ -98,7 +115,7 @@ def _definition_check(name: str, read: CommandResult | None, kind: str, event: s
         got = " ".join(f"{k}={v}" for k, v in d.args)
         problems.append(f"fields '{got}', expected '{' '.join(f'{k}={v}' for k, v in want)}'")
     if problems:
-        return Check(name, FAIL, f"{event}: " + "; ".join(problems))
+        return Check(name, FAIL, f"{event}: " + "; ".join(problems), tuple(problems))
     return Check(name, PASS, f"{kind}:kprobes/{event} {d.location} " + " ".join(f"{k}={v}" for k, v in d.args))
 
 
@@ -106,7 +123,8 @@ def _enabled_check(name: str, event: str, read: CommandResult | None) -> Check:
     problem = read_problem(read, f"events/kprobes/{event}/enable")
     value = read.output.strip() if read else ""
     return make_check(name, not problem and value == "1", f"events/kprobes/{event}/enable reads 1",
-                      problem or f"events/kprobes/{event}/enable reads {value!r}, expected '1'")
+                      problem or f"events/kprobes/{event}/enable reads {value!r}, expected '1'",
+                      ["unreadable" if problem else f"reads {value!r}"])
 
 
 def _records_check(name: str, recorded: RecordedEvents, event: str, records: list[trace.TraceRecord],
@@ -126,14 +144,17 @@ def _records_check(name: str, recorded: RecordedEvents, event: str, records: lis
         return Check(name, PASS, f"{len(mine)} records{returning} from {source} ({facts.records} in all), "
                                  f"e.g. ({sample.location}) {fields}")
     if facts.hits <= 0:
+        kind = "never hit"
         why = (f"the probe was never hit: {recorded.spec.func} may be inlined into its callers or not on "
                "the path the trigger takes in this kernel; choose another function with --func")
     elif facts.records == 0:
+        kind = "hit but never recorded"
         why = (f"kprobe_profile counts {facts.hits} hits and {facts.misses} misses, so the probe fires "
                "but the records are not written to the ring buffer")
     else:
+        kind = "records only from other tasks or call sites"
         why = f"{facts.records} {event} records in all, from other tasks or call sites; {facts.hits} hits"
-    return Check(name, FAIL, f"{len(mine)} records{returning} from {source}, expected {want}; {why}")
+    return Check(name, FAIL, f"{len(mine)} records{returning} from {source}, expected {want}; {why}", (kind,))
 
 
 def _hit_count_check(name: str, event: str, facts: EventFacts, read: CommandResult | None) -> Check:
@@ -141,14 +162,16 @@ def _hit_count_check(name: str, event: str, facts: EventFacts, read: CommandResu
     seen = (f"{event}: {facts.hits} hits, {facts.records} records, {facts.misses} misses, "
             f"{facts.slack} hits while a profile was read with tracing off")
     if problem:
-        return Check(name, FAIL, problem)
+        return Check(name, FAIL, problem, ("kprobe_profile unreadable",))
     if facts.hits < 0:
-        return Check(name, FAIL, f"{event} is not in kprobe_profile")
+        return Check(name, FAIL, f"{event} is not in kprobe_profile", ("not in kprobe_profile",))
     if facts.misses:
-        return Check(name, FAIL, f"{event} missed {facts.misses} hits ({seen})")
+        return Check(name, FAIL, f"{event} missed {facts.misses} hits ({seen})", ("misses",))
+    if facts.hits == 0:  # nothing to count: the records check says why the probe never fired
+        return Check(name, NOT_RUN, f"{event} was never hit, so there is no hit to match with a record ({seen})")
     if not facts.all_recorded:
         return Check(name, FAIL, f"{facts.unrecorded} hits of {event} have no record, at most {facts.slack} "
-                                 f"can be from tracing off ({seen})")
+                                 f"can be from tracing off ({seen})", ("hits without records",))
     return Check(name, PASS, seen)
 
 
@@ -156,7 +179,7 @@ def _lost_events_check(recorded: RecordedEvents) -> Check:
     obs = recorded.obs
     problem = read_problem(obs.trace, "the trace") or read_problem(obs.ring_stats, "per_cpu/cpu*/stats")
     if problem:
-        return Check("no_lost_events", FAIL, problem)
+        return Check("no_lost_events", FAIL, problem, ("unreadable",))
     assert obs.ring_stats is not None
     counters: dict[str, int] = {}
     for key, value in _STAT.findall(obs.ring_stats.output):
@@ -174,7 +197,7 @@ def _lost_events_check(recorded: RecordedEvents) -> Check:
     if len(counters) < 3:
         lost.append("per_cpu stats lack overrun, commit overrun or dropped events")
     return make_check("no_lost_events", not lost, f"the ring buffer lost nothing ({figures})",
-                      "the ring buffer lost events: " + "; ".join(lost) + f" ({figures})")
+                      "the ring buffer lost events: " + "; ".join(lost) + f" ({figures})", [finding(x) for x in lost])
 
 
 def _trigger_check(obs: Observations) -> Check:
@@ -194,7 +217,8 @@ def _trigger_check(obs: Observations) -> Check:
     return make_check("trigger", not problems,
                       f"{OPENS} '{OPENER}' processes read the target, one failed on the missing file, a shell "
                       f"wrote the new one (PIDs {', '.join(str(t.pid) for t in obs.triggers)})",
-                      "opening the target files did not go as planned: " + "; ".join(problems))
+                      "opening the target files did not go as planned: " + "; ".join(problems),
+                      [finding(p) for p in problems])
 
 
 def _events_removed_check(obs: Observations, events: tuple[str, ...]) -> Check:
@@ -212,7 +236,7 @@ def _events_removed_check(obs: Observations, events: tuple[str, ...]) -> Check:
     if left or dirs:
         problems.append(f"still in kprobe_events: {left or 'none'}; still in events/kprobes/: {dirs or 'none'}")
     return make_check("events_removed", not problems, "both events gone from kprobe_events and events/kprobes/",
-                      "; ".join(problems))
+                      "; ".join(problems), [finding(p) for p in problems])
 
 
 def _after_rmmod_check(obs: Observations, events: tuple[str, ...]) -> Check:
@@ -233,7 +257,7 @@ def _after_rmmod_check(obs: Observations, events: tuple[str, ...]) -> Check:
         problems.append(f"{len(new)} new records after rmmod: the probes still fire")
     return make_check("no_records_after_rmmod", not problems,
                       f"tracing on (the marker was recorded); {OPENS} opens after rmmod added no records",
-                      "; ".join(problems))
+                      "; ".join(problems), [finding(p) for p in problems])
 
 
 def _reload_check(obs: Observations, events: tuple[str, ...]) -> Check:
@@ -247,7 +271,8 @@ def _reload_check(obs: Observations, events: tuple[str, ...]) -> Check:
     left = [d.event for d in trace.parse_kprobe_events(read.output if read else "") if d.event in events]
     if left:
         problems.append(f"events left after reload: {left}")
-    return make_check("reload", not problems, "a second insmod and rmmod worked and left no events", "; ".join(problems))
+    return make_check("reload", not problems, "a second insmod and rmmod worked and left no events", "; ".join(problems),
+                      [finding(p) for p in problems])
 
 
 def _insmod_failed(obs: Observations, value_names: tuple[str, ...], console: str) -> list[Check]:
@@ -256,7 +281,9 @@ def _insmod_failed(obs: Observations, value_names: tuple[str, ...], console: str
         detail += f"\ntracing error_log:\n{obs.insmod_error_log.strip()}"
     if obs.insmod_dmesg.strip():
         detail += f"\nkernel log during insmod:\n{obs.insmod_dmesg.strip()}"
-    return [Check("insmod", FAIL, detail), *(Check(n, NOT_RUN, "insmod failed") for n in
+    said = [obs.insmod.output.strip() if obs.insmod else "insmod did not run", obs.insmod_error_log.strip()]
+    findings = tuple(finding(line) for text in said for line in text.splitlines() if line.strip())
+    return [Check("insmod", FAIL, detail, findings), *(Check(n, NOT_RUN, "insmod failed") for n in
                                              (*CHECKS_AFTER_INSMOD, *value_names)),
             kernel_log_check(obs.dmesg, console)]
 
