@@ -33,9 +33,17 @@ class KernelBuildError(HarnessError):
 
 
 class BuildError(HarnessError):
-    """The test module or the initramfs did not build."""
+    """The test module or the initramfs did not build: the run's `check` fails."""
 
     exit_code = EXIT_FAIL
+    check = "module_build"
+
+
+class ConfigDropped(BuildError):
+    """The tree's Kconfig would not keep an option the harness needs (at configure, or in make's own
+    config sync after a Kconfig change): the tree under test fails, so bisect sees a bad commit."""
+
+    check = "kernel_config"
 
 
 class StageError(HarnessError):

@@ -24,6 +24,8 @@ EXPECTED = {
     "kprobe-never-fires.patch": "kprobe_records",
     "disable-is-a-no-op.patch": "no_records_after_rmmod",
     "ring-buffer-drops-events.patch": "no_lost_events",
+    "second-warn-in-kretprobe-dispatcher.patch": "kernel_log",
+    "kconfig-drops-bug.patch": "kernel_config",
 }
 # different bugs that fail some of the same checks as the riscv64 known issue: never an XFAIL
 NOT_THE_KNOWN_ISSUE = ("kprobe-never-fires.patch", "kretprobe-loses-records.patch")
@@ -110,3 +112,16 @@ def test_a_known_issue_can_be_switched_off_for_a_raw_verdict(tmp_path: Path) -> 
     assert code == 0 and data["status"] == "xfail", stdout[-3000:]
     assert data["known_issues"][0]["id"] == "riscv64-kprobe-records-in-nmi"
     assert "XFAIL" in stdout
+
+
+def test_a_kconfig_change_that_drops_a_needed_option_is_named_and_costs_no_rebuild(tmp_path: Path) -> None:
+    """make's own config sync would turn CONFIG_BUG off (and every WARN with it): the run fails
+    kernel_config, naming the option and where the tree now defines it, before anything compiles."""
+    code, data, stdout = check_json(tmp_path, "x86_64", "--patch", str(BAD / "kconfig-drops-bug.patch"))
+    assert code == 1, stdout[-3000:]
+    [check] = [c for c in data["checks"] if c["status"] == "fail"]
+    assert check["name"] == "kernel_config"
+    assert "CONFIG_BUG=y (got" in check["detail"] and "init/Kconfig" in check["detail"]
+    assert "depends on BROKEN" in check["detail"]
+    build = sum(s["seconds"] for s in data["stages"] if s["name"] == "kernel build")
+    assert build < 60, f"the refused change still compiled for {build:.0f} s"

@@ -214,3 +214,14 @@ def test_ccache_comes_first_on_path_only_when_it_has_a_link_for_the_compiler(
     assert kbuild.ccache_env(llvm) == {}, "no clang link: no ccache"
     monkeypatch.setenv(kbuild.CCACHE_OFF, "0")
     assert kbuild.ccache_env(gcc) == {}
+
+
+def test_an_option_is_named_with_where_the_tree_defines_it_and_what_it_depends_on(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "linux")
+    (root / "init").mkdir()
+    (root / "init/Kconfig").write_text('menu "x"\n\nconfig BUG\n\tbool "BUG() support" if EXPERT\n\tdepends on BROKEN\n'
+                                       '\tdefault y\n\thelp\n\t  depends on nothing, says the help\n\nconfig OTHER\n'
+                                       '\tdepends on COREDUMP\n')
+    said = kconfig.definition(root, "CONFIG_BUG")
+    assert said == 'CONFIG_BUG is defined at init/Kconfig:3 (bool "BUG() support" if EXPERT; depends on BROKEN; default y).'
+    assert "no Kconfig file" in kconfig.definition(root, "CONFIG_GONE")

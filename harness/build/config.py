@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 from harness.build import toolchain as toolchains
 from harness.build.kbuild import KernelBuild
+from harness.build.make import STARTED_STAMP
 from harness.build.tree import KernelTree
-from harness.errors import KernelBuildError, UserError
+from harness.errors import ConfigDropped, KernelBuildError, UserError
 from harness.host import paths
 from harness.host.proc import CommandLog, run_logged, tail
 from harness.spec.arches import COMMON_KCONFIG, Arch
@@ -114,13 +117,69 @@ def configure(build: KernelBuild, log: Path, commands: CommandLog) -> bool:
     for argv, cwd in steps:
         if run_logged(argv, log, commands, cwd=cwd) != 0:
             raise KernelBuildError(f"kernel configuration failed; see {log}:\n{tail(log)}")
-    missing = missing_options(build.kconfig, (build.out / ".config").read_text())
-    if missing:
-        raise KernelBuildError(
-            "these requested options did not land in .config (a dependency is missing, or the "
-            f"symbol does not exist in {build.tree.version}): {', '.join(missing)}. "
-            f"Add their dependencies with --kconfig-add; .config is in {build.out}"
-        )
+    require_options(build, "configuration")
     stamp.write_text(fragment_text)
     return True
 
+
+def changed_kconfig(build: KernelBuild) -> list[str]:
+    """The tree's Kconfig files changed since the last make of the folder started ([] when it never ran)."""
+    started = build.out / STARTED_STAMP
+    if not started.exists():
+        return []
+    tree = build.tree.path
+    done = subprocess.run(["find", str(tree), "-path", str(tree / ".git"), "-prune", "-o", "-name", "Kconfig*",
+                           "-newer", str(started), "-print"], capture_output=True, text=True, check=False)
+    return sorted(str(Path(p).relative_to(tree)) for p in done.stdout.split())
+
+
+def check_sync(build: KernelBuild, log: Path, commands: CommandLog) -> None:
+    """Before a make, when the tree's Kconfig changed since the last one: let make's own config sync
+    run on a copy of .config in a scratch folder, and require every option there (ConfigDropped). The
+    build folder is left as it was, so a refused change costs no rebuild, now or later."""
+    changed = changed_kconfig(build)
+    if not changed or not (build.out / ".config").exists():
+        return
+    scratch = build.out.with_name(build.out.name + ".kh-sync")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        shutil.copy2(build.out / ".config", scratch / ".config")
+        trial = replace(build, out=scratch)
+        if run_logged(trial.make_argv("syncconfig"), log, commands) != 0:
+            raise KernelBuildError(f"make syncconfig failed after a Kconfig change; see {log}:\n{tail(log)}")
+        require_options(trial, f"Kconfig change in {', '.join(changed[:5])}", build.out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def require_options(build: KernelBuild, when: str, folder: Path | None = None) -> None:
+    """Every requested option is in the build folder's .config as asked (ConfigDropped otherwise,
+    naming each option, its value and where the tree defines it; folder: the one to name)."""
+    config = build.out / ".config"
+    missing = missing_options(build.kconfig, config.read_text() if config.exists() else "")
+    if missing:
+        where = [definition(build.tree.path, line.partition("=")[0]) for line in missing]
+        raise ConfigDropped(
+            f"these options the run needs are not in the kernel's .config after the {when}: {', '.join(missing)}. "
+            + " ".join(w for w in where if w)
+            + f" A Kconfig change in the tree (a new dependency, a renamed or removed symbol) drops them; with "
+            f"--kconfig-add, add their dependencies. .config is in {folder or build.out}"
+        )
+
+
+def definition(tree: Path, option: str) -> str:
+    """Where the tree's Kconfig defines an option, with its dependencies ('' when nowhere)."""
+    name = option.removeprefix("CONFIG_")
+    done = subprocess.run(["grep", "-rn", "--include=Kconfig*", "-E", f"^(menu)?config {name}$", str(tree)],
+                          capture_output=True, text=True, check=False)
+    if not done.stdout.strip():
+        return f"{option} is defined in no Kconfig file of {tree}."
+    path, number, _ = done.stdout.splitlines()[0].split(":", 2)
+    rules = []
+    for text in Path(path).read_text(errors="replace").splitlines()[int(number):]:
+        if not text.strip() or text.strip() in ("help", "---help---") or not text[:1].isspace():
+            break
+        if text.strip().startswith(("depends on", "select", "bool", "tristate", "default")):
+            rules.append(text.strip())
+    return f"{option} is defined at {Path(path).relative_to(tree)}:{number}" + (f" ({'; '.join(rules)})." if rules else ".")

@@ -113,9 +113,11 @@ def why_make(build: KernelBuild, inputs: str) -> str:
 
 
 def build_kernel(build: KernelBuild, log: Path, commands: CommandLog,
-                 on_line: Callable[[str], None] | None = None) -> str:
+                 on_line: Callable[[str], None] | None = None,
+                 before_make: Callable[[], None] | None = None) -> str:
     """Incremental make of the image and modules (Module.symvers for the test module), skipped when
-    nothing it reads changed; returns why make ran ('' when it did not)."""
+    nothing it reads changed; returns why make ran ('' when it did not). before_make runs first when
+    make will run, while the folder still holds the last make's stamps (it may refuse by raising)."""
     argv = build.make_argv(build.arch.image_target, "modules", jobs=jobs())
     inputs = make_inputs(build, argv)
     why = why_make(build, inputs)
@@ -124,6 +126,8 @@ def build_kernel(build: KernelBuild, log: Path, commands: CommandLog,
         with open(log, "a", encoding="utf-8") as f:  # the run's build log says why there is no make in it
             f.write(f"# make skipped: nothing changed in {build.tree.path} or {build.out} since the last make\n")
         return ""
+    if before_make is not None:
+        before_make()
     built, started = build.out / BUILT_STAMP, build.out / STARTED_STAMP
     built.unlink(missing_ok=True)
     (build.out / MODULE_DIR).mkdir(parents=True, exist_ok=True)  # made later, it would change the folder's mtime

@@ -42,7 +42,8 @@ def _build_with_progress(opts: CheckOptions, build: kbuild.KernelBuild, log: Pat
     expected = progress.expected_steps(build.config_key) if full else None
     shown = progress.BuildProgress(f"{opts.label} kernel build", expected, echo, stream=opts.verbose)
     try:
-        why = make.build_kernel(build, log, commands, shown.line)
+        why = make.build_kernel(build, log, commands, shown.line,
+                                before_make=lambda: kconfig.check_sync(build, log, commands))
     finally:
         shown.close()
     echo(f"  make: {why}" if why else "  make skipped: nothing in the tree, the build folder, the command, "
@@ -83,6 +84,8 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kbuild.KernelBu
             kconfig.configure(build, log, commands)
         with stages.stage("kernel build", f"make -j{kbuild.jobs()}, log {log}"):
             _build_with_progress(opts, build, log, commands, stages.echo)
+            # make syncs .config with the tree's Kconfig on its own: what it dropped must not go unseen
+            kconfig.require_options(build, "kernel build")
         # the first run on a host finds out whether KVM works by booting this kernel with it: that
         # boot overlaps the module and busybox builds
         with _kvm_probe_beside(opts.arch, build.image):

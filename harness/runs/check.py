@@ -93,7 +93,7 @@ def build_cell(opts: CheckOptions, ctx: Context) -> Built | None:
     try:
         return build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
     except BuildError as e:
-        ctx.result.checks = [Check("module_build", FAIL, str(e))]
+        ctx.result.checks = [Check(e.check, FAIL, str(e), (e.check,))]
         ctx.result.error = str(e)
         return None
 
