@@ -14,7 +14,8 @@ Rule = tuple[str, Callable[[str], Reply]]
 
 
 class RuleShell:
-    """Answers commands by the first rule whose regex matches; unknown commands succeed silently."""
+    """Answers commands by the first rule whose regex matches; a command no rule answers is an error,
+    so a test never passes on answers nobody chose."""
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
@@ -26,7 +27,7 @@ class RuleShell:
             if re.search(pattern, command):
                 output, status = answer(command)
                 return CommandResult(command, output, status)
-        return CommandResult(command, "", 0)
+        raise AssertionError(f"no rule answers the guest command {command!r}")
 
     def transcript(self) -> str:
         return ""
