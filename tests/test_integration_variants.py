@@ -42,6 +42,20 @@ def test_the_trees_own_module_is_judged_by_the_events_it_really_registers(tmp_pa
     assert not qemu_processes()
 
 
+def test_the_trees_own_module_on_a_kernel_that_drops_a_field_fails_registration(tmp_path: Path) -> None:
+    """The expected definition comes from the module's own source (its preprocessed .i), so a kernel
+    that registers fewer fields than the module asked for fails, with both texts quoted."""
+    require_tools("qemu-system-x86_64", "gcc", "patch")
+    code, data, stdout = check(tmp_path, "--arch", "x86_64", "--module", "in-tree",
+                               "--patch", str(DATA.parent / "bad-kernels" / "registration-drops-a-field.patch"))
+    assert code == 1, stdout[-4000:]
+    detail = next(c["detail"] for c in data["checks"] if c["name"] == "kprobe_registered")
+    assert "fields 'dfd=%ax filename=%dx flags=%cx'" in detail, detail
+    assert "expected 'dfd=%ax filename=%dx flags=%cx mode=+4($stack)'" in detail, detail
+    assert (Path(data["artifacts"]) / "module/kprobe_event_gen_test.i").exists()
+    assert not qemu_processes()
+
+
 def test_the_trees_own_module_that_leaks_its_event_fails(tmp_path: Path) -> None:
     require_tools("qemu-system-x86_64", "gcc", "patch")
     code, data, stdout = check(tmp_path, "--arch", "x86_64", "--module", "in-tree",

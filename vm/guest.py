@@ -28,7 +28,6 @@ TRACEFS = "/sys/kernel/tracing"
 STAGE_SECONDS = {"prepare": 30.0, "insmod": 60.0, "trigger": 60.0, "trace": 60.0, "rmmod": 60.0, "reload": 60.0}
 
 StageFactory = Callable[[str], Stage]
-EventsOf = Callable[[str], tuple[str, ...]]  # kprobe_events right after insmod -> the module's events
 
 
 def default_stage(name: str) -> Stage:
@@ -58,8 +57,7 @@ def _cat(shell: Shell, path: str, stage: Stage) -> CommandResult:
     return shell.run(f"cat {path}", stage)
 
 
-def _insmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage,
-            events_of: EventsOf | None = None) -> tuple[str, ...] | None:
+def _insmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage) -> tuple[str, ...] | None:
     """Load the module and read its events; the events looked at (None when insmod failed)."""
     dmesg_lines = shell.run("dmesg | wc -l", s).output.strip()
     obs.insmod = shell.run(f"insmod {obs.module_path}", s)
@@ -70,8 +68,6 @@ def _insmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage,
         obs.dmesg = shell.run("dmesg", s)
         return None
     obs.kprobe_events = _cat(shell, f"{TRACEFS}/kprobe_events", s)
-    if events_of is not None:
-        events = events_of(obs.kprobe_events.output)
     for event in events:
         obs.enable[event] = _cat(shell, f"{TRACEFS}/events/kprobes/{event}/enable", s)
     return events
@@ -99,9 +95,8 @@ def _after_rmmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: St
 
 
 def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactory = default_stage,
-                targets: Targets | None = None, events_of: EventsOf | None = None) -> Observations:
-    """insmod -> trigger -> read profile, ring buffer and trace -> rmmod -> reopen -> reload.
-    With events_of, the module's events are the ones it registered (a module that is not ours)."""
+                targets: Targets | None = None) -> Observations:
+    """insmod -> trigger -> read profile, ring buffer and trace -> rmmod -> reopen -> reload."""
     targets = targets or Targets.new()
     marker = f"kh-after-rmmod-{targets.existing.rsplit('-', 1)[-1]}"  # unique per run, as the targets are
     obs = Observations(module_path=module_path, targets=targets, marker=marker)
@@ -114,7 +109,7 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
     obs.stage_seconds["prepare"] = s.elapsed()
 
     s = stage("insmod")
-    loaded = _insmod(shell, obs, events, s, events_of)
+    loaded = _insmod(shell, obs, events, s)
     obs.stage_seconds["insmod"] = s.elapsed()
     if loaded is None:
         return obs

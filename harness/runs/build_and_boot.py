@@ -16,7 +16,7 @@ from harness.build import config as kconfig
 from harness.build import intree, kbuild, make, module, progress
 from harness.errors import BuildError
 from harness.host import paths
-from harness.host.proc import CommandLog, Echo
+from harness.host.proc import CommandLog, Echo, run_logged
 from harness.results.run import RunResult
 from harness.runs.options import CheckOptions
 from harness.runs.stages import Stages
@@ -96,6 +96,7 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kbuild.KernelBu
                 if not ko.exists():
                     raise BuildError(f"the tree's own module {intree.SOURCE} was not built ({ko} is missing); "
                                      f"see {log}")
+                spec = _asked_for(build, spec, run_dir, log, commands)
             else:
                 _save_artifacts(run_dir, build, render.render_files(spec))
                 with stages.stage("module build"):
@@ -107,6 +108,17 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kbuild.KernelBu
             image = run_dir / build.image.name
             shutil.copy2(build.image, image)
     return Built(spec, build, ko, initrd, image)
+
+
+def _asked_for(build: kbuild.KernelBuild, spec: ProbeSpec, run_dir: Path, log: Path, commands: CommandLog) -> ProbeSpec:
+    """The events the tree's module asks for, read from its preprocessed source (kept beside its
+    source in the artifacts): the checks compare the kernel's registration with these."""
+    if run_logged(build.make_argv(intree.PREPROCESSED), log, commands) != 0:
+        raise BuildError(f"could not preprocess the tree's module ({intree.PREPROCESSED}); see {log}")
+    text = (build.out / intree.PREPROCESSED).read_text(errors="replace")
+    (run_dir / "module").mkdir(parents=True, exist_ok=True)
+    (run_dir / "module" / Path(intree.PREPROCESSED).name).write_text(text)
+    return intree.compiled_spec(text, spec)
 
 
 @contextmanager

@@ -21,7 +21,6 @@ from harness.runs.stages import Stages
 from harness.spec.render import ProbeSpec
 from harness.verdict import build_warnings, known_issues
 from harness.verdict.checks import FAIL, Check, verdict
-from harness.verdict.registered import registered_spec
 from vm import guest
 from vm.console import Console
 
@@ -110,13 +109,16 @@ def boot_and_check(opts: CheckOptions, ctx: Context, built: Built) -> None:
 
 
 def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
-    result = ctx.result
+    """Boot, run the session and judge it against built.spec: ours, or what the tree's own module
+    asks for as its source says (never what the kernel answered)."""
+    result, spec = ctx.result, built.spec
+    result.profile, result.func = spec.profile, spec.func
     consoles: list[Console] = []  # the booted console, kept for its transcript on failure
     try:
         with (booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result, opts.verbose) as console,
               ctx.stages.stage("guest session")):
             consoles.append(console)
-            obs = guest.run_session(console, ctx.spec, built.module_path, events_of=_events_of(opts, ctx.spec))
+            obs = guest.run_session(console, spec, built.module_path)
     except StageError as e:
         judging.stage_failed(result, e, consoles[0].transcript() if consoles else e.console_tail,
                              where=f"console log: {ctx.run_dir / 'console.log'}")
@@ -124,22 +126,7 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
     (ctx.run_dir / "trace.txt").write_text(obs.trace.output if obs.trace else "")
     (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg_text)
-    spec = ctx.spec
-    if opts.module == intree.IN_TREE:  # judged by what the tree's module registered
-        spec = registered_spec(obs.kprobe_events.output if obs.kprobe_events else "", ctx.spec)
-        result.profile, result.func = spec.profile, spec.func
     judging.judge_session(result, obs, spec, opts.arch.word_bits, consoles[0].transcript())
-
-
-def _events_of(opts: CheckOptions, spec: ProbeSpec) -> guest.EventsOf | None:
-    if opts.module != intree.IN_TREE:
-        return None
-
-    def names(kprobe_events: str) -> tuple[str, ...]:
-        theirs = registered_spec(kprobe_events, spec)
-        return theirs.kprobe_event, theirs.kretprobe_event
-
-    return names
 
 
 def classify(opts: CheckOptions, result: RunResult, issues: tuple[known_issues.KnownIssue, ...] | None = None) -> None:
