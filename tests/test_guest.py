@@ -30,6 +30,8 @@ def by_name(checks: list[Check]) -> dict[str, Check]:
 
 
 READ_PIDS, MISSING_PID, WRITE_PID = (30, 31, 32), 40, 50
+KPROBES_LIST = ("ffffffff811c2e80  k  do_sys_open+0x0    [FTRACE]\n"
+                "ffffffff811c2e80  r  do_sys_open+0x0    [FTRACE]\n")
 
 
 def record_pair(comm: str, pid: int, ts: float, filename: str, flags: int, mode: int, ret: int,
@@ -104,6 +106,8 @@ def healthy_rules(trace_text: str, hits: int | None = None, kret_hits: int | Non
         (r"^dmesg$", lambda c: ("[    0.000000] Linux version 6.12.117\n", 0)),
         (r"^dmesg \| tail -n \+\d+$", lambda c: ("", 0)),
         (r"/error_log$", lambda c: ("", 0)),
+        (r"kprobes/list$", lambda c: (KPROBES_LIST if state["loaded"] else "", 0)),
+        (r"/proc/sys/kernel/tainted$", lambda c: ("4096\n", 0)),  # O: our module is out of tree
     ]
 
 
@@ -255,7 +259,7 @@ def test_recorded_passing_session_verifies_as_pass(data: Path, name: str) -> Non
     assert token, "the recording holds the unique target names"
     shell = ReplayShell(answers_in(log))
     obs = guest.run_session(shell, SPEC, MODULE, targets=guest.Targets.new(token.group(1)))
-    checks = session_checks.check_session(obs, SPEC, 64, log)
+    checks = session_checks.check_session(obs, SPEC, 64, log, entry_offsets=ARCHES["x86_64"].entry_offsets)
     assert verdict(checks) == "pass", [c for c in checks if c.status != "pass"]
     assert not shell.answers, "the session must ask exactly what the recorded one asked"
 
@@ -358,8 +362,10 @@ def test_another_function_needs_records_from_any_task_and_allows_hits_while_trac
     defs = ("p:kprobes/gen_kprobe_test vfs_read dfd=%ax filename=%dx flags=%cx mode=+4($stack)\n"
             "r10:kprobes/gen_kretprobe_test vfs_read arg1=$retval\n")
     rules.insert(0, (r"kprobe_events$", lambda c: (defs, 0)))
+    rules.insert(0, (r"kprobes/list$", lambda c: ("ffffffff81000000  k  vfs_read+0x0\n", 0)))
     checks = run(rules, spec)
-    assert [n for n, c in checks.items() if c.status != "pass"] == ["events_removed", "reload"]  # fake keeps the defs
+    # the fake keeps the definitions and the kprobe after rmmod
+    assert [n for n, c in checks.items() if c.status != "pass"] == ["events_removed", "kprobes_released", "reload"]
     assert "retval" not in checks
 
 

@@ -26,7 +26,12 @@ EXPECTED = {
     "ring-buffer-drops-events.patch": "no_lost_events",
     "second-warn-in-kretprobe-dispatcher.patch": "kernel_log",
     "kconfig-drops-bug.patch": "kernel_config",
+    "entry-probe-past-the-entry.patch": "kprobe_location",
 }
+# the arches a patch breaks (every one of the test's arches when it is not listed): x86 arms kprobes
+# through its own arch_adjust_kprobe_addr, so the generic one's fault shows on arm64
+ONLY_ON = {"entry-probe-past-the-entry.patch": ("arm64",)}
+CASES = [(arch, patch) for patch in sorted(EXPECTED) for arch in ("x86_64", "arm64") if arch in ONLY_ON.get(patch, (arch,))]
 # different bugs that fail some of the same checks as the riscv64 known issue: never an XFAIL
 NOT_THE_KNOWN_ISSUE = ("kprobe-never-fires.patch", "kretprobe-loses-records.patch")
 TOOLS = {"x86_64": ("qemu-system-x86_64", "gcc"), "arm64": ("qemu-system-aarch64", "aarch64-linux-gnu-gcc"),
@@ -48,8 +53,7 @@ def test_every_bad_kernel_has_a_patch_and_an_expected_check() -> None:
     assert sorted(p.name for p in BAD.glob("*.patch")) == sorted(EXPECTED)
 
 
-@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
-@pytest.mark.parametrize("patch", sorted(EXPECTED))
+@pytest.mark.parametrize(("arch", "patch"), CASES)
 def test_known_bad_kernel_fails_with_the_check_that_names_it(tmp_path: Path, arch: str, patch: str) -> None:
     code, data, stdout = check_json(tmp_path, arch, "--patch", str(BAD / patch))
     failed = [c["name"] for c in data["checks"] if c["status"] == "fail"]

@@ -23,6 +23,8 @@ from vm.console import Shell, Stage
 __all__ = ["OPENER", "OPENS", "TRACEFS", "Observations", "Targets", "module_name", "run_session"]
 
 TRACEFS = "/sys/kernel/tracing"
+KPROBES_LIST = "/sys/kernel/debug/kprobes/list"
+TAINTED = "/proc/sys/kernel/tainted"
 
 # Seconds allowed for each guest stage (boot is handled where QEMU starts).
 STAGE_SECONDS = {"prepare": 30.0, "insmod": 60.0, "trigger": 60.0, "trace": 60.0, "rmmod": 60.0, "reload": 60.0}
@@ -68,6 +70,7 @@ def _insmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage) 
         obs.dmesg = shell.run("dmesg", s)
         return None
     obs.kprobe_events = _cat(shell, f"{TRACEFS}/kprobe_events", s)
+    obs.kprobes_list = _cat(shell, KPROBES_LIST, s)
     for event in events:
         obs.enable[event] = _cat(shell, f"{TRACEFS}/events/kprobes/{event}/enable", s)
     return events
@@ -86,6 +89,7 @@ def _read_trace(shell: Shell, obs: Observations, s: Stage) -> None:
 def _after_rmmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage) -> None:
     obs.rmmod = shell.run(f"rmmod {module_name(obs.module_path)}", s)
     obs.kprobe_events_after = _cat(shell, f"{TRACEFS}/kprobe_events", s)
+    obs.kprobes_list_after = _cat(shell, KPROBES_LIST, s)
     for event in events:
         obs.event_dirs_after[event] = shell.run(f"test -d {TRACEFS}/events/kprobes/{event}", s, may_fail=True)
     obs.tracing_on_after = _cat(shell, f"{TRACEFS}/tracing_on", s)
@@ -131,5 +135,6 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
     obs.reload = [shell.run(f"insmod {module_path}", s), shell.run(f"rmmod {module_name(module_path)}", s)]
     obs.kprobe_events_after_reload = _cat(shell, f"{TRACEFS}/kprobe_events", s)
     obs.dmesg = shell.run("dmesg", s)
+    obs.tainted = _cat(shell, TAINTED, s)
     obs.stage_seconds["reload"] = s.elapsed()
     return obs

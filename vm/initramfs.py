@@ -26,6 +26,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tracefs tracefs /sys/kernel/tracing || echo "KH-NO-TRACEFS"
+mount -t debugfs debugfs /sys/kernel/debug || echo "KH-NO-DEBUGFS"
 echo "{READY_MARKER} $(uname -r)"
 exec /bin/sh
 """

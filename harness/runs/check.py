@@ -126,7 +126,7 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
     (ctx.run_dir / "trace.txt").write_text(obs.trace.output if obs.trace else "")
     (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg_text)
-    judging.judge_session(result, obs, spec, opts.arch.word_bits, consoles[0].transcript())
+    judging.judge_session(result, obs, spec, opts.arch, consoles[0].transcript(), in_tree=opts.module == intree.IN_TREE)
 
 
 def classify(opts: CheckOptions, result: RunResult, issues: tuple[known_issues.KnownIssue, ...] | None = None) -> None:

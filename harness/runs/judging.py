@@ -7,19 +7,23 @@ from collections.abc import Sequence
 
 from harness.errors import StageError
 from harness.results.run import RunResult
+from harness.spec.arches import Arch
 from harness.spec.render import ProbeSpec
 from harness.verdict import session_checks
 from harness.verdict.checks import FAIL, Check, verdict
 from harness.verdict.observations import Observations
+from harness.verdict.placement import OOT_MODULE
 from harness.verdict.recorded import RecordedEvents
 
 
-def judge_session(result: RunResult, obs: Observations, spec: ProbeSpec, word_bits: int, console: str,
-                  extra: Sequence[Check] = ()) -> None:
+def judge_session(result: RunResult, obs: Observations, spec: ProbeSpec, arch: Arch, console: str,
+                  extra: Sequence[Check] = (), in_tree: bool = False) -> None:
     """Every check of a session that ran to its end (then extra), the facts known issues are matched
-    against, and the verdict; the trace and profile are parsed once for both."""
+    against, and the verdict; the trace and profile are parsed once for both. The tree's own module
+    (in_tree) is built with the kernel, so it taints nothing; ours is out of tree."""
     events = RecordedEvents(obs, spec)
-    result.checks = [*session_checks.check_session(obs, spec, word_bits, console, events), *extra]
+    result.checks = [*session_checks.check_session(obs, spec, arch.word_bits, console, events, arch.entry_offsets,
+                                                   0 if in_tree else OOT_MODULE), *extra]
     result.facts = session_checks.facts(obs, spec, events)
     result.verdict = verdict(result.checks)
 

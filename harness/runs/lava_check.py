@@ -111,7 +111,7 @@ def judge(log_text: str, meta: JobMeta, result: RunResult) -> None:
     except StageError as e:
         judging.stage_failed(result, e, log.target, lava_checks)
         return
-    judging.judge_session(result, obs, spec, resolve_arch(meta.arch).word_bits, log.target, lava_checks)
+    judging.judge_session(result, obs, spec, resolve_arch(meta.arch), log.target, lava_checks)
 
 
 def run_job(opts: CheckOptions, out: Path, echo: Echo = print) -> RunResult:

@@ -36,6 +36,8 @@ COMMON_KCONFIG = (
     # tinyconfig turns BUG() support off, and with it every WARN/BUG report: a check needs them
     "CONFIG_BUG=y",
     "CONFIG_SOFTLOCKUP_DETECTOR=y",
+    # /sys/kernel/debug/kprobes/list: where each kprobe is armed, and that none is left after rmmod
+    "CONFIG_DEBUG_FS=y",
 )
 
 
@@ -62,6 +64,9 @@ class Arch:
     kconfig_llvm: tuple[tuple[str, str, str], ...] = ()
     extra_packages: tuple[str, ...] = ()  # other Debian packages a boot needs (firmware)
     word_bits: int = 64  # width of a register, for reading $retval as a signed long
+    # where an entry kprobe on a function may sit, in bytes from its symbol: 0, or past the landing
+    # pad the arch's kprobes skip (x86's ENDBR64, arm64's BTI c: 4 bytes each)
+    entry_offsets: tuple[int, ...] = (0,)
 
     def kconfig_for(self, version: str, toolchain: str = "gcc") -> tuple[str, ...]:
         """The arch fragment for a kernel version (e.g. "6.12.117") and toolchain."""
@@ -109,6 +114,7 @@ ARCHES: dict[str, Arch] = {
         qemu_package="qemu-system-x86",
         qemu_machine_args=(),
         console="ttyS0",
+        entry_offsets=(0, 4),  # ENDBR64 under CONFIG_X86_KERNEL_IBT: x86's kprobes arm after it
         kconfig=(
             "CONFIG_64BIT=y",
             "CONFIG_SERIAL_8250=y",
@@ -134,6 +140,7 @@ ARCHES: dict[str, Arch] = {
         qemu_package="qemu-system-arm",
         qemu_machine_args=("-machine", "virt", "-cpu", "max"),
         console="ttyAMA0",
+        entry_offsets=(0, 4),  # BTI c under CONFIG_ARM64_BTI_KERNEL
         kconfig=(
             "CONFIG_SERIAL_AMBA_PL011=y",
             "CONFIG_SERIAL_AMBA_PL011_CONSOLE=y",

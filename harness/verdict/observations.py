@@ -71,6 +71,7 @@ class Observations:
     insmod_dmesg: str = ""
     insmod_error_log: str = ""
     kprobe_events: CommandResult | None = None
+    kprobes_list: CommandResult | None = None  # /sys/kernel/debug/kprobes/list after insmod
     enable: dict[str, CommandResult] = field(default_factory=dict)
     triggers: list[Trigger] = field(default_factory=list)
     kprobe_profile: CommandResult | None = None  # two snapshots with tracing off, split by PROFILE_SPLIT
@@ -78,6 +79,7 @@ class Observations:
     trace: CommandResult | None = None
     rmmod: CommandResult | None = None
     kprobe_events_after: CommandResult | None = None
+    kprobes_list_after: CommandResult | None = None  # and after rmmod
     event_dirs_after: dict[str, CommandResult] = field(default_factory=dict)  # `test -d`: 0 present, 1 absent
     tracing_on_after: CommandResult | None = None
     reopen: list[CommandResult] = field(default_factory=list)  # opens of the target after rmmod
@@ -85,6 +87,7 @@ class Observations:
     reload: list[CommandResult] = field(default_factory=list)
     kprobe_events_after_reload: CommandResult | None = None
     dmesg: CommandResult | None = None
+    tainted: CommandResult | None = None  # /proc/sys/kernel/tainted at the end
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def pids(self, kind: str) -> set[int]:

@@ -6,7 +6,7 @@ import re
 
 from harness.spec.arches import ABI_PROFILE, PROBE_FUNC
 from harness.spec.render import ProbeSpec
-from harness.verdict import abi_values, trace
+from harness.verdict import abi_values, placement, trace
 from harness.verdict.abi_values import VALUE_CHECKS
 from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, finding, make_check
 from harness.verdict.observations import (
@@ -20,6 +20,7 @@ from harness.verdict.observations import (
     Observations,
     read_problem,
 )
+from harness.verdict.placement import OOT_MODULE, PLACEMENT_CHECKS
 from harness.verdict.recorded import EventFacts, RecordedEvents
 
 KERNEL_PROBLEM = re.compile(
@@ -27,11 +28,12 @@ KERNEL_PROBLEM = re.compile(
     r"|Unable to handle kernel|Kernel panic - not syncing|general protection fault|soft lockup"
     r"|rcu: INFO: .*stall|hung_task|Call [Tt]race:"
 )
-CHECKS_AFTER_INSMOD = (
+CORE_CHECKS = (
     "kprobe_registered", "kretprobe_registered", "kprobe_enabled", "kretprobe_enabled", "trigger",
     "kprobe_records", "kretprobe_records", "kprobe_hit_counts", "kretprobe_hit_counts", "no_lost_events",
     "rmmod", "events_removed", "no_records_after_rmmod", "reload",
 )
+CHECKS_AFTER_INSMOD = (*CORE_CHECKS, *PLACEMENT_CHECKS)
 _STAT = re.compile(r"^(overrun|commit overrun|dropped events):\s*(\d+)\s*$", re.MULTILINE)
 
 
@@ -45,8 +47,9 @@ def values_known(profile: str, func: str) -> bool:
 
 
 def expected_checks(profile: str, func: str) -> tuple[str, ...]:
-    """Every check a session that got past insmod reports, for a profile and probed function."""
-    return ("insmod", *CHECKS_AFTER_INSMOD, *(VALUE_CHECKS if values_known(profile, func) else ()), "kernel_log")
+    """The checks every session that got past insmod has reported since schema_version 1, for a profile
+    and probed function (the placement checks came later: a result made before them lacks them)."""
+    return ("insmod", *CORE_CHECKS, *(VALUE_CHECKS if values_known(profile, func) else ()), "kernel_log")
 
 
 def kernel_problems(text: str, context: int = 25) -> str:
@@ -297,9 +300,11 @@ def facts(obs: Observations, spec: ProbeSpec, recorded: RecordedEvents | None = 
 
 
 def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str = "",
-           recorded: RecordedEvents | None = None) -> list[Check]:
+                  recorded: RecordedEvents | None = None, entry_offsets: tuple[int, ...] = (0,),
+                  allowed_taint: int = OOT_MODULE) -> list[Check]:
     """All checks of one guest session, in the order they happen (recorded: its parsed trace and
-    profile, when the caller has them already)."""
+    profile, when the caller has them already; entry_offsets: where the arch arms an entry kprobe;
+    allowed_taint: the taint the module itself causes)."""
     value_names = VALUE_CHECKS if checks_values(spec) else ()
     if obs.insmod is None or not obs.insmod.ok:
         return _insmod_failed(obs, value_names, console)
@@ -321,13 +326,17 @@ def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, conso
         checks.append(_records_check(f"{prefix}_records", recorded, event, records, event_facts))
         checks.append(_hit_count_check(f"{prefix}_hit_counts", event, event_facts, obs.kprobe_profile))
     checks.append(_lost_events_check(recorded))
+    checks.append(placement.location_check(obs.kprobes_list, spec, recorded.trigger_records(recorded.kprobes()),
+                                           entry_offsets))
     if value_names:
         checks.extend(abi_values.value_checks(recorded, word_bits))
     rmmod = obs.rmmod
     checks.append(make_check("rmmod", rmmod is not None and rmmod.ok, "module unloaded",
                              f"rmmod failed: {rmmod.output.strip() if rmmod else 'did not run'}"))
     checks.append(_events_removed_check(obs, events))
+    checks.append(placement.released_check(obs.kprobes_list_after, spec))
     checks.append(_after_rmmod_check(obs, events))
     checks.append(_reload_check(obs, events))
+    checks.append(placement.taint_check(obs.tainted, allowed_taint))
     checks.append(kernel_log_check(obs.dmesg, console))
     return checks
