@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.build.kbuild import KernelBuild, jobs
 from harness.errors import BuildError, UserError
-from harness.host import paths
+from harness.host import integrity, paths
 from harness.host.proc import CommandLog, run_logged, tail
 from harness.spec.arches import Arch
 
@@ -84,16 +84,32 @@ def build_busybox(arch: Arch, log: Path, commands: CommandLog, full: bool = Fals
     version = busybox_version(tarball)
     out = paths.busybox_dir() / f"{arch.name}-{version}{'' if full else '-session'}"
     binary = out / "busybox"
-    if binary.exists():
+    if _trusted(binary):
         return binary
     prefix = arch.cross_prefix()
     if not shutil.which(f"{prefix}gcc"):
         raise UserError(f"compiler '{prefix}gcc' not found: run 'inv setup'")
     paths.busybox_dir().mkdir(parents=True, exist_ok=True)
     with paths.locked(out, f"the {arch.name} busybox build"):
-        if not binary.exists():
+        if not _trusted(binary):
+            binary.unlink(missing_ok=True)
             _build_busybox(arch, tarball, out, full, log, commands)
+            (out / DIGEST).write_text(integrity.file_digest(binary) + "\n")
     return binary
+
+
+DIGEST = "busybox.sha256"  # beside the binary: its digest when it was built
+
+
+def _trusted(binary: Path) -> bool:
+    """The binary is there and is the one that was built (a binary from before digests existed is
+    taken as it is, and its digest recorded)."""
+    if not binary.exists():
+        return False
+    recorded, digest = binary.with_name(DIGEST), integrity.file_digest(binary)
+    if not recorded.exists():
+        recorded.write_text(digest + "\n")
+    return recorded.read_text().strip() == digest
 
 
 def _build_busybox(arch: Arch, tarball: Path, out: Path, full: bool, log: Path, commands: CommandLog) -> None:

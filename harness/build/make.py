@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.build.kbuild import MODULE_DIR, KernelBuild, ccache_env, jobs
 from harness.errors import KernelBuildError
+from harness.host import integrity
 from harness.host.proc import CommandLog, run_logged, tail
 
 # The last make of a build folder: BUILT_STAMP holds what it ran with (command, environment, tools,
@@ -120,7 +121,7 @@ def build_kernel(build: KernelBuild, log: Path, commands: CommandLog,
     make will run, while the folder still holds the last make's stamps (it may refuse by raising)."""
     argv = build.make_argv(build.arch.image_target, "modules", jobs=jobs())
     inputs = make_inputs(build, argv)
-    why = why_make(build, inputs)
+    why = why_make(build, inputs) or _unsealed(build)
     if not why:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as f:  # the run's build log says why there is no make in it
@@ -137,4 +138,24 @@ def build_kernel(build: KernelBuild, log: Path, commands: CommandLog,
     if not build.image.exists():
         raise KernelBuildError(f"kernel build produced no {build.image}; see {log}")
     built.write_text(inputs)
+    integrity.seal(build.out, seal_record(build), integrity.file_digest(build.image))
     return why
+
+
+def seal_record(build: KernelBuild) -> Path:
+    """Beside the build folder: its change time and its image's digest when its last make ended."""
+    return build.out.with_name(build.out.name + ".kh-seal")
+
+
+def _unsealed(build: KernelBuild) -> str:
+    """Why a build folder that needs no make must make anyway: it was restored from elsewhere (a CI
+    cache) and its image is not the one its last make here produced ('' when it is, or when it
+    was never restored; a folder from before seals existed is sealed as it is)."""
+    record = seal_record(build)
+    if not integrity.restored(build.out, record):
+        return ""
+    digest, recorded = integrity.file_digest(build.image), integrity.sealed_digest(record)
+    if recorded and digest != recorded:
+        return f"the build folder was restored and {build.image.name} is not the image its last make produced"
+    integrity.seal(build.out, record, digest)
+    return ""

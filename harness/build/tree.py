@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.host import paths
+from harness.host import integrity, paths
 from harness.host.proc import CommandLog
 from harness.spec.kernels import DEFAULT_KERNEL, KERNELS
 
@@ -91,13 +91,28 @@ def default_tree(version: str = DEFAULT_KERNEL, commands: CommandLog | None = No
         )
     identity = tarball_identity(tarball)
     target = paths.trees_dir() / f"linux-source-{version}"
-    stamp = target / UNPACKED_STAMP
-    if not stamp.exists() or stamp.read_text().strip() != identity:
+    stamp, record = target / UNPACKED_STAMP, target.with_name(target.name + ".kh-seal")
+    if not stamp.exists() or stamp.read_text().strip() != identity or integrity.restored(target, record):
         with paths.locked(target, f"the unpacked linux-source-{version}"):
             if not stamp.exists() or stamp.read_text().strip() != identity:
                 _unpack(tarball, target, version, identity, commands)
+                integrity.seal(target, record, integrity.tree_digest(target))
+            elif integrity.restored(target, record):
+                _verify_restored(tarball, target, version, identity, record, commands)
     tree = check_tree(target)
     return KernelTree(tree.path, tree.version, identity)
+
+
+def _verify_restored(tarball: Path, target: Path, version: str, identity: str, record: Path,
+                     commands: CommandLog | None) -> None:
+    """A tree restored from elsewhere (a CI cache) is used only when its content is what was
+    unpacked (the digest recorded then); else it is unpacked again. A tree unpacked before seals
+    existed is sealed as it is."""
+    digest, recorded = integrity.tree_digest(target), integrity.sealed_digest(record)
+    if recorded and digest != recorded:
+        _unpack(tarball, target, version, identity, commands)
+        digest = integrity.tree_digest(target)
+    integrity.seal(target, record, digest)
 
 
 def _unpack(tarball: Path, target: Path, version: str, identity: str, commands: CommandLog | None) -> None:
