@@ -118,7 +118,7 @@ def _verify_restored(tarball: Path, target: Path, version: str, identity: str, r
 def _unpack(tarball: Path, target: Path, version: str, identity: str, commands: CommandLog | None) -> None:
     paths.trees_dir().mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=paths.trees_dir()))
-    argv = ["tar", "-xf", str(tarball), "-C", str(staging)]
+    argv = ["tar", "-xf", str(tarball), "--no-same-owner", "-C", str(staging)]  # owned by whoever unpacks
     if commands:
         commands.record(argv)
     try:
