@@ -283,7 +283,7 @@ def test_kernel_log_findings_are_warn_sites_without_line_numbers() -> None:
     from harness.verdict.session_checks import kernel_log_check
 
     def log(*sites: str) -> CommandResult:
-        lines = [f"[    {i}.12345{i}] WARNING: CPU: 0 PID: {40 + i} at {site}+0x1{i}/0x80" for i, site in enumerate(sites)]
+        lines = [f"<4>[    {i}.12345{i}] WARNING: CPU: 0 PID: {40 + i} at {site}+0x1{i}/0x80" for i, site in enumerate(sites)]
         return CommandResult("dmesg", "\n".join(["boot", *lines, "[    9.1] Call Trace:"]), 0)
 
     one = kernel_log_check(log("kernel/trace/trace_kprobe.c:1802 kprobe_dispatcher"))
@@ -293,3 +293,4 @@ def test_kernel_log_findings_are_warn_sites_without_line_numbers() -> None:
     assert one.findings == moved.findings and len(one.findings) == 1, "a WARN that moved a line is the same site"
     assert compare.diff_checks([one], [moved])[0].kind == compare.BOTH
     assert compare.diff_checks([one], [two])[0].kind == compare.CHANGED
+    assert one.findings[0].startswith("WARNING: CPU: # PID: # at kernel/trace/trace_kprobe.c:# kprobe_dispatcher")

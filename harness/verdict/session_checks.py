@@ -63,7 +63,7 @@ def kernel_problems(text: str, context: int = 25) -> str:
 
 _GENERIC = re.compile(r"cut here|Call [Tt]race:")
 _SITE = re.compile(r"^\s*(?:RIP|pc)\s*:")
-_STAMP = re.compile(r"^\s*\[\s*\d+\.\d+\]\s*")
+_STAMP = re.compile(r"^\s*(?:<\d+>)?\s*\[\s*\d+\.\d+\]\s*")  # "<4>[    0.81]": dmesg's level and time
 
 
 def kernel_sites(text: str) -> list[str]:
