@@ -68,3 +68,22 @@ def test_a_busybox_binary_that_is_not_the_one_built_is_not_trusted(tmp_path: Pat
     assert not initramfs._trusted(binary)
     os.unlink(binary)
     assert not initramfs._trusted(binary)
+
+
+def test_a_make_of_one_more_target_counts_as_part_of_the_last_make(tmp_path: Path) -> None:
+    """The in-tree module's .i is made after the kernel: Kbuild's rewrite of the folder's own files
+    must read neither as a change nor as a restore next time."""
+    import time
+
+    tree = trees.KernelTree(tmp_path / "linux", "6.12.1")
+    build = KernelBuild(tree, ARCHES["x86_64"], tmp_path / "builds" / "x86_64", (), "")
+    build.out.mkdir(parents=True)
+    build.image.write_bytes(b"vmlinux")
+    (build.out / make.BUILT_STAMP).write_text("inputs\n")
+    integrity.seal(build.out, make.seal_record(build), integrity.file_digest(build.image))
+    time.sleep(0.05)
+    (build.out / "source").symlink_to(tmp_path / "linux")  # what every make of the folder does
+    assert make.newer_file(build.out / make.BUILT_STAMP, build.out)
+    make.after_make(build)
+    assert make.newer_file(build.out / make.BUILT_STAMP, build.out) == ""
+    assert not integrity.restored(build.out, make.seal_record(build))

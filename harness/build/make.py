@@ -142,6 +142,16 @@ def build_kernel(build: KernelBuild, log: Path, commands: CommandLog,
     return why
 
 
+def after_make(build: KernelBuild) -> None:
+    """A make of one more target in the folder after its last make (the tree's own module's .i)
+    counts as part of that make: Kbuild rewrites the folder's own files (its `source` link) on every
+    make, which would otherwise read as a change next time, and as a restore."""
+    built, record = build.out / BUILT_STAMP, seal_record(build)
+    if built.exists():
+        os.utime(built)
+        integrity.seal(build.out, record, integrity.sealed_digest(record) or integrity.file_digest(build.image))
+
+
 def seal_record(build: KernelBuild) -> Path:
     """Beside the build folder: its change time and its image's digest when its last make ended."""
     return build.out.with_name(build.out.name + ".kh-seal")

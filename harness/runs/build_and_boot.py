@@ -115,6 +115,7 @@ def _asked_for(build: kbuild.KernelBuild, spec: ProbeSpec, run_dir: Path, log: P
     source in the artifacts): the checks compare the kernel's registration with these."""
     if run_logged(build.make_argv(intree.PREPROCESSED), log, commands) != 0:
         raise BuildError(f"could not preprocess the tree's module ({intree.PREPROCESSED}); see {log}")
+    make.after_make(build)
     text = (build.out / intree.PREPROCESSED).read_text(errors="replace")
     (run_dir / "module").mkdir(parents=True, exist_ok=True)
     (run_dir / "module" / Path(intree.PREPROCESSED).name).write_text(text)
