@@ -105,7 +105,7 @@ def test_a_local_check_a_lava_run_and_a_matrix_file_make_one_table(tmp_path: Pat
 
 
 def merged_alone(tmp_path: Path, name: str, text: str, **options: object) -> merge.MatrixResult:
-    (tmp_path / "in").mkdir(exist_ok=True)
+    (tmp_path / "in").mkdir(parents=True, exist_ok=True)
     (tmp_path / "in" / name).write_text(text)
     return merge.merge(merge.results_in(tmp_path / "in"), **options)  # type: ignore[arg-type]
 
@@ -152,6 +152,11 @@ def test_a_run_that_stopped_early_is_a_failed_cell_with_its_exit_code(tmp_path: 
     [cell] = merged_alone(tmp_path, "r.json", json.dumps(early)).cells
     assert (cell.label, cell.status) == ("arm64/6.12", "fail")
     assert "untested (exit 125): kernel build failed" in cell.error
+    # a run refused before it knew its arch is named by its file
+    refused = {"schema_version": 2, "status": "error", "exit_code": 2, "error": "unknown architecture 'sparc'",
+               "command": "inv check --arch sparc"}
+    [cell] = merged_alone(tmp_path / "refused", "s.json", json.dumps(refused)).cells
+    assert cell.label.endswith("s.json") and cell.status == "fail" and "unknown architecture" in cell.error
 
 
 def test_an_expected_cell_no_result_names_fails_the_merge(tmp_path: Path) -> None:

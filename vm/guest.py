@@ -59,8 +59,8 @@ def _cat(shell: Shell, path: str, stage: Stage) -> CommandResult:
     return shell.run(f"cat {path}", stage)
 
 
-def _insmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage) -> tuple[str, ...] | None:
-    """Load the module and read its events; the events looked at (None when insmod failed)."""
+def _insmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage) -> bool:
+    """Load the module and read its events; False when insmod failed."""
     dmesg_lines = shell.run("dmesg | wc -l", s).output.strip()
     obs.insmod = shell.run(f"insmod {obs.module_path}", s)
     if not obs.insmod.ok:
@@ -68,12 +68,12 @@ def _insmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage) 
         obs.insmod_dmesg = shell.run(f"dmesg | tail -n +{since}", s).output
         obs.insmod_error_log = _cat(shell, f"{TRACEFS}/error_log", s).output
         obs.dmesg = shell.run("dmesg", s)
-        return None
+        return False
     obs.kprobe_events = _cat(shell, f"{TRACEFS}/kprobe_events", s)
     obs.kprobes_list = _cat(shell, KPROBES_LIST, s)
     for event in events:
         obs.enable[event] = _cat(shell, f"{TRACEFS}/events/kprobes/{event}/enable", s)
-    return events
+    return True
 
 
 def _read_trace(shell: Shell, obs: Observations, s: Stage) -> None:
@@ -115,9 +115,8 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
     s = stage("insmod")
     loaded = _insmod(shell, obs, events, s)
     obs.stage_seconds["insmod"] = s.elapsed()
-    if loaded is None:
+    if not loaded:
         return obs
-    events = loaded
 
     s = stage("trigger")
     obs.triggers = trigger(shell, targets, s)

@@ -64,7 +64,6 @@ def missing_options(requested: tuple[str, ...], config_text: str) -> list[str]:
     return missing
 
 
-
 def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = (), toolchain: str = "gcc") -> KernelBuild:
     """Pick the build folder for a tree, arch, toolchain and config; check the toolchain is there."""
     lines = kconfig_lines(arch, extra, tree.version, toolchain)
@@ -162,14 +161,14 @@ def require_options(build: KernelBuild, when: str, folder: Path | None = None) -
         where = [definition(build.tree.path, line.partition("=")[0]) for line in missing]
         raise ConfigDropped(
             f"these options the run needs are not in the kernel's .config after the {when}: {', '.join(missing)}. "
-            + " ".join(w for w in where if w)
+            + " ".join(where)
             + f" A Kconfig change in the tree (a new dependency, a renamed or removed symbol) drops them; with "
             f"--kconfig-add, add their dependencies. .config is in {folder or build.out}"
         )
 
 
 def definition(tree: Path, option: str) -> str:
-    """Where the tree's Kconfig defines an option, with its dependencies ('' when nowhere)."""
+    """Where the tree's Kconfig defines an option and the rules under it (or that nothing defines it)."""
     name = option.removeprefix("CONFIG_")
     done = subprocess.run(["grep", "-rn", "--include=Kconfig*", "-E", f"^(menu)?config {name}$", str(tree)],
                           capture_output=True, text=True, check=False)

@@ -44,7 +44,6 @@ def write(text: str, target: str) -> None:
         print(text, end="" if text.endswith("\n") else "\n")
         return
     path = Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
     paths.write_atomic(path, text)
 
 

@@ -60,7 +60,6 @@ class RunResult:
 
 
 def write_json(result: RunResult, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     paths.write_atomic(path, json.dumps(result.to_json(), indent=2) + "\n")
 
 

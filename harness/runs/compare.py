@@ -267,5 +267,4 @@ def write_json(c: CompareResult, path: Path, command: str = "") -> None:
             for cell in c.cells.cells
         ],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     paths.write_atomic(path, json.dumps(data, indent=2) + "\n")

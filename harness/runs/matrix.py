@@ -202,7 +202,6 @@ def write_json(m: MatrixResult, path: Path, command: str = "") -> None:
             for c in m.cells
         ],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     paths.write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 

@@ -68,11 +68,11 @@ def _results_of(data: object, source: Path) -> list[RunResult]:
     if problem:
         return [broken(source, f"does not validate against {kind}.schema.json: {problem}")]
     if kind == "result":
-        return [_result(data)]
+        return [_result(data, source)]
     runs = []
     for cell in data["cells"]:
         if cell.get("result"):
-            run = _result(cell["result"])
+            run = _result(cell["result"], source)
             run.error = run.error or cell.get("error", "")
         else:  # a patch that did not apply, a checkout or a kernel build that failed
             run = RunResult(arch=cell.get("arch", ""), kernel_version=cell.get("kernel", ""), tree=str(source),
@@ -82,10 +82,10 @@ def _results_of(data: object, source: Path) -> list[RunResult]:
     return runs
 
 
-def _result(data: dict[str, object]) -> RunResult:
+def _result(data: dict[str, object], source: Path) -> RunResult:
     status = str(data.get("status", ""))
-    if status in EARLY_STATUS.values():  # the run stopped before any check
-        return RunResult(arch=str(data.get("arch", "")), kernel_version=str(data.get("kernel", "")), tree="",
+    if status in EARLY_STATUS.values():  # the run stopped before any check (tree: its file, to name it)
+        return RunResult(arch=str(data.get("arch", "")), kernel_version=str(data.get("kernel", "")), tree=str(source),
                          profile="", func="", toolchain=str(data.get("toolchain") or "gcc"),
                          module=str(data.get("module") or "rendered"), command=str(data.get("command", "")),
                          error=f"{status} (exit {data.get('exit_code')}): {data.get('error')}")
@@ -136,7 +136,7 @@ def merge(results: list[RunResult], known_issues: bool = True,
     for label in expect or []:
         if not any(expected_cell(label, c.label) for c in cells):
             cells.append(Cell(None, label, error="no result names this cell: its job left no file, or the file "
-                              "was not collected", arch=label.split("/")[0].split("@")[0]))
+                              "was not collected", arch=_arch_of(label)))
     return MatrixResult(cells, sum(r.seconds for r in results))
 
 
@@ -148,10 +148,14 @@ def expected_cell(expected: str, label: str) -> bool:
                                           enumerate(zip(want, have)))
 
 
+def _arch_of(label: str) -> str:
+    return label.split("/")[0].split("@")[0]
+
+
 def check_expected(labels: list[str]) -> list[str]:
     """--expect's cell names, each with a known arch (UserError otherwise)."""
     for label in labels:
-        resolve_arch(label.split("/")[0].split("@")[0])
+        resolve_arch(_arch_of(label))
         if "/" not in label and "@" not in label:
             raise UserError(f"--expect {label}: name a cell as the tables do, e.g. x86_64/6.12 or arm64/6.1/llvm")
     return labels
