@@ -294,3 +294,4 @@ def test_kernel_log_findings_are_warn_sites_without_line_numbers() -> None:
     assert compare.diff_checks([one], [moved])[0].kind == compare.BOTH
     assert compare.diff_checks([one], [two])[0].kind == compare.CHANGED
     assert one.findings[0].startswith("WARNING: CPU: # PID: # at kernel/trace/trace_kprobe.c:# kprobe_dispatcher")
+

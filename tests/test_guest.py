@@ -432,3 +432,17 @@ def test_a_failed_read_of_the_trace_fails_the_records_checks_with_the_reason() -
     checks = run(rules)
     for name in ("kprobe_records", "kretprobe_records", "no_lost_events"):
         assert checks[name].status == "fail" and "Device busy" in checks[name].detail, name
+
+
+def test_rmmod_failing_for_another_reason_is_a_change_to_compare() -> None:
+    from harness.runs import compare
+
+    def failing(said: str) -> Check:
+        rules = healthy_rules(abi_trace())
+        rules.insert(0, (r"^rmmod ", lambda c: (said, 1)))
+        return run(rules)["rmmod"]
+
+    busy = failing("rmmod: can't unload module 'kprobe_event_gen_test': Resource temporarily unavailable\n")
+    assert busy.status == "fail" and busy.findings
+    assert compare.diff_checks([busy], [busy])[0].kind == compare.BOTH
+    assert compare.diff_checks([busy], [failing("Segmentation fault\n")])[0].kind == compare.CHANGED

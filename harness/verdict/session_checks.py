@@ -331,8 +331,9 @@ def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, conso
     if value_names:
         checks.extend(abi_values.value_checks(recorded, word_bits))
     rmmod = obs.rmmod
-    checks.append(make_check("rmmod", rmmod is not None and rmmod.ok, "module unloaded",
-                             f"rmmod failed: {rmmod.output.strip() if rmmod else 'did not run'}"))
+    said = rmmod.output.strip() if rmmod else "did not run"
+    checks.append(make_check("rmmod", rmmod is not None and rmmod.ok, "module unloaded", f"rmmod failed: {said}",
+                             [finding(line) for line in said.splitlines()[:3]]))
     checks.append(_events_removed_check(obs, events))
     checks.append(placement.released_check(obs.kprobes_list_after, spec))
     checks.append(_after_rmmod_check(obs, events))
