@@ -252,7 +252,7 @@ def test_recorded_missing_function_fails_insmod_with_the_kernels_reason(data: Pa
     assert checks["rmmod"].status == "not run"
 
 
-@pytest.mark.parametrize("name", ["console-x86_64-6.12-pass.log"])
+@pytest.mark.parametrize("name", ["console-x86_64-6.12.log"])
 def test_recorded_passing_session_verifies_as_pass(data: Path, name: str) -> None:
     log = (data / name).read_text()
     token = re.search(r"/tmp/kh-([0-9a-f]{8})\"", log)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from harness.spec import grammar
+from harness.spec.arches import ARCHES
 from harness.spec.render import ProbeSpec
 from harness.verdict.observations import (
     MISSING,
@@ -11,6 +13,7 @@ from harness.verdict.observations import (
     OPENS,
     PROFILE_SPLIT,
     READ,
+    REFUSAL_LINE,
     TARGET_TEXT,
     WRITE,
     CommandResult,
@@ -26,8 +29,12 @@ TRACEFS = "/sys/kernel/tracing"
 KPROBES_LIST = "/sys/kernel/debug/kprobes/list"
 TAINTED = "/proc/sys/kernel/tainted"
 
+GRAMMAR = f"/sys/kernel/debug/{grammar.DEBUGFS_DIR}"
+BUFFER_KB = 256  # per CPU, while the grammar target's calls record
+
 # Seconds allowed for each guest stage (boot is handled where QEMU starts).
-STAGE_SECONDS = {"prepare": 30.0, "insmod": 60.0, "trigger": 60.0, "trace": 60.0, "rmmod": 60.0, "reload": 60.0}
+STAGE_SECONDS = {"prepare": 30.0, "insmod": 60.0, "trigger": 60.0, "trace": 60.0, "grammar": 90.0, "rmmod": 60.0,
+                 "reload": 60.0}
 
 StageFactory = Callable[[str], Stage]
 
@@ -86,6 +93,25 @@ def _read_trace(shell: Shell, obs: Observations, s: Stage) -> None:
     shell.run(f"echo 1 > {TRACEFS}/tracing_on", s)
 
 
+def _grammar(shell: Shell, obs: Observations, target: grammar.Grammar, s: Stage) -> None:
+    """Read what the kernel offers, have the module build its events and the malformed definitions,
+    make its calls with tracing on, and read what was recorded."""
+    log = f"{TRACEFS}/error_log"
+    obs.readme = _cat(shell, f"{TRACEFS}/README", s)
+    obs.grammar_built = shell.run(f"echo > {log}; echo 1 > {GRAMMAR}/create; cat {log}", s)
+    cases = " ".join(r.case for r in target.refusals)
+    obs.refusals = shell.run(f"for c in {cases}; do echo {REFUSAL_LINE} $c; echo > {log}; "
+                             f"echo $c > {GRAMMAR}/refuse; cat {log}; done", s)
+    obs.grammar_events = _cat(shell, f"{TRACEFS}/kprobe_events", s)
+    # the events are switched on from kernel code, which leaves the ring buffer at its boot size of a
+    # few pages: give it room for every record of the calls
+    obs.grammar_call = shell.run(f"echo 0 > {TRACEFS}/tracing_on; echo {BUFFER_KB} > {TRACEFS}/buffer_size_kb; "
+                                 f"echo > {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on; "
+                                 f"sh -c 'echo $$; exec {grammar.CALLER} go > {GRAMMAR}/call'", s)
+    obs.grammar_trace = shell.run(f"echo 0 > {TRACEFS}/tracing_on; cat {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on", s)
+    obs.grammar_status = _cat(shell, f"{GRAMMAR}/status", s)
+
+
 def _after_rmmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage) -> None:
     obs.rmmod = shell.run(f"rmmod {module_name(obs.module_path)}", s)
     obs.kprobe_events_after = _cat(shell, f"{TRACEFS}/kprobe_events", s)
@@ -125,6 +151,11 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
     s = stage("trace")
     _read_trace(shell, obs, s)
     obs.stage_seconds["trace"] = s.elapsed()
+
+    if spec.grammar:
+        s = stage("grammar")
+        _grammar(shell, obs, grammar.grammar(ARCHES[spec.arch]), s)
+        obs.stage_seconds["grammar"] = s.elapsed()
 
     s = stage("rmmod")
     _after_rmmod(shell, obs, events, s)

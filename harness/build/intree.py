@@ -120,5 +120,5 @@ def compiled_spec(preprocessed: str, base: ProbeSpec) -> ProbeSpec:
     if entry is None or ret is None:
         raise BuildError(f"{PREPROCESSED} defines {'no kprobe' if entry is None else 'no kretprobe'} event through "
                          "kprobe_event_gen_cmd_start/kretprobe_event_gen_cmd_start: nothing to check it against")
-    return replace(base, profile=PROFILE, func=entry.location, kprobe_event=entry.event, kprobe_fields=entry.fields,
+    return replace(base, grammar=False, profile=PROFILE, func=entry.location, kprobe_event=entry.event, kprobe_fields=entry.fields,
                    kretprobe_event=ret.event, kretprobe_fields=ret.fields)

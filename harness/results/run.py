@@ -45,7 +45,8 @@ class RunResult:
         data: dict[str, object] = {"schema_version": SCHEMA_VERSION, **asdict(self)}
         data["stages"] = [{"name": n, "seconds": round(s, 2)} for n, s in self.stages]
         data["checks"] = [{"name": c.name, "status": c.status, "detail": c.detail,
-                           **({"findings": list(c.findings)} if c.findings else {})} for c in self.checks]
+                           **({"findings": list(c.findings)} if c.findings else {}),
+                           **({} if c.offered else {"offered": False})} for c in self.checks]
         return data
 
     @classmethod

@@ -32,6 +32,8 @@ COMMON_KCONFIG = (
     "CONFIG_KPROBES=y",
     "CONFIG_KPROBE_EVENTS=y",
     "CONFIG_KALLSYMS=y",
+    # data symbols in kallsyms, a module's too: a probe's @symbol+offset fetch finds its global by name
+    "CONFIG_KALLSYMS_ALL=y",
     "CONFIG_PANIC_TIMEOUT=-1",
     # tinyconfig turns BUG() support off, and with it every WARN/BUG report: a check needs them
     "CONFIG_BUG=y",
@@ -67,6 +69,10 @@ class Arch:
     # where an entry kprobe on a function may sit, in bytes from its symbol: 0, or past the landing
     # pad the arch's kprobes skip (x86's ENDBR64, arm64's BTI c: 4 bytes each)
     entry_offsets: tuple[int, ...] = (0,)
+    # the registers of a function's first integer arguments, in order (the arch's calling convention)
+    arg_registers: tuple[str, ...] = ()
+    # the $stack<N> index of the first argument passed on the stack, at a function's entry
+    first_stack_arg: int = 0
 
     def kconfig_for(self, version: str, toolchain: str = "gcc") -> tuple[str, ...]:
         """The arch fragment for a kernel version (e.g. "6.12.117") and toolchain."""
@@ -115,6 +121,8 @@ ARCHES: dict[str, Arch] = {
         qemu_machine_args=(),
         console="ttyS0",
         entry_offsets=(0, 4),  # ENDBR64 under CONFIG_X86_KERNEL_IBT: x86's kprobes arm after it
+        arg_registers=("di", "si", "dx", "cx", "r8", "r9"),
+        first_stack_arg=1,  # $stack0 is the return address the call pushed
         kconfig=(
             "CONFIG_64BIT=y",
             "CONFIG_SERIAL_8250=y",
@@ -141,6 +149,7 @@ ARCHES: dict[str, Arch] = {
         qemu_machine_args=("-machine", "virt", "-cpu", "max"),
         console="ttyAMA0",
         entry_offsets=(0, 4),  # BTI c under CONFIG_ARM64_BTI_KERNEL
+        arg_registers=tuple(f"x{i}" for i in range(8)),
         kconfig=(
             "CONFIG_SERIAL_AMBA_PL011=y",
             "CONFIG_SERIAL_AMBA_PL011_CONSOLE=y",
@@ -162,6 +171,7 @@ ARCHES: dict[str, Arch] = {
         qemu_machine_args=("-machine", "virt"),
         console="ttyAMA0",
         word_bits=32,
+        arg_registers=("r0", "r1", "r2", "r3"),
         kconfig=(
             "CONFIG_MMU=y",
             "CONFIG_ARCH_MULTI_V7=y",
@@ -190,6 +200,7 @@ ARCHES: dict[str, Arch] = {
         qemu_package="qemu-system-misc",
         qemu_machine_args=("-machine", "virt", "-bios", "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf"),
         console="ttyS0",
+        arg_registers=tuple(f"a{i}" for i in range(8)),
         kconfig=(
             "CONFIG_64BIT=y",
             "CONFIG_MMU=y",

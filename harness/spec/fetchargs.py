@@ -85,7 +85,8 @@ def check_symbol(symbol: str) -> str:
 
 
 def c_string(value: str) -> str:
-    """A C string literal for an already validated value (backslash is the only escape needed)."""
-    if any(c in value for c in '"\n\r') or not value.isprintable():
+    """A C string literal for an already validated value (backslash and quote are the escapes needed:
+    the grammar target's immediate strings are quoted)."""
+    if any(c in value for c in "\n\r") or not value.isprintable():
         raise UserError(f"refusing to put {value!r} into C source")
-    return '"' + value.replace("\\", "\\\\") + '"'
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -10,7 +10,8 @@ import jinja2
 
 from harness.errors import UserError
 from harness.spec import fetchargs
-from harness.spec.arches import KPROBE_EVENT, KRETPROBE_EVENT, KRETPROBE_FIELDS, PROBE_FUNC, Arch
+from harness.spec import grammar as grammar_target
+from harness.spec.arches import ARCHES, KPROBE_EVENT, KRETPROBE_EVENT, KRETPROBE_FIELDS, PROBE_FUNC, Arch
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 MODULE_NAME = "kprobe_event_gen_test"
@@ -27,6 +28,7 @@ class ProbeSpec:
     kprobe_fields: tuple[str, ...]
     kretprobe_event: str
     kretprobe_fields: tuple[str, ...]
+    grammar: bool = True  # the module carries the probe-grammar target (the tree's own module does not)
 
 
 def probe_spec(arch: Arch, profile: str, func: str | None = None) -> ProbeSpec:
@@ -56,13 +58,16 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["c_string"] = fetchargs.c_string
+    env.filters["c_int"] = grammar_target.c_int
     return env
 
 
 def render_files(spec: ProbeSpec) -> dict[str, str]:
     """File name -> rendered text, for the module source and its Kbuild."""
     env = environment()
-    context = {"spec": spec, "module": MODULE_NAME}
+    target = grammar_target.grammar(ARCHES[spec.arch]) if spec.grammar else None
+    context = {"spec": spec, "module": MODULE_NAME, "grammar": target, "gm": grammar_target,
+               "word": lambda value: grammar_target.word_value(value, ARCHES[spec.arch].word_bits)}
     return {
         f"{MODULE_NAME}.c": env.get_template(f"{MODULE_NAME}.c.j2").render(context),
         "Kbuild": env.get_template("Kbuild.j2").render(context),

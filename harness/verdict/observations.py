@@ -88,6 +88,14 @@ class Observations:
     kprobe_events_after_reload: CommandResult | None = None
     dmesg: CommandResult | None = None
     tainted: CommandResult | None = None  # /proc/sys/kernel/tainted at the end
+    # the probe-grammar target, while the module is loaded (spec/grammar.py)
+    readme: CommandResult | None = None  # tracefs README: what this kernel's probe grammar offers
+    grammar_built: CommandResult | None = None  # the error_log after the module built its events
+    refusals: CommandResult | None = None  # per malformed definition: a REFUSAL_LINE, then the error_log
+    grammar_events: CommandResult | None = None  # kprobe_events after the builds and the refusals
+    grammar_call: CommandResult | None = None  # the calling process's PID
+    grammar_trace: CommandResult | None = None
+    grammar_status: CommandResult | None = None  # the module's status file
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def pids(self, kind: str) -> set[int]:
@@ -99,3 +107,4 @@ class Observations:
 
 
 PROFILE_SPLIT = "KH-PROFILE-AGAIN"
+REFUSAL_LINE = "KH-REFUSAL"

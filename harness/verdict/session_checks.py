@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from harness.spec.arches import ABI_PROFILE, PROBE_FUNC
+from harness.spec import grammar
+from harness.spec.arches import ABI_PROFILE, ARCHES, PROBE_FUNC
 from harness.spec.render import ProbeSpec
-from harness.verdict import abi_values, placement, trace
+from harness.verdict import abi_values, grammar_checks, placement, trace
 from harness.verdict.abi_values import VALUE_CHECKS
 from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, finding, make_check
 from harness.verdict.observations import (
@@ -278,7 +279,8 @@ def _reload_check(obs: Observations, events: tuple[str, ...]) -> Check:
                       [finding(p) for p in problems])
 
 
-def _insmod_failed(obs: Observations, value_names: tuple[str, ...], console: str) -> list[Check]:
+def _insmod_failed(obs: Observations, value_names: tuple[str, ...], grammar_names: tuple[str, ...],
+                   console: str) -> list[Check]:
     detail = obs.insmod.output.strip() if obs.insmod else "insmod did not run"
     if obs.insmod_error_log.strip():
         detail += f"\ntracing error_log:\n{obs.insmod_error_log.strip()}"
@@ -287,16 +289,23 @@ def _insmod_failed(obs: Observations, value_names: tuple[str, ...], console: str
     said = [obs.insmod.output.strip() if obs.insmod else "insmod did not run", obs.insmod_error_log.strip()]
     findings = tuple(finding(line) for text in said for line in text.splitlines() if line.strip())
     return [Check("insmod", FAIL, detail, findings), *(Check(n, NOT_RUN, "insmod failed") for n in
-                                             (*CHECKS_AFTER_INSMOD, *value_names)),
+                                             (*CHECKS_AFTER_INSMOD, *value_names, *grammar_names)),
             kernel_log_check(obs.dmesg, console)]
 
 
 def facts(obs: Observations, spec: ProbeSpec, recorded: RecordedEvents | None = None) -> dict[str, int]:
     """The counts known issues are matched against, per event (recorded: what check_session read, if any)."""
     recorded = recorded or RecordedEvents(obs, spec)
+    target = grammar_target(spec)
     return {**recorded.facts(spec.kprobe_event, recorded.kprobes()).as_dict("kprobe"),
             **recorded.facts(spec.kretprobe_event, recorded.kretprobes()).as_dict("kretprobe"),
-            "lost_events": recorded.dump.lost_events}
+            "lost_events": recorded.dump.lost_events,
+            **(grammar_checks.grammar_facts(obs, target) if target else {})}
+
+
+def grammar_target(spec: ProbeSpec) -> grammar.Grammar | None:
+    """The probe-grammar target the module carries (the tree's own module carries none)."""
+    return grammar.grammar(ARCHES[spec.arch]) if spec.grammar and spec.arch in ARCHES else None
 
 
 def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str = "",
@@ -306,8 +315,9 @@ def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, conso
     profile, when the caller has them already; entry_offsets: where the arch arms an entry kprobe;
     allowed_taint: the taint the module itself causes)."""
     value_names = VALUE_CHECKS if checks_values(spec) else ()
+    target = grammar_target(spec)
     if obs.insmod is None or not obs.insmod.ok:
-        return _insmod_failed(obs, value_names, console)
+        return _insmod_failed(obs, value_names, grammar_checks.check_names(target) if target else (), console)
     events = (spec.kprobe_event, spec.kretprobe_event)
     checks = [
         Check("insmod", PASS, f"insmod {obs.module_path}"),
@@ -330,12 +340,16 @@ def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, conso
                                            entry_offsets))
     if value_names:
         checks.extend(abi_values.value_checks(recorded, word_bits))
+    if target:
+        checks.extend(grammar_checks.grammar_checks(obs, target))
     rmmod = obs.rmmod
     said = rmmod.output.strip() if rmmod else "did not run"
     checks.append(make_check("rmmod", rmmod is not None and rmmod.ok, "module unloaded", f"rmmod failed: {said}",
                              [finding(line) for line in said.splitlines()[:3]]))
     checks.append(_events_removed_check(obs, events))
     checks.append(placement.released_check(obs.kprobes_list_after, spec))
+    if target:
+        checks.append(grammar_checks.removed_check(obs, target))
     checks.append(_after_rmmod_check(obs, events))
     checks.append(_reload_check(obs, events))
     checks.append(placement.taint_check(obs.tainted, allowed_taint))
