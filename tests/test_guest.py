@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,10 @@ from harness.verdict.observations import PROFILE_SPLIT
 from vm import guest
 from vm.console import ReplayShell, answers_in
 
-SPEC = render.probe_spec(ARCHES["x86_64"], "abi")
-UPSTREAM = render.probe_spec(ARCHES["x86_64"], "upstream")
+# the seed session alone (the grammar target has tests of its own, on recorded sessions)
+SPEC = replace(render.probe_spec(ARCHES["x86_64"], "abi"), grammar=False)
+FULL = render.probe_spec(ARCHES["x86_64"], "abi")
+UPSTREAM = replace(render.probe_spec(ARCHES["x86_64"], "upstream"), grammar=False)
 MODULE = "/kh/kprobe_event_gen_test.ko"
 T = guest.Targets.new("0badcafe")
 KPROBE_DEF = ("p:kprobes/gen_kprobe_test do_sys_open dfd=%di:s32 filename=+0(%si):ustring flags=%dx:x32 "
@@ -252,16 +255,99 @@ def test_recorded_missing_function_fails_insmod_with_the_kernels_reason(data: Pa
     assert checks["rmmod"].status == "not run"
 
 
-@pytest.mark.parametrize("name", ["console-x86_64-6.12.log"])
-def test_recorded_passing_session_verifies_as_pass(data: Path, name: str) -> None:
-    log = (data / name).read_text()
+X86_LOG = "console-x86_64-6.12.log"
+
+
+def x86_replay(data: Path, edit: Callable[[str], str] = lambda text: text) -> tuple[dict[str, Check], str]:
+    """The recorded x86_64 6.12 session with the grammar target, answers edited by edit(): the
+    checks by name, and the verdict classified against the known issues."""
+    from harness.verdict import known_issues
+    log = (data / X86_LOG).read_text()
     token = re.search(r"/tmp/kh-([0-9a-f]{8})\"", log)
     assert token, "the recording holds the unique target names"
-    shell = ReplayShell(answers_in(log))
-    obs = guest.run_session(shell, SPEC, MODULE, targets=guest.Targets.new(token.group(1)))
-    checks = session_checks.check_session(obs, SPEC, 64, log, entry_offsets=ARCHES["x86_64"].entry_offsets)
-    assert verdict(checks) == "pass", [c for c in checks if c.status != "pass"]
+    shell = ReplayShell([(edit(out), status, n) for out, status, n in answers_in(log)])
+    obs = guest.run_session(shell, FULL, MODULE, targets=guest.Targets.new(token.group(1)))
     assert not shell.answers, "the session must ask exactly what the recorded one asked"
+    checks = session_checks.check_session(obs, FULL, 64, log, entry_offsets=ARCHES["x86_64"].entry_offsets)
+    c = known_issues.classify("x86_64", "6.12.117", checks, session_checks.facts(obs, FULL), known_issues.load())
+    return by_name(list(c.checks)), c.status
+
+
+def test_recorded_session_passes_all_but_the_empty_user_string_a_known_issue_explains(data: Path) -> None:
+    checks, status = x86_replay(data)
+    assert [n for n, c in checks.items() if c.status != "pass"] == ["fetch_ustring_empty"]
+    assert status == "xfail"
+    assert checks["fetch_stack_args"].status == checks["api_refusals"].status == "pass"
+
+
+def _edit_field(event: str, old: str, new: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        return "\n".join(line.replace(old, new) if f" {event}: " in line else line for line in text.splitlines()) + \
+            ("\n" if text.endswith("\n") else "")
+    return edit
+
+
+@pytest.mark.parametrize("event,old,new,check", [
+    ("kh_stack_args", "a8=0x100 ", "a8=0x0 ", "fetch_stack_args"),
+    ("kh_bits", "b4_3=13", "b4_3=6", "fetch_bitfield"),
+    ("kh_array", "arr={1,2,3,4}", "arr={1,2,3,0}", "fetch_array"),
+    ("kh_comm", 'comm="echo"', 'comm="sh"', "fetch_comm"),
+    ("kh_deref", "next=0x5555666677778888", "next=0x0", "fetch_deref"),
+    ("kh_ints", "s8_s=-128", "s8_s=128", "fetch_int_types"),
+])
+def test_one_wrong_field_fails_the_check_of_its_element(data: Path, event: str, old: str, new: str,
+                                                       check: str) -> None:
+    log = (data / X86_LOG).read_text()
+    assert any(old in line for line in log.splitlines() if f" {event}: " in line), (event, old)
+    checks, status = x86_replay(data, _edit_field(event, old, new))
+    assert checks[check].status == "fail" and event in checks[check].detail
+    assert status == "fail"
+    assert [n for n, c in checks.items() if c.status != "pass"] == sorted(
+        [check, "fetch_ustring_empty"], key=list(checks).index)
+
+
+def test_a_truncated_long_string_fails_fetch_string_long(data: Path) -> None:
+    def cut(text: str) -> str:
+        return re.sub(r'(kh_kstr_long: .* k1000="[^"]{200})[^"]*"', r'\1"', text)
+
+    checks, _ = x86_replay(data, cut)
+    assert checks["fetch_string_long"].status == "fail"
+    assert "k1000, call 1" in checks["fetch_string_long"].detail
+
+
+def test_a_missing_record_fails_with_the_count(data: Path) -> None:
+    def drop(text: str) -> str:
+        lines = text.splitlines(keepends=True)
+        first = next((i for i, line in enumerate(lines) if " kh_symbol: " in line), None)
+        return "".join(line for i, line in enumerate(lines) if i != first)
+
+    checks, _ = x86_replay(data, drop)
+    assert "kh_symbol on kh_data: 2 records of the 3 calls" in checks["fetch_symbol"].detail
+
+
+def test_an_accepted_malformed_definition_fails_api_refusals_with_the_case(data: Path) -> None:
+    def accept(text: str) -> str:
+        return text.replace("refusal bad_bitfield end -22", "refusal bad_bitfield end 0")
+
+    checks, _ = x86_replay(data, accept)
+    assert checks["api_refusals"].status == "fail"
+    assert "bad_bitfield: accepted" in checks["api_refusals"].detail
+    assert checks["api_refusals"].findings == ("bad_bitfield accepted",)
+
+
+def test_a_caret_on_the_wrong_word_fails_api_refusals(data: Path) -> None:
+    def shift(text: str) -> str:
+        return re.sub(r"(Command: p:kprobes/kh_bad_type kh_args x=%di:u7\n)(\s*)\^", r"\1\2          ^", text)
+
+    checks, _ = x86_replay(data, shift)
+    assert "unknown_type: error_log's caret points at" in checks["api_refusals"].detail
+
+
+def test_an_element_the_readme_does_not_offer_is_not_run_and_holds_nothing_against_the_kernel(data: Path) -> None:
+    checks, status = x86_replay(data, lambda text: text.replace("%pd/%pD", "%p?/%p?"))
+    assert checks["fetch_dentry"].status == "not run" and not checks["fetch_dentry"].offered
+    assert "README lacks '%pd/%pD'" in checks["fetch_dentry"].detail
+    assert status == "xfail"
 
 
 def test_records_of_the_harness_own_reads_do_not_count_as_the_trigger() -> None:
@@ -348,7 +434,7 @@ def test_a_failed_dmesg_fails_kernel_log() -> None:
 
 
 def test_another_function_needs_records_from_any_task_and_allows_hits_while_tracing_was_off() -> None:
-    spec = render.probe_spec(ARCHES["x86_64"], "upstream", "vfs_read")
+    spec = replace(render.probe_spec(ARCHES["x86_64"], "upstream", "vfs_read"), grammar=False)
     lines = ["# tracer: nop", "# entries-in-buffer/entries-written: 4/4   #P:1"]
     for pid in (7, 8):
         lines += [f"  sh-{pid} [000] ..... 1.{pid}: gen_kprobe_test: (vfs_read+0x0/0x20) dfd=0x1",
@@ -370,7 +456,7 @@ def test_another_function_needs_records_from_any_task_and_allows_hits_while_trac
 
 
 def test_another_function_with_lost_records_fails_its_hit_counts() -> None:
-    spec = render.probe_spec(ARCHES["x86_64"], "upstream", "vfs_read")
+    spec = replace(render.probe_spec(ARCHES["x86_64"], "upstream", "vfs_read"), grammar=False)
     text = "# entries-in-buffer/entries-written: 1/1\n  sh-7 [000] ..... 1.7: gen_kprobe_test: (vfs_read+0x0/0x20) a=1\n"
     profile = f"  gen_kprobe_test  9  0\n  gen_kretprobe_test  0  0\n{PROFILE_SPLIT}\n  gen_kprobe_test  11  0\n"
     rules = healthy_rules(text)

@@ -29,10 +29,14 @@ SYMPTOM = {"insmod": "pass", "kprobe_records": "fail", "kprobe_hit_counts": "fai
 
 
 def test_the_shipped_known_issues_file_loads_and_names_real_checks() -> None:
+    from harness.spec.arches import ARCHES
+    from harness.spec.grammar import grammar
+    from harness.verdict.grammar_checks import check_names
     from harness.verdict.session_checks import CHECKS_AFTER_INSMOD, VALUE_CHECKS
+    grammar_names = set(check_names(grammar(ARCHES["x86_64"])))
     for issue in SHIPPED.values():
         assert issue.reason and issue.evidence and issue.reference and issue.facts
-        assert set(issue.checks) | set(issue.impossible) <= {*CHECKS_AFTER_INSMOD, *VALUE_CHECKS}
+        assert set(issue.checks) | set(issue.impossible) <= {*CHECKS_AFTER_INSMOD, *VALUE_CHECKS, *grammar_names}
 
 
 def test_range_applies_by_arch_and_version() -> None:

@@ -72,10 +72,11 @@ def test_invalid_probe_functions_are_rejected(func: str) -> None:
         render.probe_spec(ARCHES["x86_64"], "upstream", func)
 
 
-def test_c_string_escapes_backslashes_and_refuses_quotes() -> None:
+def test_c_string_escapes_backslashes_and_quotes_and_refuses_line_ends() -> None:
     assert fetchargs.c_string("a=\\0x10") == '"a=\\\\0x10"'
+    assert fetchargs.c_string('s=\\"kh":string') == '"s=\\\\\\"kh\\":string"'
     with pytest.raises(UserError):
-        fetchargs.c_string('a"b')
+        fetchargs.c_string("a\nb")
 
 
 def test_undefined_template_variables_fail_loudly() -> None:

@@ -25,7 +25,7 @@ from harness.spec.arches import Arch
 from harness.verdict.checks import FAIL, PASS, Check
 
 DEFINITION = "kprobe-harness"
-STAGES = ("prepare", "insmod", "trigger", "trace", "rmmod", "reload")  # the test cases the script reports
+STAGES = ("prepare", "insmod", "trigger", "trace", "grammar", "rmmod", "reload")  # the test cases the script reports
 MEMORY_MB = 256
 
 # The QEMU settings of each arch, as a lab job gives them: in the job's context, which the stock

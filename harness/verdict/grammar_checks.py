@@ -80,7 +80,7 @@ _COMMAND = "  Command: "
 
 def parse_error_log(text: str) -> list[LogEntry]:
     entries: list[LogEntry] = []
-    lines = text.splitlines()
+    lines = [line.rstrip("\r") for line in text.splitlines() if line.strip()]  # a serial log may double its line ends
     for i, line in enumerate(lines):
         m = _ERROR.match(line)
         if not m or i + 2 >= len(lines) or not lines[i + 1].startswith(_COMMAND):

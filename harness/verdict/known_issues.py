@@ -105,7 +105,10 @@ def classify(arch: str, version: str, checks: list[Check], facts: Mapping[str, i
              issues: tuple[KnownIssue, ...]) -> Classification:
     """PASS/FAIL; XFAIL when issues whose predicted facts all hold explain every failed check;
     XPASS when an issue's facts no longer hold and nothing failed."""
-    relevant = tuple(i for i in issues if i.applies(arch, version))
+    # an issue is weighed only where its checks ran: a result made before them, or a module without
+    # them, neither shows an issue nor proves it gone
+    relevant = tuple(i for i in issues if i.applies(arch, version)
+                     and any(c.name in i.checks and c.offered for c in checks))
     showing = tuple(i for i in relevant if not i.unmet(facts))
     impossible = {name: i for i in showing for name in i.impossible}
     result = tuple(replace(c, status=NOT_RUN, detail=f"nothing to check while {impossible[c.name].id} shows")
