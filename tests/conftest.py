@@ -11,6 +11,10 @@ import pytest
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"
 ROOT = Path(__file__).parent.parent
+# A healthy kernel with our module: every check passes but the empty user string, which every kernel
+# records as "(fault)" (known issue ustring-empty-records-as-fault), so its status is xfail (exit 0)
+HEALTHY = "xfail"
+KNOWN_EVERYWHERE = ["fetch_ustring_empty"]
 
 
 def in_ci() -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import require_tools, validate_json
+from conftest import HEALTHY, require_tools, validate_json
 from test_integration_qemu import inv, qemu_processes
 
 from harness.labs import lava
@@ -41,7 +41,7 @@ def test_a_lava_run_matches_inv_check_verdict_for_verdict(tmp_path: Path, arch: 
     assert (lava_code, job["status"]) == (check_code, check["status"]), json.dumps(job["checks"], indent=1)[-3000:]
     assert failed(job) == failed(check)
     assert {"lava_test_cases", "lava_job"} <= {c["name"] for c in job["checks"]}
-    assert job["status"] == ("fail" if patch else "pass")
+    assert job["status"] == ("fail" if patch else HEALTHY)
     log = lava.parse_log((tmp_path / "job" / "lava-log.yaml").read_text())
     cases = [(r["case"], r["result"]) for r in log.results if r.get("definition") != "lava"]
     assert cases == [(f"kh-{s}", "pass") for s in lava.STAGES], "each stage reported once, in order"
@@ -78,4 +78,4 @@ def test_running_a_job_again_in_the_same_folder_judges_the_new_run(tmp_path: Pat
     require_tools("lava-run", QEMU["x86_64"])
     for _ in range(2):
         code, job = verdict(tmp_path, "lava", "--arch", "x86_64", "--out", str(tmp_path / "job"), "--run")
-        assert (code, job["status"]) == (0, "pass"), json.dumps(job["checks"], indent=1)[-3000:]
+        assert (code, job["status"]) == (0, HEALTHY), json.dumps(job["checks"], indent=1)[-3000:]

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, require_tools, validate_json
+from conftest import HEALTHY, KNOWN_EVERYWHERE, ROOT, require_tools, validate_json
 
 from harness.host import paths
 
@@ -47,12 +47,14 @@ def run_json(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[st
     return result, data
 
 
-def test_check_x86_64_passes_on_the_default_tree(tmp_path: Path) -> None:
+def test_check_x86_64_passes_on_the_default_tree_but_the_known_empty_user_string(tmp_path: Path) -> None:
     result, data = run_json(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert data["verdict"] == "pass"
+    assert data["status"] == HEALTHY and data["known_issues"][0]["id"] == "ustring-empty-records-as-fault"
     assert data["arch"] == "x86_64" and data["kernel_version"].startswith("6.12.")
-    assert [c["name"] for c in data["checks"] if c["status"] != "pass"] == []
+    assert [c["name"] for c in data["checks"] if c["status"] != "pass"] == KNOWN_EVERYWHERE
+    assert {"fetch_stack_args", "fetch_bitfield", "fetch_string_long", "api_refusals", "grammar_events_removed"} <= {
+        c["name"] for c in data["checks"]}
     assert {"filename_arg", "register_args", "retval", "kprobe_hit_counts", "no_lost_events", "reload", "kernel_log"} <= {
         c["name"] for c in data["checks"]}
     artifacts = Path(data["artifacts"])
@@ -61,7 +63,7 @@ def test_check_x86_64_passes_on_the_default_tree(tmp_path: Path) -> None:
         assert (artifacts / name).exists(), name
     assert "gen_kretprobe_test:" in (artifacts / "trace.txt").read_text()
     assert any(c.startswith("qemu-system-x86_64 ") for c in data["commands"])
-    assert "PASS: x86_64" in result.stdout
+    assert "XFAIL: x86_64" in result.stdout
     assert not qemu_processes()
 
 
@@ -70,7 +72,7 @@ def test_check_x86_64_passes_on_a_tree_given_with_tree(tmp_path: Path) -> None:
     tree = data["tree"]
     result, data = run_json(tmp_path, "--tree", tree)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert data["verdict"] == "pass" and data["tree"] == tree
+    assert data["status"] == HEALTHY and data["tree"] == tree
 
 
 def test_a_function_that_does_not_exist_fails_insmod_with_the_kernels_reason(tmp_path: Path) -> None:
@@ -87,7 +89,7 @@ def test_a_function_that_does_not_exist_fails_insmod_with_the_kernels_reason(tmp
 def test_another_function_passes_on_a_healthy_kernel(tmp_path: Path, func: str) -> None:
     result, data = run_json(tmp_path, "--profile", "upstream", "--func", func)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert data["func"] == func and data["status"] == "pass"
+    assert data["func"] == func and data["status"] == HEALTHY
     assert "retval" not in {c["name"] for c in data["checks"]}
 
 
@@ -164,12 +166,17 @@ def test_matrix_boots_all_four_arches_and_marks_the_riscv64_known_issue(tmp_path
     data = json.loads(out.read_text())
     validate_json(data, "matrix")
     status = {c["arch"]: c["status"] for c in data["cells"]}
-    assert status == {"x86_64": "pass", "arm64": "pass", "arm": "pass", "riscv64": "xfail"}, result.stdout[-6000:]
+    assert status == {"x86_64": HEALTHY, "arm64": HEALTHY, "arm": HEALTHY, "riscv64": "xfail"}, result.stdout[-6000:]
     assert result.returncode == 0
     riscv = next(c for c in data["cells"] if c["arch"] == "riscv64")
     assert riscv["known_issues"][0]["id"] == "riscv64-kprobe-records-in-nmi"
     failed = [c for c in riscv["result"]["checks"] if c["status"] == "fail"]
-    assert {c["name"] for c in failed} == {"kprobe_records", "kprobe_hit_counts"}
+    # the entry probes record nothing, ours and the grammar target's; every kretprobe is checked
+    assert {"kprobe_records", "kprobe_hit_counts", "fetch_register", "fetch_stack_args"} <= {c["name"] for c in failed}
+    assert {"fetch_retval", "fetch_return_args", "kretprobe_maxactive", "api_refusals"} <= {
+        c["name"] for c in riscv["result"]["checks"] if c["status"] == "pass"}
+    arm = next(c for c in data["cells"] if c["arch"] == "arm")
+    assert {c["name"] for c in arm["result"]["checks"] if c["status"] == "not run"} == {"fetch_argn", "fetch_return_args"}
     not_run = {c["name"] for c in riscv["result"]["checks"] if c["status"] == "not run"}
     assert not_run == {"filename_arg", "register_args"}, "entry values have nothing to read; $retval still runs"
     records = next(c for c in failed if c["name"] == "kprobe_records")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DATA, require_tools, validate_json
+from conftest import DATA, HEALTHY, require_tools, validate_json
 from test_integration_qemu import inv, qemu_processes
 
 pytestmark = pytest.mark.qemu
@@ -73,7 +73,7 @@ def test_llvm_builds_and_passes_on_arm64(tmp_path: Path) -> None:
     require_tools("qemu-system-aarch64", "clang", "ld.lld", "llvm-ar")
     code, data, stdout = check(tmp_path, "--arch", "arm64", "--toolchain", "llvm")
     assert code == 0, stdout[-4000:]
-    assert data["toolchain"] == "llvm" and data["status"] == "pass"
+    assert data["toolchain"] == "llvm" and data["status"] == HEALTHY
     config = (Path(data["artifacts"]) / "kernel.config").read_text()
     assert "CONFIG_CC_IS_CLANG=y" in config and "CONFIG_LD_IS_LLD=y" in config
     commands = "\n".join(data["commands"])

@@ -12,8 +12,8 @@ from pathlib import Path
 from harness.errors import BuildError
 from harness.spec.render import ProbeSpec
 
-RENDERED, IN_TREE = "rendered", "in-tree"
-MODULES = (RENDERED, IN_TREE)
+RENDERED, SEED, IN_TREE = "rendered", "seed", "in-tree"
+MODULES = (RENDERED, SEED, IN_TREE)  # seed: ours without the probe-grammar target
 KCONFIG = "CONFIG_KPROBE_EVENT_GEN_TEST=m"
 SOURCE = "kernel/trace/kprobe_event_gen_test.c"
 BUILT = "kernel/trace/kprobe_event_gen_test.ko"  # inside the build folder

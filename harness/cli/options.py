@@ -46,7 +46,8 @@ COMMON_HELP = {
     "toolchain": "gcc (default: the cross gcc) or llvm (the kernel's LLVM=1 with clang and lld; builds never "
                  "share a folder with gcc's)",
     "verbose": "stream the kernel build output and the guest console live",
-    "module": "rendered (default: ours, from the templates, with the value checks) or in-tree (the tree's own "
+    "module": "rendered (default: ours, from the templates, with the value checks and the probe-grammar target), "
+              "seed (ours without the grammar target: the do_sys_open events alone) or in-tree (the tree's own "
               "kernel/trace/kprobe_event_gen_test.c, judged by what it registers)",
     "no_known_issues": "report the raw verdict: a failure explained by known_issues.toml is a FAIL, not an "
                        "XFAIL (for git bisect run on a known issue)",

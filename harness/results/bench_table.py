@@ -16,6 +16,8 @@ TARGETS = {
     "one-line change 4-arch matrix --patch / x86_64 --patch": 3.0,
     "cold x86_64 / kunit.py cold": 0.9,
     "x86_64 boot / arm64 boot": 1.0,
+    "warm x86_64 / the same without the grammar target": 1.3,
+    "one-line change x86_64 / the same without the grammar target": 1.2,
 }
 
 
@@ -38,6 +40,9 @@ def ratios(r: dict) -> dict[str, float | None]:  # type: ignore[type-arg]
                                                                          inc.get("x86_64_patch")),
         "cold x86_64 / kunit.py cold": _ratio(x86.get("cold"), kx86.get("cold")),
         "x86_64 boot / arm64 boot": _ratio(x86.get("boot"), arm64.get("boot")),
+        "warm x86_64 / the same without the grammar target": _ratio(x86.get("warm"), x86.get("warm_seed")),
+        "one-line change x86_64 / the same without the grammar target": _ratio(inc.get("x86_64"),
+                                                                               inc.get("x86_64_seed")),
     }
 
 
@@ -56,6 +61,8 @@ def format_bench(r: dict) -> str:  # type: ignore[type-arg]
         ("harness, warm (nothing changed)", "warm", " s"), ("  of which make (or the check that skips it)", "make", " s"),
         ("  boot to shell", "boot", " s"), ("  guest session", "session", " s"),
         ("  the harness's own (warm - boot - session)", "overhead", " s"),
+        ("warm without the grammar target (--module seed)", "warm_seed", " s"),
+        ("  its guest session", "session_seed", " s"),
         ("peak memory: harness", "harness_peak_mb", " MB"), ("peak memory: QEMU", "qemu_peak_mb", " MB"),
     ]
     out = [f"Linux {r['kernel']}, {r['cores']} cores, medians of {r['runs']} warm runs", "",
@@ -68,6 +75,7 @@ def format_bench(r: dict) -> str:  # type: ignore[type-arg]
     out += ["", "| one-line change to kernel/trace/trace_kprobe.c | time |", "|---|---|",
             f"| x86_64, bare incremental make | {_cell(inc.get('x86_64_bare_make'))} |",
             f"| x86_64, harness verdict | {_cell(inc.get('x86_64'))} |",
+            f"| x86_64, harness verdict without the grammar target | {_cell(inc.get('x86_64_seed'))} |",
             f"| x86_64, harness verdict through --patch | {_cell(inc.get('x86_64_patch'))} |",
             f"| {len(names)}-arch matrix, harness verdicts | {_cell(inc.get('matrix'))} |",
             f"| {len(names)}-arch matrix through --patch | {_cell(inc.get('matrix_patch'))} |",

@@ -273,6 +273,10 @@ def run_bench(root: Path, source: trees.KernelTree, arches: list[str], kunit_arc
                               qemu_peak_mb=round(sampled.qemu_kb / 1024, 1))
         per_arch[arch]["overhead"] = round(warm.seconds - warm.stage("boot") - warm.stage("guest session"), 2)
         echo(f"  {arch}: {warm.seconds:.2f} s (boot {warm.stage('boot')} s, session {warm.stage('guest session')} s)")
+    if "x86_64" in arches:  # the same verdict without the probe-grammar target: what the grammar costs
+        seed = b.median(partial(b.check, "x86_64", "--module", "seed"))
+        per_arch["x86_64"].update(warm_seed=seed.seconds, session_seed=seed.stage("guest session"))
+        echo(f"  x86_64 --module seed: {seed.seconds:.2f} s (session {seed.stage('guest session')} s)")
     for arch in kunit_arches:
         kunit[arch]["warm"] = b.median(partial(b.kunit, arch)).seconds
     matrix_warm = b.median(partial(b.matrix, arches))
@@ -284,6 +288,9 @@ def run_bench(root: Path, source: trees.KernelTree, arches: list[str], kunit_arc
         x86 = b.median(partial(b.check, "x86_64"), b.edit)
         incremental.update(x86_64=x86.seconds, x86_64_status=_status(x86), x86_64_make=x86.stage("kernel build"),
                            x86_64_module=x86.stage("module build"))
+        seed_changed = b.median(partial(b.check, "x86_64", "--module", "seed"), b.edit)
+        incremental["x86_64_seed"] = seed_changed.seconds
+        echo(f"  x86_64 --module seed: {seed_changed.seconds:.2f} s")
         if per_arch["x86_64"]["bare_make"]:
             incremental["x86_64_bare_make"] = b.median(partial(b.bare_changed, bares["x86_64"]), b.edit).seconds
         echo(f"  x86_64: {x86.seconds:.2f} s (make {x86.stage('kernel build')} s; bare make "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.build import config as kconfig
@@ -65,7 +65,9 @@ def check_choices(opts: CheckOptions) -> ProbeSpec:
     spec = render.probe_spec(opts.arch, opts.profile, opts.func)
     kconfig.kconfig_lines(opts.arch, opts.kconfig_add)
     if opts.module not in intree.MODULES:
-        raise UserError(f"unknown --module '{opts.module}': choose {' or '.join(intree.MODULES)}")
+        raise UserError(f"unknown --module '{opts.module}': choose {', '.join(intree.MODULES)}")
+    if opts.module == intree.SEED:
+        spec = replace(spec, grammar=False)
     if opts.module == intree.IN_TREE and opts.func:
         raise UserError("--func renders our module for another function; the tree's own module (--module "
                         "in-tree) probes what its source says: drop one of them")

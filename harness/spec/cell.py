@@ -15,4 +15,4 @@ def cell_label(arch: str, kernel: str, toolchain: str = "gcc", revision: str = "
     tree not yet read), then /llvm and /in-tree when they apply: x86_64/6.12, arm64@1a2b3c4d5e6f/llvm."""
     where = f"@{revision[:12]}" if revision else f"/{series(kernel)}"
     return (f"{arch}{where}" + ("/llvm" if toolchain == "llvm" else "")
-            + ("/in-tree" if module == "in-tree" else ""))
+            + (f"/{module}" if module in ("in-tree", "seed") else ""))
