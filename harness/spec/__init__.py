@@ -1,3 +1,4 @@
 """What to test, as data: the arch table, the kernels and toolchains, a cell's name, fetch-arg
-validation and the rendered module. Pure: no processes, no files but the templates.
+validation, the probe-grammar target (functions, values, events, refusals) and the rendered
+module. Pure: no processes, no files but the templates.
 May import: harness.errors."""
