@@ -98,6 +98,7 @@ def _grammar(shell: Shell, obs: Observations, target: grammar.Grammar, s: Stage)
     make its calls with tracing on, and read what was recorded."""
     log = f"{TRACEFS}/error_log"
     obs.readme = _cat(shell, f"{TRACEFS}/README", s)
+    obs.tracefs_files = shell.run(f"echo {TRACEFS}/*", s)
     obs.grammar_built = shell.run(f"echo > {log}; echo 1 > {GRAMMAR}/create; cat {log}", s)
     cases = " ".join(r.case for r in target.refusals)
     obs.refusals = shell.run(f"for c in {cases}; do echo {REFUSAL_LINE} $c; echo > {log}; "
@@ -105,7 +106,10 @@ def _grammar(shell: Shell, obs: Observations, target: grammar.Grammar, s: Stage)
     obs.grammar_events = _cat(shell, f"{TRACEFS}/kprobe_events", s)
     # the events are switched on from kernel code, which leaves the ring buffer at its boot size of a
     # few pages: give it room for every record of the calls
+    # (and sub-buffers that hold a string at the fetch limit, where the kernel lets them grow)
+    subbuf = f"{TRACEFS}/{grammar.SUBBUF_FILE}"
     obs.grammar_call = shell.run(f"echo 0 > {TRACEFS}/tracing_on; echo {BUFFER_KB} > {TRACEFS}/buffer_size_kb; "
+                                 f"if [ -e {subbuf} ]; then echo {grammar.SUBBUF_KB} > {subbuf}; fi; "
                                  f"echo > {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on; "
                                  f"sh -c 'echo $$; exec {grammar.CALLER} go > {GRAMMAR}/call'", s)
     obs.grammar_trace = shell.run(f"echo 0 > {TRACEFS}/tracing_on; cat {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on", s)

@@ -21,6 +21,12 @@ CALLS = 3
 STRING_LENGTHS = (0, 1, 50, 255, 1000)
 PAGE_STRING_LENGTH = 40  # placed so that it starts 20 bytes before a page boundary
 PAGE_STRING_BEFORE = 20
+# a string fetch stops at the kernel's MAX_STRING_SIZE (PATH_MAX) with its NUL: a longer string is cut
+# to this; its record needs a ring-buffer sub-buffer above the default page
+MAX_STRING = 4095
+LONGER_THAN_LIMIT = 5000
+SUBBUF_FILE = "buffer_subbuf_size_kb"
+SUBBUF_KB = 8
 GLOBALS = (0x0123456789ABCDEF, 0xFEEDFACECAFEBEEF, 0x5A5A5A5A5A5A5A5A, 0x1)
 IMMEDIATE = -123456
 IMMEDIATE_STRING = "kh_immediate"
@@ -36,6 +42,7 @@ class Element:
     check: str
     needs: tuple[str, ...]  # phrases of the booted kernel's tracefs README that offer it, all of them
     what: str
+    files: tuple[str, ...] = ()  # tracefs files it needs as well
 
 
 ELEMENTS = (
@@ -61,6 +68,8 @@ ELEMENTS = (
     Element("fetch_string_page", (" string,",), "a kernel string across a page boundary"),
     Element("fetch_ustring", ("ustring",), "user strings of 1 to 1000 bytes, one across a page boundary"),
     Element("fetch_ustring_empty", ("ustring",), "an empty user string"),
+    Element("fetch_string_limit", (" string,", "ustring"), f"kernel and user strings of {LONGER_THAN_LIMIT} bytes, "
+            f"cut to the fetch limit of {MAX_STRING}", files=(SUBBUF_FILE,)),
     Element("fetch_symbol", (" symbol,",), "symbol"),
     Element("fetch_symstr", ("symstr",), "symstr"),
     Element("fetch_bitfield", ("b<bit-width>@<bit-offset>/<container-size>",), "b<width>@<offset>/<size>"),
@@ -73,10 +82,12 @@ ELEMENTS = (
 ELEMENT = {e.check: e for e in ELEMENTS}
 
 
-def offered(element: Element, readme: str) -> list[str]:
-    """The phrases of an element the README lacks (none: the kernel offers it)."""
+def offered(element: Element, readme: str, files: tuple[str, ...] | None = None) -> list[str]:
+    """What of an element the kernel lacks: phrases of its README, tracefs files (none: it offers it;
+    files None: the listing was not read)."""
     text = " ".join(readme.split())
-    return [n for n in element.needs if " ".join(n.split()) not in text]
+    missing = [n for n in element.needs if " ".join(n.split()) not in text]
+    return missing + [f"tracefs file {f}" for f in element.files if files is not None and f not in files]
 
 
 # --- the values the module passes -------------------------------------------------------------
@@ -129,6 +140,8 @@ KERNEL_STRINGS = tuple(text_of(n, i) for i, n in enumerate(STRING_LENGTHS))
 USER_STRINGS = tuple(text_of(n, i + 10) for i, n in enumerate(STRING_LENGTHS))
 KERNEL_PAGE_STRING = text_of(PAGE_STRING_LENGTH, 20)
 USER_PAGE_STRING = text_of(PAGE_STRING_LENGTH, 21)
+KERNEL_LIMIT_STRING = text_of(LONGER_THAN_LIMIT, 30)
+USER_LIMIT_STRING = text_of(LONGER_THAN_LIMIT, 31)
 
 
 # --- the struct kh_data the module passes, laid out as the C compiler lays it out -----------------
@@ -158,8 +171,9 @@ MEMBERS = (
     Member("tail", "u32 *"),  # points at arr: a negative offset from it reads u32v
     Member("uval", "u64 __user *"),
     Member("fn", "void *"),  # kh_args, for :symbol and :symstr
-    Member("kstr", "const char *", len(STRING_LENGTHS) + 1),  # the last crosses a page boundary
-    Member("ustr", "const char __user *", len(STRING_LENGTHS) + 1),
+    # then one across a page boundary, and one longer than the fetch limit
+    Member("kstr", "const char *", len(STRING_LENGTHS) + 2),
+    Member("ustr", "const char __user *", len(STRING_LENGTHS) + 2),
 )
 INNER_VALUE, INNER_NEXT = 0, 8  # struct kh_inner { u64 value; struct kh_inner *next; }
 
@@ -347,6 +361,12 @@ class _Target:
             Event("kh_ustr", "p", DATA_FUNC, (*user_fields[1:], Field(
                 "page", f"+0({self.member('ustr', last)}):ustring", _each(lambda c: quoted(USER_PAGE_STRING)))),
                 "fetch_ustring"),
+            Event("kh_kstr_limit", "p", DATA_FUNC, (
+                Field("limit", f"+0({self.member('kstr', last + 1)}):string",
+                      _each(lambda c: quoted(KERNEL_LIMIT_STRING[:MAX_STRING]))),), "fetch_string_limit"),
+            Event("kh_ustr_limit", "p", DATA_FUNC, (
+                Field("limit", f"+0({self.member('ustr', last + 1)}):ustring",
+                      _each(lambda c: quoted(USER_LIMIT_STRING[:MAX_STRING]))),), "fetch_string_limit"),
             Event("kh_symbol", "p", DATA_FUNC, (Field("fn", f"{self.member('fn')}:symbol", _each(lambda c: sym)),),
                   "fetch_symbol"),
             Event("kh_symstr", "p", DATA_FUNC, (

@@ -160,6 +160,8 @@ class GrammarSession:
     def __init__(self, obs: Observations, target: Grammar) -> None:
         self.obs, self.target = obs, target
         self.readme = obs.readme.output if obs.readme and obs.readme.ok else ""
+        listed = obs.tracefs_files.output.split() if obs.tracefs_files and obs.tracefs_files.ok else None
+        self.files = tuple(p.rsplit("/", 1)[-1] for p in listed) if listed is not None else None
         self.status = parse_status(obs.grammar_status.output if obs.grammar_status else "")
         self.dump = trace.parse_trace(obs.grammar_trace.output if obs.grammar_trace and obs.grammar_trace.ok else "")
         first = (obs.grammar_call.output.strip().splitlines() or [""])[0] if obs.grammar_call else ""
@@ -194,9 +196,9 @@ class GrammarSession:
 
 
 def _element_check(session: GrammarSession, element: Element) -> Check:
-    missing = grammar.offered(element, session.readme)
+    missing = grammar.offered(element, session.readme, session.files)
     if missing:
-        return Check(element.check, NOT_RUN, f"not offered by this kernel: its tracefs README lacks "
+        return Check(element.check, NOT_RUN, f"not offered by this kernel: it lacks "
                                              f"{', '.join(repr(m) for m in missing)} ({element.what})", offered=False)
     results = [session.result(i) for i, e in enumerate(session.target.events) if e.element == element.check]
     problems, findings = [], []
@@ -314,7 +316,8 @@ def grammar_checks(obs: Observations, target: Grammar) -> list[Check]:
 
 
 def grammar_facts(obs: Observations, target: Grammar) -> dict[str, int]:
-    """Per element: fields recorded wrong, and how many of them read (fault) (for known issues)."""
+    """Per element: fields recorded wrong (a missing record's fields count as wrong), how many of them
+    read (fault), and the records of the calls (for known issues)."""
     if obs.grammar_trace is None:
         return {}
     session = GrammarSession(obs, target)
@@ -324,4 +327,5 @@ def grammar_facts(obs: Observations, target: Grammar) -> dict[str, int]:
         key = f"grammar.{event.element}"
         facts[f"{key}.wrong"] = facts.get(f"{key}.wrong", 0) + len(r.wrong) + abs(CALLS - r.records) * len(event.fields)
         facts[f"{key}.faults"] = facts.get(f"{key}.faults", 0) + sum(1 for w in r.wrong if w[2] == FAULT)
+        facts[f"{key}.records"] = facts.get(f"{key}.records", 0) + r.records
     return facts

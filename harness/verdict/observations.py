@@ -90,6 +90,7 @@ class Observations:
     tainted: CommandResult | None = None  # /proc/sys/kernel/tainted at the end
     # the probe-grammar target, while the module is loaded (spec/grammar.py)
     readme: CommandResult | None = None  # tracefs README: what this kernel's probe grammar offers
+    tracefs_files: CommandResult | None = None  # `echo /sys/kernel/tracing/*`: the files it has
     grammar_built: CommandResult | None = None  # the error_log after the module built its events
     refusals: CommandResult | None = None  # per malformed definition: a REFUSAL_LINE, then the error_log
     grammar_events: CommandResult | None = None  # kprobe_events after the builds and the refusals
