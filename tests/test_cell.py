@@ -18,6 +18,7 @@ def test_a_cell_is_named_by_arch_series_toolchain_and_module() -> None:
     assert cell_label("x86_64", "6.12.117") == "x86_64/6.12"
     assert cell_label("arm64", "6.1", "llvm") == "arm64/6.1/llvm"
     assert cell_label("arm", "6.12", module="in-tree") == "arm/6.12/in-tree"
+    assert cell_label("x86_64", "6.12", module="seed") == "x86_64/6.12/seed"
     assert cell_label("riscv64", "6.12", revision="0123456789abcdef0123") == "riscv64@0123456789ab"
 
 

@@ -90,3 +90,12 @@ def test_rendered_module_carries_every_definition_and_value() -> None:
         assert f"!= {offset});" in source
     assert re.search(r"kh_values\[KH_CALLS\]", source) and "0xdeadbeef" in source
     assert source.count("refusal") >= len(target.refusals)
+
+
+def test_module_seed_is_ours_without_the_grammar_target() -> None:
+    from harness.runs.options import CheckOptions, check_choices
+    assert check_choices(CheckOptions(arch=ARCHES["x86_64"])).grammar
+    seed = check_choices(CheckOptions(arch=ARCHES["x86_64"], module="seed"))
+    assert not seed.grammar
+    source = render_files(seed)["kprobe_event_gen_test.c"]
+    assert "kh_args" not in source and "module_init(kprobe_event_gen_test_init)" in source

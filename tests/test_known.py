@@ -6,7 +6,7 @@ import pytest
 
 from harness.errors import UserError
 from harness.verdict import known_issues
-from harness.verdict.checks import FAIL, PASS, Check
+from harness.verdict.checks import FAIL, PASS, Check, verdict
 
 SHIPPED = {i.id: i for i in known_issues.load()}
 NMI = SHIPPED["riscv64-kprobe-records-in-nmi"]
@@ -100,3 +100,27 @@ def test_a_broken_known_issues_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("[[issue]]\nid = 'x'\narch = 'a'\nchecks = []\nreason = 'r'\nfacts = { 'kprobe.hits' = 'many' }\n")
     with pytest.raises(UserError, match="operator"):
         known_issues.load(bad)
+
+
+EMPTY_USTRING = SHIPPED["ustring-empty-records-as-fault"]
+
+
+def test_what_the_kernel_does_not_offer_holds_nothing_against_it() -> None:
+    offered_not = [Check("insmod", "pass"), Check("fetch_dentry", "not run", "lacks '%pd/%pD'", offered=False)]
+    assert verdict(offered_not) == "pass"
+    assert known_issues.classify("x86_64", "6.1.192", offered_not, {}, ()).status == "pass"
+    assert verdict([Check("insmod", "pass"), Check("kernel_log", "not run", "insmod failed")]) == "fail"
+
+
+def test_an_issue_of_generic_code_applies_on_every_arch_once_its_checks_ran() -> None:
+    assert EMPTY_USTRING.applies("riscv64", "6.1.192") and EMPTY_USTRING.applies("arm", "6.12.117")
+    symptom = {"grammar.fetch_ustring_empty.wrong": 3, "grammar.fetch_ustring_empty.faults": 3,
+               "grammar.fetch_ustring.wrong": 0}
+    ran = [Check("insmod", "pass"), Check("fetch_ustring", "pass"), Check("fetch_ustring_empty", "fail")]
+    assert known_issues.classify("arm", "6.1.192", ran, symptom, (EMPTY_USTRING,)).status == "xfail"
+    # a second wrong user string is another bug: the issue's facts no longer hold
+    worse = {**symptom, "grammar.fetch_ustring.wrong": 1}
+    failing = [*ran[:1], Check("fetch_ustring", "fail"), ran[2]]
+    assert known_issues.classify("arm", "6.1.192", failing, worse, (EMPTY_USTRING,)).status == "fail"
+    # a result without the grammar checks (the tree's own module, or made before them) is not an XPASS
+    assert known_issues.classify("arm", "6.1.192", [Check("insmod", "pass")], {}, (EMPTY_USTRING,)).status == "pass"
