@@ -55,6 +55,7 @@ class StageError(HarnessError):
         self.stage = stage
         self.reason = reason
         self.console_tail = console_tail
+        self.observations: object = None  # what the guest showed before the stage failed, if any
         message = f"stage '{stage}' failed: {reason}"
         if console_tail:
             message += "\nlast console lines:\n" + console_tail

@@ -535,3 +535,22 @@ def test_rmmod_failing_for_another_reason_is_a_change_to_compare() -> None:
     assert busy.status == "fail" and busy.findings
     assert compare.diff_checks([busy], [busy])[0].kind == compare.BOTH
     assert compare.diff_checks([busy], [failing("Segmentation fault\n")])[0].kind == compare.CHANGED
+
+
+def test_a_session_that_dies_after_the_grammar_stage_still_reports_its_elements(data: Path) -> None:
+    """A kernel that oopses on rmmod: the grammar checks come from what the guest showed before."""
+    from harness.errors import StageError
+    from harness.runs import judging
+    log = (data / X86_LOG).read_text()
+    token = re.search(r"/tmp/kh-([0-9a-f]{8})\"", log)
+    assert token
+    answers = answers_in(log)
+    status_at = next(i for i, (out, _, _) in enumerate(answers) if "refusal kretprobe_offset" in out)
+    shell = ReplayShell(answers[:status_at + 1])
+    with pytest.raises(StageError) as caught:
+        guest.run_session(shell, FULL, MODULE, targets=guest.Targets.new(token.group(1)))
+    assert caught.value.stage == "rmmod"
+    checks = by_name(judging.finished_before(caught.value, FULL))
+    assert checks["fetch_stack_args"].status == checks["api_refusals"].status == "pass"
+    assert "grammar_events_removed" not in checks
+    assert judging.finished_before(caught.value, SPEC) == []  # no grammar target, nothing to add

@@ -21,6 +21,7 @@ from harness.verdict.observations import (
     Targets,
     Trigger,
 )
+from harness.errors import StageError
 from vm.console import Shell, Stage
 
 __all__ = ["OPENER", "OPENS", "TRACEFS", "Observations", "Targets", "module_name", "run_session"]
@@ -30,7 +31,6 @@ KPROBES_LIST = "/sys/kernel/debug/kprobes/list"
 TAINTED = "/proc/sys/kernel/tainted"
 
 GRAMMAR = f"/sys/kernel/debug/{grammar.DEBUGFS_DIR}"
-BUFFER_KB = 256  # per CPU, while the grammar target's calls record
 
 # Seconds allowed for each guest stage (boot is handled where QEMU starts).
 STAGE_SECONDS = {"prepare": 30.0, "insmod": 60.0, "trigger": 60.0, "trace": 60.0, "grammar": 90.0, "rmmod": 60.0,
@@ -93,25 +93,26 @@ def _read_trace(shell: Shell, obs: Observations, s: Stage) -> None:
     shell.run(f"echo 1 > {TRACEFS}/tracing_on", s)
 
 
-def _grammar(shell: Shell, obs: Observations, target: grammar.Grammar, s: Stage) -> None:
+def _grammar(shell: Shell, obs: Observations, spec: ProbeSpec, target: grammar.Grammar, s: Stage) -> None:
     """Read what the kernel offers, have the module build its events and the malformed definitions,
     make its calls with tracing on, and read what was recorded."""
     log = f"{TRACEFS}/error_log"
     obs.readme = _cat(shell, f"{TRACEFS}/README", s)
     obs.tracefs_files = shell.run(f"echo {TRACEFS}/*", s)
+    # The events are switched on from kernel code, which leaves the ring buffer at its boot size of a
+    # few pages. Writing an event's enable file grows it to its configured size, as a tracefs user's
+    # first event does (6.1 loses the first records written after a resize through buffer_size_kb);
+    # sub-buffers grow to hold a string at the fetch limit, where tracefs has them.
+    subbuf = f"{TRACEFS}/{grammar.SUBBUF_FILE}"
+    shell.run(f"echo 0 > {TRACEFS}/tracing_on; echo 1 > {TRACEFS}/events/kprobes/{spec.kprobe_event}/enable; "
+              f"if [ -e {subbuf} ]; then echo {grammar.SUBBUF_KB} > {subbuf}; fi; "
+              f"echo > {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on", s)
     obs.grammar_built = shell.run(f"echo > {log}; echo 1 > {GRAMMAR}/create; cat {log}", s)
     cases = " ".join(r.case for r in target.refusals)
     obs.refusals = shell.run(f"for c in {cases}; do echo {REFUSAL_LINE} $c; echo > {log}; "
                              f"echo $c > {GRAMMAR}/refuse; cat {log}; done", s)
     obs.grammar_events = _cat(shell, f"{TRACEFS}/kprobe_events", s)
-    # the events are switched on from kernel code, which leaves the ring buffer at its boot size of a
-    # few pages: give it room for every record of the calls
-    # (and sub-buffers that hold a string at the fetch limit, where the kernel lets them grow)
-    subbuf = f"{TRACEFS}/{grammar.SUBBUF_FILE}"
-    obs.grammar_call = shell.run(f"echo 0 > {TRACEFS}/tracing_on; echo {BUFFER_KB} > {TRACEFS}/buffer_size_kb; "
-                                 f"if [ -e {subbuf} ]; then echo {grammar.SUBBUF_KB} > {subbuf}; fi; "
-                                 f"echo > {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on; "
-                                 f"sh -c 'echo $$; exec {grammar.CALLER} go > {GRAMMAR}/call'", s)
+    obs.grammar_call = shell.run(f"sh -c 'echo $$; exec {grammar.CALLER} go > {GRAMMAR}/call'", s)
     obs.grammar_trace = shell.run(f"echo 0 > {TRACEFS}/tracing_on; cat {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on", s)
     obs.grammar_status = _cat(shell, f"{GRAMMAR}/status", s)
 
@@ -130,10 +131,20 @@ def _after_rmmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: St
 
 def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactory = default_stage,
                 targets: Targets | None = None) -> Observations:
-    """insmod -> trigger -> read profile, ring buffer and trace -> rmmod -> reopen -> reload."""
+    """insmod -> trigger -> read profile, ring buffer and trace -> grammar target -> rmmod -> reopen
+    -> reload. A StageError carries what the guest showed before it (error.observations)."""
     targets = targets or Targets.new()
     marker = f"kh-after-rmmod-{targets.existing.rsplit('-', 1)[-1]}"  # unique per run, as the targets are
     obs = Observations(module_path=module_path, targets=targets, marker=marker)
+    try:
+        return _session(shell, spec, module_path, stage, targets, obs)
+    except StageError as e:
+        e.observations = obs
+        raise
+
+
+def _session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactory, targets: Targets,
+             obs: Observations) -> Observations:
     events: tuple[str, ...] = (spec.kprobe_event, spec.kretprobe_event)
 
     s = stage("prepare")
@@ -158,7 +169,7 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
 
     if spec.grammar:
         s = stage("grammar")
-        _grammar(shell, obs, grammar.grammar(ARCHES[spec.arch]), s)
+        _grammar(shell, obs, spec, grammar.grammar(ARCHES[spec.arch]), s)
         obs.stage_seconds["grammar"] = s.elapsed()
 
     s = stage("rmmod")

@@ -121,7 +121,7 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
             obs = guest.run_session(console, spec, built.module_path)
     except StageError as e:
         judging.stage_failed(result, e, consoles[0].transcript() if consoles else e.console_tail,
-                             where=f"console log: {ctx.run_dir / 'console.log'}")
+                             judging.finished_before(e, spec), where=f"console log: {ctx.run_dir / 'console.log'}")
         return
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
     (ctx.run_dir / "trace.txt").write_text(obs.trace.output if obs.trace else "")

@@ -9,7 +9,7 @@ from harness.errors import StageError
 from harness.results.run import RunResult
 from harness.spec.arches import Arch
 from harness.spec.render import ProbeSpec
-from harness.verdict import session_checks
+from harness.verdict import grammar_checks, session_checks
 from harness.verdict.checks import FAIL, Check, verdict
 from harness.verdict.observations import Observations
 from harness.verdict.placement import OOT_MODULE
@@ -26,6 +26,15 @@ def judge_session(result: RunResult, obs: Observations, spec: ProbeSpec, arch: A
                                                    0 if in_tree else OOT_MODULE), *extra]
     result.facts = session_checks.facts(obs, spec, events)
     result.verdict = verdict(result.checks)
+
+
+def finished_before(error: StageError, spec: ProbeSpec) -> list[Check]:
+    """The grammar target's checks when its stage finished before the one that failed (a kernel that
+    oopses on rmmod still says which elements of the grammar it recorded right)."""
+    obs, target = error.observations, session_checks.grammar_target(spec)
+    if not isinstance(obs, Observations) or target is None or obs.grammar_status is None or error.stage == "grammar":
+        return []
+    return grammar_checks.grammar_checks(obs, target)
 
 
 def stage_failed(result: RunResult, error: StageError, console: str, extra: Sequence[Check] = (),
