@@ -12,7 +12,7 @@ from harness.spec import render
 from harness.spec.arches import ARCHES
 from harness.verdict import session_checks
 from harness.verdict.abi_values import signed
-from harness.verdict.checks import Check, verdict
+from harness.verdict.checks import Check
 from harness.verdict.observations import PROFILE_SPLIT
 from vm import guest
 from vm.console import ReplayShell, answers_in

@@ -17,7 +17,6 @@ from harness.runs import lava_check
 from harness.spec import render
 from harness.spec.arches import ARCHES, resolve_arch
 from harness.verdict import session_checks
-from harness.verdict.checks import verdict
 from harness.verdict.observations import Targets
 from vm import script
 
@@ -161,7 +160,7 @@ def test_a_redirect_to_another_port_never_carries_the_token() -> None:
     seen: list[str | None] = []
 
     class Target(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.append(self.headers.get("Authorization"))
             self.send_response(200)
             self.end_headers()
@@ -173,7 +172,7 @@ def test_a_redirect_to_another_port_never_carries_the_token() -> None:
     target = http.server.HTTPServer(("127.0.0.1", 0), Target)
 
     class Redirect(Target):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/landed":
                 super().do_GET()
                 return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from harness.errors import StageError
 from harness.spec import grammar
 from harness.spec.arches import ARCHES
 from harness.spec.render import ProbeSpec
@@ -21,7 +22,6 @@ from harness.verdict.observations import (
     Targets,
     Trigger,
 )
-from harness.errors import StageError
 from vm.console import Shell, Stage
 
 __all__ = ["OPENER", "OPENS", "TRACEFS", "Observations", "Targets", "module_name", "run_session"]

@@ -203,8 +203,8 @@ def gitlab(cell_specs: list[CellSpec], layout: Layout) -> dict[str, object]:
             "apt-get update && apt-get install -y --no-install-recommends python3-venv git ca-certificates",
             *([layout.clone()] if layout.in_kernel_tree else []),
             f"cd {layout.harness_dir} && python3 -m venv .venv && .venv/bin/pip install -e .",
-            f".venv/bin/inv report merge --results {_q(f'{ws}/{OUT}')} --expect {_expected(cell_specs)} "
-            f"--junit {_q(ws + '/merged.xml')} --markdown {_q(ws + '/merged.md')}",
+            (f".venv/bin/inv report merge --results {_q(f'{ws}/{OUT}')} --expect {_expected(cell_specs)} "
+             f"--junit {_q(ws + '/merged.xml')} --markdown {_q(ws + '/merged.md')}"),
         ],
         "artifacts": {"when": "always", "paths": ["merged.xml", "merged.md"], "reports": {"junit": "merged.xml"}},
     }
