@@ -44,7 +44,7 @@ def test_the_guest_output_is_read_back_with_its_quotes() -> None:
     log = lava.parse_log((RECORDED / "lava-log.yaml").read_text())
     # the only backslash-quotes the guest printed are the README's and our immediate string's own
     legit = log.target.replace('\\"imm-string', "").replace('\\"kh_immediate', "")
-    assert 'filename="/tmp/kh-5aaa5153"' in log.target and '\\"' not in legit
+    assert 'filename="/tmp/kh-d1272b01"' in log.target and '\\"' not in legit
     cases = {r["case"]: r["result"] for r in log.results if r.get("definition") != "lava"}
     assert cases == {f"kh-{s}": "pass" for s in lava.STAGES}
 

@@ -108,12 +108,15 @@ def _grammar(shell: Shell, obs: Observations, spec: ProbeSpec, target: grammar.G
               f"if [ -e {subbuf} ]; then echo {grammar.SUBBUF_KB} > {subbuf}; fi; "
               f"echo > {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on", s)
     obs.grammar_built = shell.run(f"echo > {log}; echo 1 > {GRAMMAR}/create; cat {log}", s)
+    obs.grammar_call = shell.run(f"sh -c 'echo $$; exec {grammar.CALLER} go > {GRAMMAR}/call'", s)
+    obs.grammar_trace = shell.run(f"echo 0 > {TRACEFS}/tracing_on; cat {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on", s)
+    # The malformed definitions come after the calls: refused between the builds and the first
+    # records, they leave 6.1 to oops in tracefs when rmmod deletes the events (2 runs in 3; 0 in 8
+    # in this order)
     cases = " ".join(r.case for r in target.refusals)
     obs.refusals = shell.run(f"for c in {cases}; do echo {REFUSAL_LINE} $c; echo > {log}; "
                              f"echo $c > {GRAMMAR}/refuse; cat {log}; done", s)
     obs.grammar_events = _cat(shell, f"{TRACEFS}/kprobe_events", s)
-    obs.grammar_call = shell.run(f"sh -c 'echo $$; exec {grammar.CALLER} go > {GRAMMAR}/call'", s)
-    obs.grammar_trace = shell.run(f"echo 0 > {TRACEFS}/tracing_on; cat {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on", s)
     obs.grammar_status = _cat(shell, f"{GRAMMAR}/status", s)
 
 
