@@ -124,3 +124,14 @@ def test_an_issue_of_generic_code_applies_on_every_arch_once_its_checks_ran() ->
     assert known_issues.classify("arm", "6.1.192", failing, worse, (EMPTY_USTRING,)).status == "fail"
     # a result without the grammar checks (the tree's own module, or made before them) is not an XPASS
     assert known_issues.classify("arm", "6.1.192", [Check("insmod", "pass")], {}, (EMPTY_USTRING,)).status == "pass"
+
+
+def test_the_riscv64_mapping_symbol_issue_needs_every_symbol_record_to_name_one() -> None:
+    issue = SHIPPED["riscv64-module-symbol-is-a-mapping-symbol"]
+    assert issue.applies("riscv64", "6.1.192") and not issue.applies("riscv64", "6.12.117")
+    shows = {"grammar.fetch_symbol.mapping_symbols": 3, "grammar.fetch_symbol.wrong": 3,
+             "grammar.fetch_symstr.mapping_symbols": 3, "grammar.fetch_symstr.wrong": 3}
+    ran = [Check("insmod", "pass"), Check("fetch_symbol", "fail"), Check("fetch_symstr", "fail")]
+    assert known_issues.classify("riscv64", "6.1.192", ran, shows, (issue,)).status == "xfail"
+    other = {**shows, "grammar.fetch_symbol.mapping_symbols": 0}  # a wrong symbol of another kind
+    assert known_issues.classify("riscv64", "6.1.192", ran, other, (issue,)).status == "fail"

@@ -317,7 +317,7 @@ def grammar_checks(obs: Observations, target: Grammar) -> list[Check]:
 
 def grammar_facts(obs: Observations, target: Grammar) -> dict[str, int]:
     """Per element: fields recorded wrong (a missing record's fields count as wrong), how many of them
-    read (fault), and the records of the calls (for known issues)."""
+    read (fault) or name an ELF mapping symbol ($...), and the records of the calls (for known issues)."""
     if obs.grammar_trace is None:
         return {}
     session = GrammarSession(obs, target)
@@ -328,4 +328,6 @@ def grammar_facts(obs: Observations, target: Grammar) -> dict[str, int]:
         facts[f"{key}.wrong"] = facts.get(f"{key}.wrong", 0) + len(r.wrong) + abs(CALLS - r.records) * len(event.fields)
         facts[f"{key}.faults"] = facts.get(f"{key}.faults", 0) + sum(1 for w in r.wrong if w[2] == FAULT)
         facts[f"{key}.records"] = facts.get(f"{key}.records", 0) + r.records
+        facts[f"{key}.mapping_symbols"] = facts.get(f"{key}.mapping_symbols", 0) + sum(
+            1 for w in r.wrong if w[2].lstrip('"').startswith("$"))
     return facts
