@@ -6,8 +6,7 @@ from collections.abc import Callable
 
 from harness.errors import StageError
 from harness.spec import grammar
-from harness.spec.arches import ARCHES
-from harness.spec.render import ProbeSpec
+from harness.spec.render import ProbeSpec, grammar_of
 from harness.verdict.observations import (
     MISSING,
     OPENER,
@@ -170,9 +169,10 @@ def _session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactor
     _read_trace(shell, obs, s)
     obs.stage_seconds["trace"] = s.elapsed()
 
-    if spec.grammar:
+    target = grammar_of(spec)
+    if target:
         s = stage("grammar")
-        _grammar(shell, obs, spec, grammar.grammar(ARCHES[spec.arch]), s)
+        _grammar(shell, obs, spec, target, s)
         obs.stage_seconds["grammar"] = s.elapsed()
 
     s = stage("rmmod")

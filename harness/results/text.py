@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.results.run import RunResult
+from harness.verdict.checks import clip
 
 
 def format_table(rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]) -> str:
@@ -14,11 +15,6 @@ def format_table(rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]) -> s
     for row in rows:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     return "\n".join(lines)
-
-
-def clip(text: str, width: int) -> str:
-    """text cut to width characters, ending in '...' when it was longer."""
-    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def first_line(text: str, limit: int = 0) -> str:

@@ -13,11 +13,11 @@ from harness.errors import UserError
 from harness.host import paths
 from harness.host.proc import Echo
 from harness.results.run import SCHEMA_VERSION
-from harness.results.text import clip, first_line, format_table
+from harness.results.text import first_line, format_table
 from harness.runs import matrix
 from harness.runs.options import CheckOptions, check_choices, check_host, check_options
 from harness.spec.arches import resolve_arch
-from harness.verdict.checks import FAIL, PASS, Check
+from harness.verdict.checks import FAIL, PASS, Check, clip
 
 REGRESSED, CHANGED, FIXED, BOTH = "regressed", "changed", "fixed", "failed on both"
 NOT_RUN_AFTER = "not run after"  # failed before; the later revision never got as far as this check

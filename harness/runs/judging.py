@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from harness.errors import StageError
 from harness.results.run import RunResult
 from harness.spec.arches import Arch
-from harness.spec.render import ProbeSpec
+from harness.spec.render import ProbeSpec, grammar_of
 from harness.verdict import grammar_checks, session_checks
 from harness.verdict.checks import FAIL, Check, verdict
 from harness.verdict.observations import Observations
@@ -31,7 +31,7 @@ def judge_session(result: RunResult, obs: Observations, spec: ProbeSpec, arch: A
 def finished_before(error: StageError, spec: ProbeSpec) -> list[Check]:
     """The grammar target's checks when its stage finished before the one that failed (a kernel that
     oopses on rmmod still says which elements of the grammar it recorded right)."""
-    obs, target = error.observations, session_checks.grammar_target(spec)
+    obs, target = error.observations, grammar_of(spec)
     if not isinstance(obs, Observations) or target is None or obs.grammar_status is None or error.stage == "grammar":
         return []
     return grammar_checks.grammar_checks(obs, target)

@@ -6,6 +6,7 @@ compares every recorded field with the value computed here. Nothing is typed twi
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -423,8 +424,9 @@ class Grammar:
         return tuple(e for e in ELEMENTS if e.check in used)
 
 
+@functools.cache
 def grammar(arch: Arch) -> Grammar:
-    """The grammar target of an arch."""
+    """The grammar target of an arch (built once per arch)."""
     target = _Target(arch)
     return Grammar(arch.name, arch.word_bits, target.at, target.events(), target.refusals())
 

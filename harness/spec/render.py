@@ -31,6 +31,11 @@ class ProbeSpec:
     grammar: bool = True  # the module carries the probe-grammar target (the tree's own module does not)
 
 
+def grammar_of(spec: ProbeSpec) -> grammar_target.Grammar | None:
+    """The probe-grammar target a spec's module carries (the tree's own module carries none)."""
+    return grammar_target.grammar(ARCHES[spec.arch]) if spec.grammar and spec.arch in ARCHES else None
+
+
 def probe_spec(arch: Arch, profile: str, func: str | None = None) -> ProbeSpec:
     """Build and validate the probe spec of an arch and profile (func overrides the probed function)."""
     fields = tuple(fetchargs.check_fetcharg(f) for f in arch.probe_fields(profile))
@@ -65,8 +70,7 @@ def environment() -> jinja2.Environment:
 def render_files(spec: ProbeSpec) -> dict[str, str]:
     """File name -> rendered text, for the module source and its Kbuild."""
     env = environment()
-    target = grammar_target.grammar(ARCHES[spec.arch]) if spec.grammar else None
-    context = {"spec": spec, "module": MODULE_NAME, "grammar": target, "gm": grammar_target,
+    context = {"spec": spec, "module": MODULE_NAME, "grammar": grammar_of(spec), "gm": grammar_target,
                "word": lambda value: grammar_target.word_value(value, ARCHES[spec.arch].word_bits)}
     return {
         f"{MODULE_NAME}.c": env.get_template(f"{MODULE_NAME}.c.j2").render(context),

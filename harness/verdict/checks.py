@@ -41,5 +41,10 @@ def verdict(checks: list[Check]) -> str:
     return PASS if checks and not any(c.counts_against for c in checks) else FAIL
 
 
+def clip(text: str, width: int) -> str:
+    """text cut to width characters, ending in '...' when it was longer."""
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def make_check(name: str, ok: bool, good: str, bad: str, findings: Sequence[str] = ()) -> Check:
     return Check(name, PASS, good) if ok else Check(name, FAIL, bad, tuple(sorted(set(findings))))

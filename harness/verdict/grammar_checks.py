@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from harness.spec import grammar
 from harness.spec.grammar import CALLS, Element, Event, Expected, Grammar
 from harness.verdict import trace
-from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check
+from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, clip
 from harness.verdict.observations import REFUSAL_LINE, CommandResult, Observations, read_problem
 
 REFUSALS = "api_refusals"
@@ -140,10 +140,6 @@ def _shown(expected: Expected) -> str:
     return f"/{expected.pattern}/" if isinstance(expected, re.Pattern) else expected
 
 
-def _clip(text: str, width: int = 70) -> str:
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
 @dataclass(frozen=True)
 class EventResult:
     """What one definition showed: its build, its records of the calls, the fields that differ."""
@@ -215,13 +211,13 @@ def _element_check(session: GrammarSession, element: Element) -> Check:
             problems.append(f"{e.name} on {e.function}: {r.records} records of the {CALLS} calls" + session.lost())
             findings.append(f"{e.name} records {'missing' if r.records < CALLS else 'extra'}")
         for name, call, got, want in r.wrong:
-            problems.append(f"{e.name} {name}, call {call}: recorded {_clip(got)}, expected {_clip(want)}")
+            problems.append(f"{e.name} {name}, call {call}: recorded {clip(got, 70)}, expected {clip(want, 70)}")
             findings.append(f"{e.name} {name} wrong")
     if not problems:
         fields = sum(len(r.event.fields) for r in results)
         sample = results[0].event.fields[0]
         return Check(element.check, PASS, f"{element.what}: {fields} fields x {CALLS} calls as passed, e.g. "
-                                          f"{results[0].event.name} {sample.definition} = {_clip(_shown(sample.expected[0]), 40)}")
+                                          f"{results[0].event.name} {sample.definition} = {clip(_shown(sample.expected[0]), 40)}")
     shown = problems[:6] + ([f"... and {len(problems) - 6} more"] if len(problems) > 6 else [])
     return Check(element.check, FAIL, f"{element.what}: " + "; ".join(shown), tuple(sorted(set(findings))))
 

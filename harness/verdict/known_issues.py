@@ -19,8 +19,8 @@ from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check
 
 KNOWN_ISSUES = Path(__file__).with_name("known_issues.toml")
 XFAIL, XPASS = "xfail", "xpass"
-PASSING = (PASS, XFAIL)
-ANY_ARCH = "*"  # an issue of generic code: every arch has it  # statuses a run or a matrix exits 0 with
+PASSING = (PASS, XFAIL)  # statuses a run or a matrix exits 0 with
+ANY_ARCH = "*"  # an issue of generic code: every arch has it
 _OPS: dict[str, Callable[[int, int], bool]] = {
     "==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
 }

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from harness.spec import grammar
-from harness.spec.arches import ABI_PROFILE, ARCHES, PROBE_FUNC
-from harness.spec.render import ProbeSpec
+from harness.spec.arches import ABI_PROFILE, PROBE_FUNC
+from harness.spec.render import ProbeSpec, grammar_of
 from harness.verdict import abi_values, grammar_checks, placement, trace
 from harness.verdict.abi_values import VALUE_CHECKS
 from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, finding, make_check
@@ -296,16 +295,11 @@ def _insmod_failed(obs: Observations, value_names: tuple[str, ...], grammar_name
 def facts(obs: Observations, spec: ProbeSpec, recorded: RecordedEvents | None = None) -> dict[str, int]:
     """The counts known issues are matched against, per event (recorded: what check_session read, if any)."""
     recorded = recorded or RecordedEvents(obs, spec)
-    target = grammar_target(spec)
+    target = grammar_of(spec)
     return {**recorded.facts(spec.kprobe_event, recorded.kprobes()).as_dict("kprobe"),
             **recorded.facts(spec.kretprobe_event, recorded.kretprobes()).as_dict("kretprobe"),
             "lost_events": recorded.dump.lost_events,
             **(grammar_checks.grammar_facts(obs, target) if target else {})}
-
-
-def grammar_target(spec: ProbeSpec) -> grammar.Grammar | None:
-    """The probe-grammar target the module carries (the tree's own module carries none)."""
-    return grammar.grammar(ARCHES[spec.arch]) if spec.grammar and spec.arch in ARCHES else None
 
 
 def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, console: str = "",
@@ -315,7 +309,7 @@ def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, conso
     profile, when the caller has them already; entry_offsets: where the arch arms an entry kprobe;
     allowed_taint: the taint the module itself causes)."""
     value_names = VALUE_CHECKS if checks_values(spec) else ()
-    target = grammar_target(spec)
+    target = grammar_of(spec)
     if obs.insmod is None or not obs.insmod.ok:
         return _insmod_failed(obs, value_names, grammar_checks.check_names(target) if target else (), console)
     events = (spec.kprobe_event, spec.kretprobe_event)
