@@ -338,6 +338,12 @@ def test_an_accepted_malformed_definition_fails_api_refusals_with_the_case(data:
     assert checks["api_refusals"].findings == ("bad_bitfield accepted",)
 
 
+def test_a_kernel_that_drops_maxactive_fails_kretprobe_maxactive(data: Path) -> None:
+    checks, _ = x86_replay(data, lambda text: text.replace("r4:kprobes/kh_ret_max ", "r10:kprobes/kh_ret_max "))
+    assert checks["kretprobe_maxactive"].status == "fail"
+    assert "lists it as r10:, defined as r4:" in checks["kretprobe_maxactive"].detail
+
+
 def test_a_caret_on_the_wrong_word_fails_api_refusals(data: Path) -> None:
     def shift(text: str) -> str:
         return re.sub(r"(Command: p:kprobes/kh_bad_type kh_args x=%di:u7\n)(\s*)\^", r"\1\2          ^", text)

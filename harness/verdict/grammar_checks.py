@@ -183,6 +183,14 @@ class GrammarSession:
                     wrong.append(("(location)", call + 1, at, self.status.mid or "the label's place"))
         return EventResult(event, built, len(records), tuple(wrong))
 
+    def listed_kind(self, event: str) -> str:
+        """How kprobe_events (read after the refusals) lists an event: p, r or r<maxactive> ('' if not)."""
+        for line in (self.obs.grammar_events.output if self.obs.grammar_events else "").splitlines():
+            m = re.match(rf"([pr]\d*):kprobes/{re.escape(event)} ", line.strip())
+            if m:
+                return m.group(1)
+        return ""
+
     def lost(self) -> str:
         d = self.dump
         if d.entries_written is not None and d.entries_in_buffer != d.entries_written or d.lost_events:
@@ -213,6 +221,10 @@ def _element_check(session: GrammarSession, element: Element) -> Check:
         for name, call, got, want in r.wrong:
             problems.append(f"{e.name} {name}, call {call}: recorded {clip(got, 70)}, expected {clip(want, 70)}")
             findings.append(f"{e.name} {name} wrong")
+        kind = session.listed_kind(e.name)
+        if e.kind not in ("p", "r") and kind != e.kind:  # r<maxactive>: the kernel must keep the number
+            problems.append(f"{e.name}: kprobe_events lists it as {kind or 'nothing'}:, defined as {e.kind}:")
+            findings.append(f"{e.name} kind")
     if not problems:
         fields = sum(len(r.event.fields) for r in results)
         sample = results[0].event.fields[0]
