@@ -9,6 +9,7 @@ from harness.spec import grammar
 from harness.spec.render import ProbeSpec, grammar_of
 from harness.verdict.observations import (
     MISSING,
+    MODULE_ONLY,
     OPENER,
     OPENS,
     PROFILE_SPLIT,
@@ -18,6 +19,7 @@ from harness.verdict.observations import (
     WRITE,
     CommandResult,
     Observations,
+    SuitePlan,
     Targets,
     Trigger,
 )
@@ -33,7 +35,7 @@ GRAMMAR = f"/sys/kernel/debug/{grammar.DEBUGFS_DIR}"
 
 # Seconds allowed for each guest stage (boot is handled where QEMU starts).
 STAGE_SECONDS = {"prepare": 30.0, "insmod": 60.0, "trigger": 60.0, "trace": 60.0, "grammar": 90.0, "rmmod": 60.0,
-                 "reload": 60.0}
+                 "reload": 60.0, "ftrace": 240.0}  # ftrace: each case
 
 StageFactory = Callable[[str], Stage]
 
@@ -131,22 +133,60 @@ def _after_rmmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: St
     obs.trace_after_reopen = _cat(shell, f"{TRACEFS}/trace", s)
 
 
+FTRACE_LOG = "/tmp/kh-ftrace"
+FTRACE_OUT = "/tmp/kh-ftrace.out"
+FTRACE_NOT_PASSED = r"\[(FAIL|UNRESOLVED|UNTESTED|UNSUPPORTED|UNDEFINED)\]"
+FTRACE_LOG_LINES = 12
+
+
+def ftrace_command(directory: str, case: str) -> str:
+    """One case through the tree's own framework, its log kept; its result lines, and for a case
+    that did not pass the end of its log without the shell's trace lines (why it was unsupported,
+    or what failed). The status is the framework's."""
+    return (f"cd {directory} && ./ftracetest -k -l {FTRACE_LOG} test.d/{case} > {FTRACE_OUT} 2>&1; s=$?; "
+            f"cat {FTRACE_OUT}; if grep -q -E '{FTRACE_NOT_PASSED}' {FTRACE_OUT}; then "
+            f"grep -h -v '^+' {FTRACE_LOG}/*-log.* | tail -n {FTRACE_LOG_LINES}; fi; "
+            f"rm -rf {FTRACE_LOG} {FTRACE_OUT}; cd /; [ $s = 0 ]")
+
+
+def _ftrace(shell: Shell, obs: Observations, plan: SuitePlan, stage: StageFactory) -> None:
+    """Each case in its own command with its own deadline; one that never finishes stops the rest
+    (the console is no longer at a prompt), and says so."""
+    s = stage("ftrace")
+    before = shell.run("dmesg | wc -l", s).output.strip()
+    for case in plan.ftrace_cases:
+        try:
+            obs.ftrace_cases.append((case, shell.run(ftrace_command(plan.ftrace_dir, case), stage("ftrace"),
+                                                     may_fail=True)))
+        except StageError as e:
+            obs.ftrace_stopped = f"{case}: {e.reason}"
+            return
+    since = int(before) + 1 if before.isdigit() else 1
+    obs.ftrace_dmesg = shell.run(f"dmesg | tail -n +{since}", stage("ftrace"))
+
+
 def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactory = default_stage,
-                targets: Targets | None = None) -> Observations:
+                targets: Targets | None = None, plan: SuitePlan = MODULE_ONLY) -> Observations:
     """insmod -> trigger -> read profile, ring buffer and trace -> grammar target -> rmmod -> reopen
-    -> reload. A StageError carries what the guest showed before it (error.observations)."""
+    -> reload, then the plan's ftrace cases. A StageError carries what the guest showed before it
+    (error.observations)."""
     targets = targets or Targets.new()
     marker = f"kh-after-rmmod-{targets.existing.rsplit('-', 1)[-1]}"  # unique per run, as the targets are
     obs = Observations(module_path=module_path, targets=targets, marker=marker)
     try:
-        return _session(shell, spec, module_path, stage, targets, obs)
+        _session(shell, spec, module_path, stage, targets, obs)
     except StageError as e:
         e.observations = obs
         raise
+    if plan.ftrace_cases:
+        started = stage("ftrace")
+        _ftrace(shell, obs, plan, stage)
+        obs.stage_seconds["ftrace"] = started.elapsed()
+    return obs
 
 
 def _session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactory, targets: Targets,
-             obs: Observations) -> Observations:
+             obs: Observations) -> None:
     events: tuple[str, ...] = (spec.kprobe_event, spec.kretprobe_event)
 
     s = stage("prepare")
@@ -159,7 +199,7 @@ def _session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactor
     loaded = _insmod(shell, obs, events, s)
     obs.stage_seconds["insmod"] = s.elapsed()
     if not loaded:
-        return obs
+        return
 
     s = stage("trigger")
     obs.triggers = trigger(shell, targets, s)
@@ -185,4 +225,3 @@ def _session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactor
     obs.dmesg = shell.run("dmesg", s)
     obs.tainted = _cat(shell, TAINTED, s)
     obs.stage_seconds["reload"] = s.elapsed()
-    return obs

@@ -9,7 +9,8 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from pathlib import Path
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
 
 from harness.build.kbuild import KernelBuild, jobs
 from harness.errors import BuildError, UserError
@@ -142,8 +143,14 @@ def _build_busybox(arch: Arch, tarball: Path, out: Path, full: bool, log: Path, 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def cpio_list(busybox: Path, init: Path, modules: list[Path]) -> str:
-    """The gen_init_cpio description of the initramfs."""
+GuestFile = tuple[str, Path, int]  # a file the guest gets: its path there, the host file and its mode
+
+
+def cpio_list(busybox: Path, init: Path, modules: list[Path], files: Sequence[GuestFile] = (),
+              real_sh: bool = False) -> str:
+    """The gen_init_cpio description of the initramfs (files: more files, at their guest paths, with
+    their folders; real_sh: /bin/sh a copy of busybox, not a link, for programs that look for a shell
+    binary by name)."""
     entries = [
         "dir /dev 0755 0 0",
         "nod /dev/console 0600 0 0 c 5 1",
@@ -153,17 +160,26 @@ def cpio_list(busybox: Path, init: Path, modules: list[Path]) -> str:
         entries.append(f"dir {d} 0755 0 0")
     entries.append("dir /tmp 1777 0 0")
     entries.append(f"file /bin/busybox {busybox} 0755 0 0")
-    entries.append("slink /bin/sh busybox 0777 0 0")
+    entries.append(f"file /bin/sh {busybox} 0755 0 0" if real_sh else "slink /bin/sh busybox 0777 0 0")
     entries.append(f"file /init {init} 0755 0 0")
     for module in modules:
         entries.append(f"file {GUEST_MODULE_DIR}/{module.name} {module} 0644 0 0")
+    made = {GUEST_MODULE_DIR}
+    for guest, host, mode in files:
+        parent = PurePosixPath(guest).parent
+        for folder in reversed([parent, *parent.parents]):
+            if str(folder) not in made and str(folder) != "/":
+                made.add(str(folder))
+                entries.append(f"dir {folder} 0755 0 0")
+        entries.append(f"file {guest} {host} {mode:04o} 0 0")
     return "\n".join(entries) + "\n"
 
 
 def build_initramfs(
-    build: KernelBuild, busybox: Path, modules: list[Path], out_dir: Path, log: Path, commands: CommandLog
+    build: KernelBuild, busybox: Path, modules: list[Path], out_dir: Path, log: Path, commands: CommandLog,
+    files: Sequence[GuestFile] = (), real_sh: bool = False,
 ) -> Path:
-    """Pack busybox, init and modules with the kernel's own usr/gen_init_cpio."""
+    """Pack busybox, init, modules and files with the kernel's own usr/gen_init_cpio."""
     gen = build.out / "usr/gen_init_cpio"
     if not gen.exists() and (run_logged(build.make_argv("usr/gen_init_cpio"), log, commands) != 0
                              or not gen.exists()):
@@ -172,7 +188,7 @@ def build_initramfs(
     init = out_dir / "init"
     init.write_text(INIT_SCRIPT)
     listing = out_dir / "initramfs.list"
-    listing.write_text(cpio_list(busybox, init, modules))
+    listing.write_text(cpio_list(busybox, init, modules, files, real_sh))
     image = out_dir / "initramfs.cpio"
     argv = [str(gen), str(listing)]
     commands.record(argv)

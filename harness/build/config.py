@@ -64,8 +64,10 @@ def missing_options(requested: tuple[str, ...], config_text: str) -> list[str]:
     return missing
 
 
-def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = (), toolchain: str = "gcc") -> KernelBuild:
-    """Pick the build folder for a tree, arch, toolchain and config; check the toolchain is there."""
+def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = (), toolchain: str = "gcc",
+                  wanted: tuple[str, ...] = ()) -> KernelBuild:
+    """Pick the build folder for a tree, arch, toolchain and config (wanted: lines asked for, kept only
+    where the arch and version have them); check the toolchain is there."""
     lines = kconfig_lines(arch, extra, tree.version, toolchain)
     prefix = arch.cross_prefix()
     for tool in ("make", "flex", "bison", "bc"):
@@ -75,18 +77,19 @@ def prepare_build(tree: KernelTree, arch: Arch, extra: tuple[str, ...] = (), too
         raise UserError(f"unknown toolchain '{toolchain}': choose {' or '.join(TOOLCHAINS)}")
     if toolchain == "llvm":
         compiler = f"clang-{toolchains.check_llvm(tree, arch)}"
-        key = paths.digest(str(tree.path), tree.source, arch.name, compiler, *lines)
+        key = paths.digest(str(tree.path), tree.source, arch.name, compiler, *wanted, *lines)
         out = paths.builds_dir() / f"{arch.name}-{tree.version}-llvm-{key}"
-        return KernelBuild(tree=tree, arch=arch, out=out, kconfig=lines, cross_compile="", toolchain="llvm")
+        return KernelBuild(tree=tree, arch=arch, out=out, kconfig=lines, cross_compile="", toolchain="llvm",
+                           kconfig_wanted=wanted)
     gcc = f"{prefix}gcc"
     if not shutil.which(gcc):
         raise UserError(
             f"compiler '{gcc}' for {arch.name} not found: run 'inv setup' "
             f"(installs {' '.join(arch.toolchain_packages) if prefix else 'gcc'})"
         )
-    key = paths.digest(str(tree.path), tree.source, arch.name, prefix, *lines)
+    key = paths.digest(str(tree.path), tree.source, arch.name, prefix, *wanted, *lines)
     out = paths.builds_dir() / f"{arch.name}-{tree.version}-{key}"
-    return KernelBuild(tree=tree, arch=arch, out=out, kconfig=lines, cross_compile=prefix)
+    return KernelBuild(tree=tree, arch=arch, out=out, kconfig=lines, cross_compile=prefix, kconfig_wanted=wanted)
 
 
 def fragment(lines: tuple[str, ...]) -> str:
@@ -101,7 +104,7 @@ def fragment(lines: tuple[str, ...]) -> str:
 def configure(build: KernelBuild, log: Path, commands: CommandLog) -> bool:
     """tinyconfig + fragment via merge_config.sh + olddefconfig; True when it had to run."""
     stamp = build.out / ".kh-config"
-    fragment_text = fragment(build.kconfig)
+    fragment_text = fragment(build.kconfig_wanted + build.kconfig)  # the required lines win
     if stamp.exists() and stamp.read_text() == fragment_text and (build.out / ".config").exists():
         return False
     build.out.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ class KernelBuild:
     kconfig: tuple[str, ...]
     cross_compile: str
     toolchain: str = "gcc"  # gcc (CROSS_COMPILE=) or llvm (the kernel's LLVM=1: clang, lld, llvm binutils)
+    kconfig_wanted: tuple[str, ...] = ()  # asked for too, but kept only where the arch and version have them
 
     def make_argv(self, *targets: str, jobs: int | None = None) -> list[str]:
         argv = ["make", "-C", str(self.tree.path), f"O={self.out}", f"ARCH={self.arch.linux_arch}"]
@@ -41,7 +42,7 @@ class KernelBuild:
     def config_key(self) -> str:
         """The configuration, apart from the tree's path: arch, version, toolchain and fragment."""
         major_minor = ".".join(self.tree.version.split(".")[:2])
-        return f"{self.arch.name}-{major_minor}-{self.toolchain}-{paths.digest(*self.kconfig)}"
+        return f"{self.arch.name}-{major_minor}-{self.toolchain}-{paths.digest(*self.kconfig_wanted, *self.kconfig)}"
 
 
 CCACHE_LINKS = Path("/usr/lib/ccache")  # Debian's ccache: a link named after each installed compiler

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.build import config as kconfig
-from harness.build import intree, kbuild, make, module, progress
+from harness.build import intree, kbuild, make, module, progress, selftests
 from harness.errors import BuildError
 from harness.host import paths
 from harness.host.proc import CommandLog, Echo, run_logged
@@ -23,6 +23,7 @@ from harness.runs.stages import Stages
 from harness.spec import render
 from harness.spec.arches import Arch
 from harness.spec.render import ProbeSpec
+from harness.verdict.observations import MODULE_ONLY, SuitePlan
 from vm import initramfs, qemu
 from vm.console import Console, Stage, Transcript
 
@@ -69,11 +70,13 @@ class Built:
 
 def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kbuild.KernelBuild, run_dir: Path,
                      commands: CommandLog, stages: Stages, guest_files: tuple[Path, ...] = (),
-                     full_busybox: bool = False) -> Built:
+                     full_busybox: bool = False, plan: SuitePlan = MODULE_ONLY) -> Built:
     """Kernel config and build, module, busybox (the session's applets, or all of defconfig's for
-    a shell a person or LAVA drives) and initramfs with guest_files beside the module
-    (KernelBuildError/BuildError propagate)."""
+    a shell a person or LAVA drives, or for the tree's ftrace cases) and initramfs with guest_files
+    beside the module and the plan's ftrace cases (KernelBuildError/BuildError propagate)."""
     log = run_dir / "build.log"
+    tree_files = selftests.guest_files(build.tree.path, plan.ftrace_cases) if plan.ftrace_cases else ()
+    full_busybox = full_busybox or bool(tree_files)  # the framework needs job control and ~40 applets
     # busybox needs nothing from the kernel: it builds beside it, on the cores the kernel's serial
     # steps (linking, kallsyms, modpost) leave idle
     with (ThreadPoolExecutor(max_workers=1) as pool,
@@ -103,7 +106,8 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kbuild.KernelBu
                     ko = module.build_module(build, spec, log, commands)
             with stages.stage("initramfs"):
                 busybox = busybox_built.result()
-                initrd = initramfs.build_initramfs(build, busybox, [ko, *guest_files], run_dir, log, commands)
+                initrd = initramfs.build_initramfs(build, busybox, [ko, *guest_files], run_dir, log, commands,
+                                                   tree_files, real_sh=bool(tree_files))
             # boot a private copy, so a concurrent run may rebuild the folder while this one boots
             image = run_dir / build.image.name
             shutil.copy2(build.image, image)

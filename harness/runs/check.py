@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.build import config as kconfig
-from harness.build import gitrev, intree, kbuild, patching
+from harness.build import gitrev, intree, kbuild, patching, selftests
 from harness.build import tree as trees
 from harness.errors import BuildError, StageError, UserError
 from harness.host import paths
@@ -18,9 +18,11 @@ from harness.runs import judging
 from harness.runs.build_and_boot import Built, booted, build_everything
 from harness.runs.options import CheckOptions, check_options
 from harness.runs.stages import Stages
+from harness.spec import suites
 from harness.spec.render import ProbeSpec
 from harness.verdict import build_warnings, known_issues
 from harness.verdict.checks import FAIL, Check, verdict
+from harness.verdict.observations import MODULE_ONLY, SuitePlan
 from vm import guest
 from vm.console import Console
 
@@ -37,6 +39,7 @@ class Context:
     stages: Stages
     result: RunResult
     cleanup: ExitStack
+    plan: SuitePlan = MODULE_ONLY
 
 
 def start_run(opts: CheckOptions, echo: Echo) -> Context:
@@ -67,15 +70,36 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
         raise UserError(f"{tree.path} has no {intree.SOURCE}: --module in-tree needs a tree that has the module "
                         "(Linux 5.7 or newer); use --module rendered")
     extra = opts.kconfig_add + ((intree.KCONFIG,) if opts.module == intree.IN_TREE else ())
-    build = kconfig.prepare_build(tree, opts.arch, extra, opts.toolchain)
+    required, wanted = suites.kconfig(opts.suite)
+    build = kconfig.prepare_build(tree, opts.arch, required + extra, opts.toolchain, wanted)
     run_dir = paths.new_run_dir(opts.arch.name)
     result = RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir),
                               patches=[str(p) for p in opts.patches], command=opts.command,
-                              revision=opts.revision, toolchain=opts.toolchain, module=opts.module)
-    echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}, toolchain {opts.toolchain}")
+                              revision=opts.revision, toolchain=opts.toolchain, module=opts.module,
+                              suite=opts.suite)
+    echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}, toolchain {opts.toolchain}"
+         + (f", suite {opts.suite}" if opts.suite != suites.DEFAULT_SUITE else ""))
     echo(f"build dir {build.out}; artifacts {run_dir}")
-    return Context(spec, build, run_dir, commands, stages, result, cleanup)
+    return Context(spec, build, run_dir, commands, stages, result, cleanup, suite_plan(opts.suite, tree.path))
+
+
+def suite_plan(suite: str, tree: Path) -> SuitePlan:
+    """What the guest runs beside the module's session, the ftrace cases taken from the tree."""
+    wanted = suites.parts(suite)
+    cases = selftests.ftrace_cases(tree) if suites.FTRACE in wanted else ()
+    return SuitePlan(ftrace_cases=cases, ftrace_dir=selftests.GUEST_DIR, boot=suites.BOOT in wanted)
+
+
+def judge_plan(ctx: Context, obs: guest.Observations, console: str) -> None:
+    """The suites' checks beside the module's: the boot self tests read with the tree's own KUnit parser."""
+    if not (ctx.plan.ftrace_cases or ctx.plan.boot):
+        return
+    config = kconfig.parse_config((ctx.build.out / ".config").read_text(errors="replace"))
+    offered = {"kprobes_test": config.get("CONFIG_KPROBES_SANITY_TEST") == "y",
+               "fprobe_test": config.get("CONFIG_FPROBE_SANITY_TEST") == "y"}
+    kunit = selftests.kunit_results(ctx.build.tree.path, obs.dmesg_text) if ctx.plan.boot else None
+    judging.judge_suites(ctx.result, obs, ctx.plan, console, kunit, offered)
 
 
 def finish(ctx: Context) -> None:
@@ -90,7 +114,7 @@ def finish(ctx: Context) -> None:
 def build_cell(opts: CheckOptions, ctx: Context) -> Built | None:
     """Build everything; a module or initramfs failure becomes a failed check (None)."""
     try:
-        return build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
+        return build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages, plan=ctx.plan)
     except BuildError as e:
         ctx.result.checks = [Check(e.check, FAIL, str(e), (e.check,))]
         ctx.result.error = str(e)
@@ -118,7 +142,7 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
         with (booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages, result, opts.verbose) as console,
               ctx.stages.stage("guest session")):
             consoles.append(console)
-            obs = guest.run_session(console, spec, built.module_path)
+            obs = guest.run_session(console, spec, built.module_path, plan=ctx.plan)
     except StageError as e:
         judging.stage_failed(result, e, consoles[0].transcript() if consoles else e.console_tail,
                              judging.finished_before(e, spec), where=f"console log: {ctx.run_dir / 'console.log'}")
@@ -127,6 +151,7 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
     (ctx.run_dir / "trace.txt").write_text(obs.trace.output if obs.trace else "")
     (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg_text)
     judging.judge_session(result, obs, spec, opts.arch, consoles[0].transcript(), in_tree=opts.module == intree.IN_TREE)
+    judge_plan(ctx, obs, consoles[0].transcript())
 
 
 def classify(opts: CheckOptions, result: RunResult, issues: tuple[known_issues.KnownIssue, ...] | None = None) -> None:

@@ -3,15 +3,15 @@ and verdict: the same for a live console session and for a LAVA job's log."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from harness.errors import StageError
 from harness.results.run import RunResult
 from harness.spec.arches import Arch
 from harness.spec.render import ProbeSpec, grammar_of
-from harness.verdict import grammar_checks, session_checks
+from harness.verdict import grammar_checks, session_checks, suite_checks
 from harness.verdict.checks import FAIL, Check, verdict
-from harness.verdict.observations import Observations
+from harness.verdict.observations import Observations, SuitePlan
 from harness.verdict.placement import OOT_MODULE
 from harness.verdict.recorded import RecordedEvents
 
@@ -25,6 +25,23 @@ def judge_session(result: RunResult, obs: Observations, spec: ProbeSpec, arch: A
     result.checks = [*session_checks.check_session(obs, spec, arch.word_bits, console, events, arch.entry_offsets,
                                                    0 if in_tree else OOT_MODULE), *extra]
     result.facts = session_checks.facts(obs, spec, events)
+    result.verdict = verdict(result.checks)
+
+
+def judge_suites(result: RunResult, obs: Observations, plan: SuitePlan, console: str,
+                 kunit: Mapping[str, object] | None, offered: Mapping[str, bool]) -> None:
+    """The plan's suites beside the module's checks: the ftrace cases, and the boot self tests read
+    from the kernel log (kunit: the tree's parser's reading of it; offered: the KUnit suites the
+    configuration has)."""
+    added: list[Check] = []
+    if plan.ftrace_cases:
+        added += suite_checks.ftrace_checks(obs, plan, console)
+        result.facts.update(suite_checks.ftrace_facts(obs))
+    if plan.boot:
+        boot = [suite_checks.startup_check(obs.dmesg_text), *suite_checks.kunit_checks(kunit, offered, obs.dmesg_text)]
+        result.facts.update(suite_checks.boot_facts(boot))
+        added += boot
+    result.checks = [*result.checks, *added]
     result.verdict = verdict(result.checks)
 
 

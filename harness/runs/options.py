@@ -11,7 +11,7 @@ from harness.build import toolchain as toolchains
 from harness.build import tree as trees
 from harness.errors import UserError
 from harness.host import paths
-from harness.spec import kernels, render
+from harness.spec import kernels, render, suites
 from harness.spec.arches import DEFAULT_PROFILE, Arch
 from harness.spec.cell import cell_label
 from harness.spec.render import ProbeSpec
@@ -35,12 +35,13 @@ class CheckOptions:
     allow_warnings: bool = False  # report those warnings without failing (--allow-warnings)
     module: str = intree.RENDERED  # rendered (ours, from the templates) or in-tree (the tree's own module)
     verbose: bool = False  # stream the build output and the guest console live (-v)
+    suite: str = suites.DEFAULT_SUITE  # what runs in the guest (spec.suites): module, ftrace, boot or all
 
     @property
     def label(self) -> str:
         """The cell's name (spec.cell.cell_label): 'tree' stands for a tree's version until it is read."""
         return cell_label(self.arch.name, "tree" if self.tree else self.kernel, self.toolchain, self.revision,
-                          self.module)
+                          self.module, self.suite)
 
 
 def check_options(opts: CheckOptions) -> ProbeSpec:
@@ -64,6 +65,8 @@ def check_choices(opts: CheckOptions) -> ProbeSpec:
     """The options that do not depend on a tree or the host: probe, kconfig, module, toolchain."""
     spec = render.probe_spec(opts.arch, opts.profile, opts.func)
     kconfig.kconfig_lines(opts.arch, opts.kconfig_add)
+    if opts.suite not in suites.SUITES:
+        raise UserError(f"unknown --suite '{opts.suite}': choose {', '.join(suites.SUITES)}")
     if opts.module not in intree.MODULES:
         raise UserError(f"unknown --module '{opts.module}': choose {', '.join(intree.MODULES)}")
     if opts.module == intree.SEED:

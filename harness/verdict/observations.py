@@ -60,6 +60,19 @@ class Trigger:
         return int(first[0]) if first and first[0].strip().isdigit() else None
 
 
+@dataclass(frozen=True)
+class SuitePlan:
+    """What runs in the guest beside the module's session (spec/suites.py): the tree's ftrace cases
+    (paths under test.d, run from ftrace_dir), and whether the boot self tests are read."""
+
+    ftrace_cases: tuple[str, ...] = ()
+    ftrace_dir: str = ""
+    boot: bool = False
+
+
+MODULE_ONLY = SuitePlan()  # the module's session alone
+
+
 @dataclass
 class Observations:
     """Everything the guest showed, raw; the checks turn it into a verdict."""
@@ -97,6 +110,10 @@ class Observations:
     grammar_call: CommandResult | None = None  # the calling process's PID
     grammar_trace: CommandResult | None = None
     grammar_status: CommandResult | None = None  # the module's status file
+    # the kernel's own ftrace selftests for probes, one command per case, after the module's session
+    ftrace_cases: list[tuple[str, CommandResult]] = field(default_factory=list)
+    ftrace_stopped: str = ""  # the case that never finished (the rest did not run), and why
+    ftrace_dmesg: CommandResult | None = None  # what the kernel logged while the cases ran
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def pids(self, kind: str) -> set[int]:

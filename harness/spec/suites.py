@@ -1,0 +1,66 @@
+"""What runs in the guest, by name: our module's session, the kernel's own ftrace selftests for probes,
+and the kernel's boot-time probe self tests; and the larger configuration the last two need."""
+
+from __future__ import annotations
+
+MODULE = "module"  # our module's session: the events of kprobe_event_gen_test and the grammar target
+FTRACE = "ftrace"  # the tree's tools/testing/selftests/ftrace cases for kprobes and dynamic events
+BOOT = "boot"  # FTRACE_STARTUP_TEST's kprobe test and the KUnit suites kprobes_test and fprobe_test
+ALL = "all"
+SUITES = (MODULE, FTRACE, BOOT, ALL)
+DEFAULT_SUITE = MODULE
+
+PROVES = {
+    MODULE: "the in-kernel dynamic-event API: the events are created, enabled, record the right values for "
+            "every element of the probe grammar, refuse malformed definitions and are gone after rmmod",
+    FTRACE: "the kernel's own kprobe and dynamic-event selftests pass on this kernel, through tracefs, "
+            "run from the tree under test",
+    BOOT: "the kernel's boot-time probe self tests pass: 'Testing kprobe tracing' and the KUnit suites "
+          "kprobes_test and fprobe_test (where the arch has fprobe)",
+}
+
+# Every suite beyond the module's builds one larger configuration, in folders of its own: what the
+# ftrace cases look for, and the boot self tests. The default (module) configuration is unchanged.
+SUITE_KCONFIG = (
+    "CONFIG_FUNCTION_TRACER=y",
+    "CONFIG_DYNAMIC_FTRACE=y",
+    "CONFIG_STACK_TRACER=y",  # stack_trace_filter (kprobe_ftrace.tc)
+    "CONFIG_FTRACE_SYSCALLS=y",  # events/syscalls (the eprobe cases)
+    "CONFIG_PERF_EVENTS=y",
+    "CONFIG_UPROBE_EVENTS=y",
+    "CONFIG_NET=y",  # kretprobe_maxactive.tc probes inet_csk_accept
+    "CONFIG_INET=y",
+    "CONFIG_DEBUG_KERNEL=y",
+    "CONFIG_KUNIT=y",
+    "CONFIG_RUNTIME_TESTING_MENU=y",  # the menu KPROBES_SANITY_TEST sits in (tinyconfig turns it off)
+    "CONFIG_KPROBES_SANITY_TEST=y",
+    "CONFIG_FTRACE_STARTUP_TEST=y",
+    # the trace-event startup test enables every event in turn: minutes under TCG, and not about probes
+    "CONFIG_EVENT_TRACE_STARTUP_TEST=n",
+)
+# Asked for, and kept where the arch and version have them (their absence is a case's UNSUPPORTED):
+# histogram triggers need an NMI-safe cmpxchg (not riscv), fprobe a ftrace with regs and rethook.
+SUITE_KCONFIG_WANTED = (
+    "CONFIG_HIST_TRIGGERS=y",
+    "CONFIG_FPROBE=y",
+    "CONFIG_FPROBE_EVENTS=y",
+    "CONFIG_FPROBE_SANITY_TEST=y",
+)
+
+# Boot options that switch FTRACE_STARTUP_TEST's kprobe test off (kernel/trace/trace_kprobe.c)
+STARTUP_TEST_OFF = ("ftrace=", "kprobe_event=", "trace_event=")
+
+
+def parts(suite: str) -> frozenset[str]:
+    """What a --suite value runs: every suite runs beside the module's session, all runs each."""
+    return frozenset((MODULE, FTRACE, BOOT)) if suite == ALL else frozenset((MODULE, suite))
+
+
+def larger(suite: str) -> bool:
+    """Whether a suite needs the larger configuration."""
+    return bool(parts(suite) - {MODULE})
+
+
+def kconfig(suite: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The lines a suite adds to the configuration: required, and wanted where available."""
+    return (SUITE_KCONFIG, SUITE_KCONFIG_WANTED) if larger(suite) else ((), ())

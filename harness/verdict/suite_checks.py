@@ -1,0 +1,155 @@
+"""The kernel's own probe tests, judged: one check per ftrace selftest case (ftrace:<dir>/<case>) from
+the framework's result lines, and the boot-time self tests (boot:<test>) from the kernel log and the
+tree's KUnit parser."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from harness.verdict import session_checks
+from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check
+from harness.verdict.observations import CommandResult, Observations, SuitePlan
+
+FTRACE, BOOT = "ftrace:", "boot:"
+# what the framework prints per case: "[N]" (instance) description, a tab, "[RESULT]"
+_RESULT = re.compile(r"^\[(\d+)\](?P<instance> \(instance\) )?(?P<title>.*?)\s*"
+                     r"\[(?P<result>PASS|FAIL|UNRESOLVED|UNTESTED|UNSUPPORTED|XFAIL|UNDEFINED)\]\s*$", re.MULTILINE)
+PASSING_RESULTS = ("PASS", "XFAIL")
+FAILING_RESULTS = ("FAIL", "UNDEFINED", "UNRESOLVED")  # UNRESOLVED: fails unless a known issue explains it
+NOT_RUN_RESULTS = ("UNSUPPORTED", "UNTESTED")
+_REASON = re.compile(r"Required .*|.*(?:not supported|doesn't exist|is not in README|not found).*")
+
+
+def case_name(case: str, instance: bool = False) -> str:
+    """ftrace:kprobe/add_and_remove for test.d/kprobe/add_and_remove.tc (its run on an instance:
+    ftrace:kprobe/add_and_remove@instance)."""
+    return FTRACE + case.removesuffix(".tc") + ("@instance" if instance else "")
+
+
+def _log_lines(output: str) -> list[str]:
+    """The case's log lines the guest printed after its results (without the summary)."""
+    lines = output.splitlines()
+    tail = [line for line in lines if not _RESULT.match(line) and not line.startswith(("# of ", "=== "))]
+    return [line.strip() for line in tail if line.strip()]
+
+
+def _case_checks(case: str, result: CommandResult) -> list[Check]:
+    found = list(_RESULT.finditer(result.output))
+    if not found:
+        return [Check(case_name(case), FAIL, "the framework printed no result for this case (status "
+                      f"{result.status}): {' | '.join(_log_lines(result.output)[-6:]) or 'no output'}",
+                      ("no result line",))]
+    log = _log_lines(result.output)
+    checks = []
+    for m in found:
+        name, outcome, title = case_name(case, bool(m.group("instance"))), m.group("result"), m.group("title").strip()
+        if outcome in PASSING_RESULTS:
+            checks.append(Check(name, PASS, f"{outcome}: {title}"))
+        elif outcome in NOT_RUN_RESULTS:
+            reasons = [line for line in log if _REASON.fullmatch(line)]
+            why = reasons[-1] if reasons else (log[-1] if log else "no reason printed")
+            checks.append(Check(name, NOT_RUN, f"{outcome}: {title}: {why}", offered=False))
+        else:
+            checks.append(Check(name, FAIL, f"{outcome}: {title}; the end of its log: " + " | ".join(log[-8:]),
+                                (f"{outcome.lower()}: {title}",)))
+    return checks
+
+
+def ftrace_checks(obs: Observations, plan: SuitePlan, console: str) -> list[Check]:
+    """One check per case the plan named (a case the guest never reached fails, and says why), and
+    ftrace:kernel_log: no WARN, BUG or Oops while they ran."""
+    ran = dict(obs.ftrace_cases)
+    checks: list[Check] = []
+    for case in plan.ftrace_cases:
+        if case in ran:
+            checks += _case_checks(case, ran[case])
+        elif obs.ftrace_stopped.startswith(f"{case}: "):
+            checks.append(Check(case_name(case), FAIL, f"the case never finished: {obs.ftrace_stopped}",
+                                ("did not finish",)))
+        else:
+            why = f"an earlier case never finished ({obs.ftrace_stopped})" if obs.ftrace_stopped else \
+                "the guest session stopped before the ftrace cases"
+            checks.append(Check(case_name(case), FAIL, f"not reached: {why}", ("not reached",)))
+    log = session_checks.kernel_log_check(obs.ftrace_dmesg, console if obs.ftrace_dmesg is None else "")
+    checks.append(Check(f"{FTRACE}kernel_log", log.status, log.detail, log.findings))
+    return checks
+
+
+def ftrace_facts(obs: Observations) -> dict[str, int]:
+    """Per case and result, for known issues: ftrace.kprobe/kprobe_args.fail = 1."""
+    facts: dict[str, int] = {}
+    for case, result in obs.ftrace_cases:
+        for m in _RESULT.finditer(result.output):
+            key = f"ftrace.{case.removesuffix('.tc')}{'@instance' if m.group('instance') else ''}"
+            facts[f"{key}.{m.group('result').lower()}"] = 1
+    return facts
+
+
+# FTRACE_STARTUP_TEST's kprobe test (kernel/trace/trace_kprobe.c) prints this line, then OK or NG
+STARTUP_LINE = re.compile(r"Testing kprobe tracing: ?(?P<rest>.*)$", re.MULTILINE)
+KUNIT_SUITES = ("kprobes_test", "fprobe_test")
+_KUNIT_PASS, _KUNIT_SKIP = ("PASS",), ("SKIP",)
+
+
+def startup_check(dmesg: str) -> Check:
+    name = f"{BOOT}kprobe_tracing"
+    found = list(STARTUP_LINE.finditer(dmesg))
+    if not found:
+        return Check(name, FAIL, "the kernel log has no 'Testing kprobe tracing:' line: the startup test did not "
+                     "run (FTRACE_STARTUP_TEST off, a boot option such as ftrace= or kprobe_event=, or a "
+                     "log that wrapped)", ("no startup test line",))
+    rest = found[-1].group("rest").strip()
+    if rest.startswith("OK"):
+        return Check(name, PASS, "Testing kprobe tracing: OK")
+    return Check(name, FAIL, f"Testing kprobe tracing: {rest or '(no result: the test never finished)'}",
+                 (f"startup test: {rest.split(':')[0] or 'unfinished'}",))
+
+
+def _suites(kunit: Mapping[str, object]) -> dict[str, Mapping[str, object]]:
+    found: dict[str, Mapping[str, object]] = {}
+    for group in kunit.get("sub_groups", []) or []:  # type: ignore[attr-defined]
+        found[str(group.get("name"))] = group
+    return found
+
+
+def _case_log(dmesg: str, case: str) -> str:
+    """The kernel log lines that name a KUnit case (its diagnostics and its result line)."""
+    return " | ".join(line.strip() for line in dmesg.splitlines() if re.search(rf"\b{re.escape(case)}\b", line))[-600:]
+
+
+def kunit_checks(kunit: Mapping[str, object] | None, offered: Mapping[str, bool], dmesg: str) -> list[Check]:
+    """One check per KUnit case of each suite (boot:kprobes_test/test_kprobe); a suite the kernel
+    should have run but did not print fails; one the configuration cannot have (offered False) is
+    not run."""
+    if kunit is None:
+        return [Check(f"{BOOT}{s}", FAIL, "the tree has no KUnit parser (tools/testing/kunit/kunit.py) to read "
+                      "the kernel log with", ("no KUnit parser",)) for s in KUNIT_SUITES if offered.get(s)]
+    groups, checks = _suites(kunit), []
+    for suite in KUNIT_SUITES:
+        if not offered.get(suite):
+            checks.append(Check(f"{BOOT}{suite}", NOT_RUN, "not built: this arch and kernel do not offer it "
+                                f"({'CONFIG_FPROBE' if suite == 'fprobe_test' else 'CONFIG_KPROBES_SANITY_TEST'})",
+                                offered=False))
+            continue
+        group = groups.get(suite)
+        cases = list(group.get("test_cases", []) or []) if group else []  # type: ignore[call-overload]
+        if not cases:
+            checks.append(Check(f"{BOOT}{suite}", FAIL, "the suite is built in but printed no results in the kernel "
+                                "log", ("no results",)))
+            continue
+        for case in cases:
+            name, status = f"{BOOT}{suite}/{case.get('name')}", str(case.get("status"))
+            if status in _KUNIT_PASS:
+                checks.append(Check(name, PASS, "ok"))
+            elif status in _KUNIT_SKIP:
+                checks.append(Check(name, NOT_RUN, "skipped by the test", offered=False))
+            else:
+                log = _case_log(dmesg, str(case.get("name")))
+                checks.append(Check(name, FAIL, f"{status}: {log or 'nothing in the kernel log names it'}",
+                                    (f"kunit {status.lower()}",)))
+    return checks
+
+
+def boot_facts(checks: list[Check]) -> dict[str, int]:
+    return {f"boot.{c.name.removeprefix(BOOT)}.fail": 1 for c in checks if c.name.startswith(BOOT) and c.counts_against}

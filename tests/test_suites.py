@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.build import selftests
+from harness.errors import UserError
+from harness.spec import suites
+from harness.spec.cell import cell_label
+from harness.verdict import suite_checks
+from harness.verdict.checks import FAIL, NOT_RUN, PASS
+from harness.verdict.observations import CommandResult, Observations, SuitePlan, Targets
+from vm import guest, initramfs
+
+PLAN = SuitePlan(ftrace_cases=("kprobe/add_and_remove.tc", "kprobe/kprobe_args_char.tc", "dynevent/test_duplicates.tc"),
+                 ftrace_dir="/kh/ftrace")
+
+
+def _obs(*cases: tuple[str, str, int], stopped: str = "", dmesg: str = "") -> Observations:
+    obs = Observations(module_path="/kh/m.ko", targets=Targets.new("00000000"))
+    obs.ftrace_cases = [(c, CommandResult("x", out, status)) for c, out, status in cases]
+    obs.ftrace_stopped = stopped
+    obs.ftrace_dmesg = CommandResult("dmesg", dmesg, 0)
+    return obs
+
+
+def test_every_suite_runs_beside_the_module_and_all_runs_each() -> None:
+    assert suites.parts("module") == {"module"}
+    assert suites.parts("ftrace") == {"module", "ftrace"}
+    assert suites.parts("all") == {"module", "ftrace", "boot"}
+    assert not suites.larger("module") and suites.larger("boot")
+    assert suites.kconfig("module") == ((), ())
+
+
+def test_the_cell_label_names_a_suite_beyond_the_module() -> None:
+    assert cell_label("x86_64", "6.12.117") == "x86_64/6.12"
+    assert cell_label("riscv64", "6.1.192", suite="ftrace") == "riscv64/6.1/ftrace"
+
+
+def test_each_case_result_maps_to_a_check() -> None:
+    obs = _obs(("kprobe/add_and_remove.tc", "=== Ftrace unit tests ===\n[1] Kprobe dynamic event - adding and removing\t[PASS]\n", 0),
+               ("kprobe/kprobe_args_char.tc", "[1] Kprobe event char type argument\t[UNSUPPORTED]\n"
+                "Required feature pattern \"char\" is not in README.\n", 0),
+               ("dynevent/test_duplicates.tc", "[1] Generic dynamic event - check if duplicate events are caught\t[FAIL]\n"
+                "ls: events/foo: No such file\n", 1))
+    checks = {c.name: c for c in suite_checks.ftrace_checks(obs, PLAN, "")}
+    assert checks["ftrace:kprobe/add_and_remove"].status == PASS
+    unsupported = checks["ftrace:kprobe/kprobe_args_char"]
+    assert unsupported.status == NOT_RUN and not unsupported.offered and '"char" is not in README' in unsupported.detail
+    failed = checks["ftrace:dynevent/test_duplicates"]
+    assert failed.status == FAIL and "events/foo" in failed.detail
+    assert checks["ftrace:kernel_log"].status == PASS
+
+
+def test_an_instance_run_is_a_check_of_its_own() -> None:
+    obs = _obs(("kprobe/add_and_remove.tc", "[1] Kprobe add\t[PASS]\n[2] (instance)  Kprobe add\t[FAIL]\n", 1))
+    checks = {c.name: c.status for c in suite_checks.ftrace_checks(obs, PLAN, "")}
+    assert checks["ftrace:kprobe/add_and_remove"] == PASS
+    assert checks["ftrace:kprobe/add_and_remove@instance"] == FAIL
+
+
+@pytest.mark.parametrize(("result", "status"), [("XFAIL", PASS), ("UNDEFINED", FAIL), ("UNRESOLVED", FAIL),
+                                                ("UNTESTED", NOT_RUN)])
+def test_the_framework_results_that_pass_fail_or_did_not_run(result: str, status: str) -> None:
+    obs = _obs(("kprobe/add_and_remove.tc", f"[1] Kprobe add\t[{result}]\n", 0))
+    assert suite_checks.ftrace_checks(obs, PLAN, "")[0].status == status
+
+
+def test_a_case_that_never_finished_fails_and_the_rest_say_why() -> None:
+    obs = _obs(stopped="kprobe/add_and_remove.tc: timed out after 240 s")
+    obs.ftrace_dmesg = None
+    checks = suite_checks.ftrace_checks(obs, PLAN, "")
+    assert checks[0].status == FAIL and "never finished" in checks[0].detail
+    assert all(c.status == FAIL and "earlier case never finished" in c.detail for c in checks[1:3])
+
+
+def test_a_case_with_no_result_line_fails() -> None:
+    obs = _obs(("kprobe/add_and_remove.tc", "sh: ./ftracetest: not found\n", 127))
+    assert suite_checks.ftrace_checks(obs, PLAN, "")[0].status == FAIL
+
+
+def test_a_warn_while_the_cases_ran_fails_the_suites_kernel_log() -> None:
+    obs = _obs(dmesg="WARNING: CPU: 0 PID: 77 at kernel/trace/trace_kprobe.c:100 foo+0x1/0x2\n")
+    log = suite_checks.ftrace_checks(obs, PLAN, "")[-1]
+    assert log.name == "ftrace:kernel_log" and log.status == FAIL
+
+
+def test_facts_name_each_case_and_result() -> None:
+    obs = _obs(("kprobe/add_and_remove.tc", "[1] Kprobe add\t[UNRESOLVED]\n", 0))
+    assert suite_checks.ftrace_facts(obs) == {"ftrace.kprobe/add_and_remove.unresolved": 1}
+
+
+def test_the_ftrace_command_keeps_the_frameworks_status_and_shows_the_log_of_a_case_that_did_not_pass() -> None:
+    command = guest.ftrace_command("/kh/ftrace", "kprobe/add_and_remove.tc")
+    assert command.startswith("cd /kh/ftrace && ./ftracetest -k -l /tmp/kh-ftrace test.d/kprobe/add_and_remove.tc")
+    assert command.endswith("[ $s = 0 ]")
+    assert "grep -h -v '^+'" in command
+
+
+@pytest.mark.parametrize(("line", "status"), [("Testing kprobe tracing: OK", PASS),
+                                              ("Testing kprobe tracing: error on probing function entry.", FAIL),
+                                              ("Testing kprobe tracing: ", FAIL), ("", FAIL)])
+def test_the_startup_test_line(line: str, status: str) -> None:
+    assert suite_checks.startup_check(f"[    1.0] something\n{line}\n").status == status
+
+
+KUNIT = {"name": "KUnit Test Group", "test_cases": [], "sub_groups": [
+    {"name": "kprobes_test", "sub_groups": [], "test_cases": [
+        {"name": "test_kprobe", "status": "PASS"}, {"name": "test_kprobes", "status": "FAIL"},
+        {"name": "test_stacktrace_on_kretprobe", "status": "SKIP"}]}]}
+
+
+def test_each_kunit_case_is_a_check_and_a_missing_suite_fails() -> None:
+    dmesg = "    # test_kprobes: EXPECTATION FAILED at lib/test_kprobes.c:92\n    not ok 2 test_kprobes\n"
+    checks = {c.name: c for c in suite_checks.kunit_checks(KUNIT, {"kprobes_test": True, "fprobe_test": True}, dmesg)}
+    assert checks["boot:kprobes_test/test_kprobe"].status == PASS
+    assert checks["boot:kprobes_test/test_kprobes"].status == FAIL
+    assert "EXPECTATION FAILED" in checks["boot:kprobes_test/test_kprobes"].detail
+    assert checks["boot:kprobes_test/test_stacktrace_on_kretprobe"].status == NOT_RUN
+    assert checks["boot:fprobe_test"].status == FAIL  # built in, but printed nothing
+
+
+def test_a_kunit_suite_the_configuration_cannot_have_is_not_run() -> None:
+    checks = suite_checks.kunit_checks(KUNIT, {"kprobes_test": True, "fprobe_test": False}, "")
+    fprobe = [c for c in checks if c.name == "boot:fprobe_test"][0]
+    assert fprobe.status == NOT_RUN and not fprobe.offered
+
+
+def test_the_cases_come_from_the_tree(tmp_path: Path) -> None:
+    top = tmp_path / selftests.FTRACE_DIR
+    for name in ("ftracetest", "test.d/functions", "test.d/kprobe/b.tc", "test.d/kprobe/a.tc",
+                 "test.d/dynevent/c.tc", "test.d/ftrace/other.tc"):
+        (top / name).parent.mkdir(parents=True, exist_ok=True)
+        (top / name).write_text("#!/bin/sh\n")
+    cases = selftests.ftrace_cases(tmp_path)
+    assert cases == ("dynevent/c.tc", "kprobe/a.tc", "kprobe/b.tc")
+    files = {guest_path: mode for guest_path, _, mode in selftests.guest_files(tmp_path, cases)}
+    assert files["/kh/ftrace/ftracetest"] == 0o755 and "/kh/ftrace/test.d/kprobe/a.tc" in files
+
+
+def test_a_tree_without_the_framework_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="--suite ftrace"):
+        selftests.ftrace_cases(tmp_path)
+
+
+def test_the_initramfs_carries_the_cases_with_their_folders_and_a_real_sh() -> None:
+    listing = initramfs.cpio_list(Path("/b/busybox"), Path("/r/init"), [],
+                                  [("/kh/ftrace/test.d/kprobe/a.tc", Path("/t/a.tc"), 0o755)], real_sh=True)
+    lines = listing.splitlines()
+    assert "file /bin/sh /b/busybox 0755 0 0" in lines
+    assert lines.index("dir /kh/ftrace 0755 0 0") < lines.index("dir /kh/ftrace/test.d 0755 0 0") \
+        < lines.index("dir /kh/ftrace/test.d/kprobe 0755 0 0") \
+        < lines.index("file /kh/ftrace/test.d/kprobe/a.tc /t/a.tc 0755 0 0")
