@@ -40,10 +40,10 @@ def test_the_cell_label_names_a_suite_beyond_the_module() -> None:
 
 def test_each_case_result_maps_to_a_check() -> None:
     obs = _obs(("kprobe/add_and_remove.tc", "=== Ftrace unit tests ===\n[1] Kprobe dynamic event - adding and removing\t[PASS]\n", 0),
-               ("kprobe/kprobe_args_char.tc", "[1] Kprobe event char type argument\t[UNSUPPORTED]\n"
-                "Required feature pattern \"char\" is not in README.\n", 0),
-               ("dynevent/test_duplicates.tc", "[1] Generic dynamic event - check if duplicate events are caught\t[FAIL]\n"
-                "ls: events/foo: No such file\n", 1))
+               ("kprobe/kprobe_args_char.tc", ("[1] Kprobe event char type argument\t[UNSUPPORTED]\n"
+                "Required feature pattern \"char\" is not in README.\n"), 0),
+               ("dynevent/test_duplicates.tc", ("[1] Generic dynamic event - check if duplicate events are caught\t[FAIL]\n"
+                "ls: events/foo: No such file\n"), 1))
     checks = {c.name: c for c in suite_checks.ftrace_checks(obs, PLAN, "")}
     assert checks["ftrace:kprobe/add_and_remove"].status == PASS
     unsupported = checks["ftrace:kprobe/kprobe_args_char"]
@@ -123,7 +123,7 @@ def test_each_kunit_case_is_a_check_and_a_missing_suite_fails() -> None:
 
 def test_a_kunit_suite_the_configuration_cannot_have_is_not_run() -> None:
     checks = suite_checks.kunit_checks(KUNIT, {"kprobes_test": True, "fprobe_test": False}, "")
-    fprobe = [c for c in checks if c.name == "boot:fprobe_test"][0]
+    fprobe = next(c for c in checks if c.name == "boot:fprobe_test")
     assert fprobe.status == NOT_RUN and not fprobe.offered
 
 

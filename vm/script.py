@@ -13,7 +13,7 @@ import secrets
 
 from harness.errors import StageError
 from harness.spec.render import ProbeSpec
-from harness.verdict.observations import CommandResult, Observations, Targets
+from harness.verdict.observations import MODULE_ONLY, CommandResult, Observations, SuitePlan, Targets
 from vm import guest
 from vm.console import TAG, ReplayShell, Stage, answers_in, clean
 
@@ -62,13 +62,14 @@ HEAD = (
 )
 
 
-def session_script(spec: ProbeSpec, module_path: str, targets: Targets, token: str | None = None) -> str:
+def session_script(spec: ProbeSpec, module_path: str, targets: Targets, token: str | None = None,
+                   plan: SuitePlan = MODULE_ONLY) -> str:
     """The whole guest session as a POSIX sh script (busybox ash runs it). Frames are numbered in the
     order the session asks, on either path, so a reader can tell a lost frame from the next answer."""
     token = token or secrets.token_hex(4)
     ok, failed = _Writer(), _Writer(failing="insmod ")
-    guest.run_session(ok, spec, module_path, _stage, targets)
-    guest.run_session(failed, spec, module_path, _stage, targets)
+    guest.run_session(ok, spec, module_path, _stage, targets, plan)
+    guest.run_session(failed, spec, module_path, _stage, targets, plan)
     insmod, first_diff = _split(ok.commands, failed.commands)
 
     def frame(number: int, command: str, may_fail: bool, status: str = "KH_S") -> str:
@@ -111,11 +112,11 @@ def targets_in(log_text: str) -> Targets | None:
 
 
 def observations_from_log(log_text: str, spec: ProbeSpec, module_path: str,
-                          targets: Targets | None = None) -> Observations:
+                          targets: Targets | None = None, plan: SuitePlan = MODULE_ONLY) -> Observations:
     """What the guest showed, read back from the log of a script run (StageError when it is cut)."""
     targets = targets or targets_in(log_text)
     if targets is None:
         raise StageError("prepare", f"the log has no '{TARGETS_LINE}' line: the session script never started",
                          "\n".join(clean(log_text).splitlines()[-20:]))
     tail = "\n".join(clean(log_text).splitlines()[-30:])
-    return guest.run_session(ReplayShell(answers_in(log_text), tail), spec, module_path, _stage, targets)
+    return guest.run_session(ReplayShell(answers_in(log_text), tail), spec, module_path, _stage, targets, plan)

@@ -5,12 +5,17 @@ which reads the boot-time KUnit suites out of a kernel log."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from harness.errors import UserError
+from harness.build.kbuild import KernelBuild
+from harness.errors import BuildError, UserError
+from harness.host.proc import CommandLog, run_logged, tail
+
+GuestFile = tuple[str, Path, int]  # a file the guest gets: its path there, the host file and its mode
 
 FTRACE_DIR = "tools/testing/selftests/ftrace"
 CASE_DIRS = ("kprobe", "dynevent")  # under test.d: the cases about probes
@@ -30,11 +35,22 @@ def ftrace_cases(tree: Path) -> tuple[str, ...]:
                         for p in (top / "test.d" / d).glob("*.tc")))
 
 
-def guest_files(tree: Path, cases: tuple[str, ...]) -> tuple[tuple[str, Path, int], ...]:
+def guest_files(tree: Path, cases: tuple[str, ...]) -> tuple[GuestFile, ...]:
     """What the initramfs carries for the cases: guest path, host path and mode of each file."""
     top = tree / FTRACE_DIR
     files = [(f"{GUEST_DIR}/{f}", top / f, 0o755 if f == "ftracetest" else 0o644) for f in FRAMEWORK]
     return tuple(files + [(f"{GUEST_DIR}/test.d/{c}", top / "test.d" / c, 0o755) for c in cases])
+
+
+def installed_modules(build: KernelBuild, root: Path, log: Path, commands: CommandLog) -> tuple[GuestFile, ...]:
+    """The kernel's modules (the sample modules the *_module cases load with modprobe) installed by
+    make modules_install with depmod into root, as the files the guest gets under /lib/modules."""
+    shutil.rmtree(root, ignore_errors=True)
+    argv = build.make_argv("modules_install", f"INSTALL_MOD_PATH={root}", "INSTALL_MOD_STRIP=1")
+    if run_logged(argv, log, commands) != 0:
+        raise BuildError(f"make modules_install failed (the ftrace cases' sample modules); see {log}:\n{tail(log)}")
+    return tuple((f"/{p.relative_to(root)}", p, 0o644) for p in sorted(root.rglob("*"))
+                 if p.is_file() and not p.is_symlink())
 
 
 def kunit_results(tree: Path, kernel_log: str) -> dict[str, object] | None:
@@ -46,7 +62,7 @@ def kunit_results(tree: Path, kernel_log: str) -> dict[str, object] | None:
     with tempfile.TemporaryDirectory(prefix="kh-kunit-") as scratch:
         log, out = Path(scratch) / "dmesg.txt", Path(scratch) / "kunit.json"
         log.write_text(kernel_log)
-        done = subprocess.run([sys.executable, str(parser), "parse", "--json", str(out), str(log)],
+        done = subprocess.run([sys.executable, str(parser), "parse", str(log), f"--json={out}"],
                               capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
         if not out.exists():
             raise UserError(f"the tree's KUnit parser ({parser}) failed: {done.stderr.strip()[-500:]}")

@@ -62,6 +62,7 @@ class Built:
     ko: Path
     initrd: Path
     image: Path
+    append: tuple[str, ...] = ()  # the kernel command line's additions
 
     @property
     def module_path(self) -> str:
@@ -105,13 +106,15 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kbuild.KernelBu
                 with stages.stage("module build"):
                     ko = module.build_module(build, spec, log, commands)
             with stages.stage("initramfs"):
+                if tree_files:
+                    tree_files += selftests.installed_modules(build, run_dir / "modules", log, commands)
                 busybox = busybox_built.result()
                 initrd = initramfs.build_initramfs(build, busybox, [ko, *guest_files], run_dir, log, commands,
                                                    tree_files, real_sh=bool(tree_files))
             # boot a private copy, so a concurrent run may rebuild the folder while this one boots
             image = run_dir / build.image.name
             shutil.copy2(build.image, image)
-    return Built(spec, build, ko, initrd, image)
+    return Built(spec, build, ko, initrd, image, plan.boot_args)
 
 
 def _asked_for(build: kbuild.KernelBuild, spec: ProbeSpec, run_dir: Path, log: Path, commands: CommandLog) -> ProbeSpec:
@@ -149,7 +152,8 @@ def booted(arch: Arch, built: Built, run_dir: Path, commands: CommandLog, stages
     accel = qemu.pick_accel(arch, built.image)
     if result is not None:
         result.accel = accel
-    argv = qemu.qemu_argv(arch, qemu.BootSpec(kernel=built.image, initrd=built.initrd, accel=accel))
+    argv = qemu.qemu_argv(arch, qemu.BootSpec(kernel=built.image, initrd=built.initrd, accel=accel,
+                                                   append=built.append))
     commands.record(argv)
     transcript = Transcript(open(run_dir / "console.log", "w", encoding="utf-8", errors="replace"),  # noqa: SIM115
                             sys.stdout if stream else None)

@@ -88,18 +88,23 @@ def suite_plan(suite: str, tree: Path) -> SuitePlan:
     """What the guest runs beside the module's session, the ftrace cases taken from the tree."""
     wanted = suites.parts(suite)
     cases = selftests.ftrace_cases(tree) if suites.FTRACE in wanted else ()
-    return SuitePlan(ftrace_cases=cases, ftrace_dir=selftests.GUEST_DIR, boot=suites.BOOT in wanted)
+    return SuitePlan(ftrace_cases=cases, ftrace_dir=selftests.GUEST_DIR, boot=suites.BOOT in wanted,
+                     boot_args=suites.boot_args(suite))
 
 
 def judge_plan(ctx: Context, obs: guest.Observations, console: str) -> None:
     """The suites' checks beside the module's: the boot self tests read with the tree's own KUnit parser."""
     if not (ctx.plan.ftrace_cases or ctx.plan.boot):
         return
-    config = kconfig.parse_config((ctx.build.out / ".config").read_text(errors="replace"))
-    offered = {"kprobes_test": config.get("CONFIG_KPROBES_SANITY_TEST") == "y",
-               "fprobe_test": config.get("CONFIG_FPROBE_SANITY_TEST") == "y"}
     kunit = selftests.kunit_results(ctx.build.tree.path, obs.dmesg_text) if ctx.plan.boot else None
-    judging.judge_suites(ctx.result, obs, ctx.plan, console, kunit, offered)
+    judging.judge_suites(ctx.result, obs, ctx.plan, console, kunit, kunit_offered(ctx.build))
+
+
+def kunit_offered(build: kbuild.KernelBuild) -> dict[str, bool]:
+    """The boot-time KUnit suites the build folder's configuration has."""
+    config = build.out / ".config"
+    values = kconfig.parse_config(config.read_text(errors="replace") if config.exists() else "")
+    return {suite: values.get(option) == "y" for suite, option in suites.KUNIT_OPTIONS.items()}
 
 
 def finish(ctx: Context) -> None:
@@ -150,7 +155,8 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
     (ctx.run_dir / "trace.txt").write_text(obs.trace.output if obs.trace else "")
     (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg_text)
-    judging.judge_session(result, obs, spec, opts.arch, consoles[0].transcript(), in_tree=opts.module == intree.IN_TREE)
+    judging.judge_session(result, obs, spec, opts.arch, consoles[0].transcript(), in_tree=opts.module == intree.IN_TREE,
+                          taint=suites.expected_taint(opts.suite))
     judge_plan(ctx, obs, consoles[0].transcript())
 
 

@@ -17,13 +17,14 @@ from harness.verdict.recorded import RecordedEvents
 
 
 def judge_session(result: RunResult, obs: Observations, spec: ProbeSpec, arch: Arch, console: str,
-                  extra: Sequence[Check] = (), in_tree: bool = False) -> None:
+                  extra: Sequence[Check] = (), in_tree: bool = False, taint: int = 0) -> None:
     """Every check of a session that ran to its end (then extra), the facts known issues are matched
     against, and the verdict; the trace and profile are parsed once for both. The tree's own module
-    (in_tree) is built with the kernel, so it taints nothing; ours is out of tree."""
+    (in_tree) is built with the kernel, so it taints nothing; ours is out of tree (taint: flags the
+    configuration sets by design)."""
     events = RecordedEvents(obs, spec)
     result.checks = [*session_checks.check_session(obs, spec, arch.word_bits, console, events, arch.entry_offsets,
-                                                   0 if in_tree else OOT_MODULE), *extra]
+                                                   (0 if in_tree else OOT_MODULE) | taint), *extra]
     result.facts = session_checks.facts(obs, spec, events)
     result.verdict = verdict(result.checks)
 

@@ -10,17 +10,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.build import selftests
 from harness.errors import StageError, UserError
 from harness.host.proc import Echo
 from harness.labs import lava
 from harness.results.run import RunResult
 from harness.runs import judging
 from harness.runs.build_and_boot import build_everything
-from harness.runs.check import Context, classify, finish, start_run
+from harness.runs.check import Context, classify, finish, kunit_offered, start_run
 from harness.runs.options import CheckOptions
+from harness.spec import suites
 from harness.spec.arches import resolve_arch
 from harness.spec.render import ProbeSpec, probe_spec
-from harness.verdict.observations import Targets
+from harness.verdict.observations import SuitePlan, Targets
 from vm import initramfs, qemu, script
 
 JOB_FILE, DEVICE_FILE, META_FILE = "job.yaml", "device.yaml", "kh-job.json"
@@ -38,9 +40,17 @@ class JobMeta:
     token: str  # the targets' token the session script uses
     command: str
     toolchain: str = "gcc"
+    suite: str = "module"
+    ftrace_cases: tuple[str, ...] = ()  # the tree's cases the script runs
+    boot: bool = False
+    tree: str = ""  # the tree whose KUnit parser reads the boot self tests
+    kunit_offered: dict[str, bool] | None = None  # the KUnit suites the kernel's configuration has
 
     def spec(self) -> ProbeSpec:
         return probe_spec(resolve_arch(self.arch), self.profile, None if self.func == "do_sys_open" else self.func)
+
+    def plan(self) -> SuitePlan:
+        return SuitePlan(tuple(self.ftrace_cases), selftests.GUEST_DIR, self.boot)
 
 
 def write_job(opts: CheckOptions, out: Path, base_url: str = "", echo: Echo = print,
@@ -54,9 +64,9 @@ def write_job(opts: CheckOptions, out: Path, base_url: str = "", echo: Echo = pr
     targets = Targets.new()
     session = ctx.run_dir / "session.sh"
     module_path = f"{initramfs.GUEST_MODULE_DIR}/kprobe_event_gen_test.ko"
-    session.write_text(script.session_script(ctx.spec, module_path, targets))
+    session.write_text(script.session_script(ctx.spec, module_path, targets, plan=ctx.plan))
     built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages, (session,),
-                                      full_busybox=True)  # LAVA's test runner needs a whole toolbox
+                             full_busybox=True, plan=ctx.plan)  # LAVA's test runner needs a whole toolbox
     out.mkdir(parents=True, exist_ok=True)
     kernel, ramdisk = out / built.image.name, out / "initramfs.cpio"
     shutil.copy2(built.image, kernel)
@@ -67,12 +77,13 @@ def write_job(opts: CheckOptions, out: Path, base_url: str = "", echo: Echo = pr
         return f"{base_url.rstrip('/')}/{path.name}" if base_url else path.resolve().as_uri()
 
     name = f"kprobe-harness {opts.arch.name} Linux {ctx.build.tree.version} {opts.toolchain}"
-    job = lava.job_definition(opts.arch, name, url(kernel), url(ramdisk), qemu.kernel_cmdline(opts.arch),
+    job = lava.job_definition(opts.arch, name, url(kernel), url(ramdisk), qemu.kernel_cmdline(opts.arch, ctx.plan.boot_args),
                              visibility)
     (out / JOB_FILE).write_text(lava.dump(job))
     (out / DEVICE_FILE).write_text(lava.device_dictionary(opts.arch))
     meta = JobMeta(opts.arch.name, ctx.build.tree.version, ctx.spec.profile, ctx.spec.func, module_path,
-                   targets.existing.rsplit("-", 1)[-1], opts.command, opts.toolchain)
+                   targets.existing.rsplit("-", 1)[-1], opts.command, opts.toolchain, opts.suite,
+                   ctx.plan.ftrace_cases, ctx.plan.boot, str(ctx.build.tree.path), kunit_offered(ctx.build))
     (out / META_FILE).write_text(json.dumps(meta.__dict__, indent=2) + "\n")
     echo(f"LAVA job: {out / JOB_FILE} (device type qemu; images {url(kernel)}, {url(ramdisk)})")
     return out / JOB_FILE, ctx
@@ -106,12 +117,18 @@ def judge(log_text: str, meta: JobMeta, result: RunResult) -> None:
     log = lava.parse_log(log_text)
     spec = meta.spec()
     lava_checks = lava.job_checks(log)
+    plan = meta.plan()
     try:
-        obs = script.observations_from_log(log.target, spec, meta.module_path, Targets.new(meta.token))
+        obs = script.observations_from_log(log.target, spec, meta.module_path, Targets.new(meta.token), plan)
     except StageError as e:
         judging.stage_failed(result, e, log.target, lava_checks)
         return
-    judging.judge_session(result, obs, spec, resolve_arch(meta.arch), log.target, lava_checks)
+    judging.judge_session(result, obs, spec, resolve_arch(meta.arch), log.target, lava_checks,
+                          taint=suites.expected_taint(meta.suite))
+    if plan.ftrace_cases or plan.boot:
+        tree = Path(meta.tree)
+        kunit = selftests.kunit_results(tree, obs.dmesg_text) if plan.boot and tree.is_dir() else None
+        judging.judge_suites(result, obs, plan, log.target, kunit, meta.kunit_offered or {})
 
 
 def run_job(opts: CheckOptions, out: Path, echo: Echo = print) -> RunResult:
@@ -147,7 +164,8 @@ def results_of(target: Path, known_issues: bool = True) -> RunResult:
         raise UserError(f"no LAVA log in {folder}: give the log file (lava-run's stderr or a server's output.yaml)")
     meta = read_meta(folder)
     result = RunResult(arch=meta.arch, kernel_version=meta.kernel_version, tree="", profile=meta.profile,
-                              func=meta.func, artifacts=str(folder), command=meta.command, toolchain=meta.toolchain)
+                       func=meta.func, artifacts=str(folder), command=meta.command, toolchain=meta.toolchain,
+                       suite=meta.suite)
     judge(log_file.read_text(errors="replace"), meta, result)
     opts = CheckOptions(arch=resolve_arch(meta.arch), toolchain=meta.toolchain, known_issues=known_issues)
     classify(opts, result)

@@ -35,6 +35,10 @@ SUITE_KCONFIG = (
     "CONFIG_RUNTIME_TESTING_MENU=y",  # the menu KPROBES_SANITY_TEST sits in (tinyconfig turns it off)
     "CONFIG_KPROBES_SANITY_TEST=y",
     "CONFIG_FTRACE_STARTUP_TEST=y",
+    # the modules the *_module cases load with modprobe (kprobes and tracepoint probes on a module)
+    "CONFIG_SAMPLES=y",
+    "CONFIG_SAMPLE_TRACE_EVENTS=m",
+    "CONFIG_SAMPLE_TRACE_PRINTK=m",
     # the trace-event startup test enables every event in turn: minutes under TCG, and not about probes
     "CONFIG_EVENT_TRACE_STARTUP_TEST=n",
 )
@@ -47,8 +51,22 @@ SUITE_KCONFIG_WANTED = (
     "CONFIG_FPROBE_SANITY_TEST=y",
 )
 
-# Boot options that switch FTRACE_STARTUP_TEST's kprobe test off (kernel/trace/trace_kprobe.c)
-STARTUP_TEST_OFF = ("ftrace=", "kprobe_event=", "trace_event=")
+# TAINT_TEST ('N'): the larger configuration's KUnit suites run at every boot, and taint the kernel so
+TAINT_TEST = 1 << 18
+
+
+def expected_taint(suite: str) -> int:
+    """The taint flags a suite's configuration sets by design."""
+    return TAINT_TEST if larger(suite) else 0
+
+
+# the boot-time KUnit suites and the option that builds each
+KUNIT_OPTIONS = {"kprobes_test": "CONFIG_KPROBES_SANITY_TEST", "fprobe_test": "CONFIG_FPROBE_SANITY_TEST"}
+
+# The larger configuration without the boot suite boots with its self tests off: an empty trace_event=
+# switches every tracer self test off (kernel/trace/trace_events.c setup_trace_event, disable_tracing_selftest)
+# and kunit.enable=0 the KUnit suites; under TCG they cost about 20 s of boot on x86_64.
+SELF_TESTS_OFF = ("trace_event=", "kunit.enable=0")
 
 
 def parts(suite: str) -> frozenset[str]:
@@ -59,6 +77,11 @@ def parts(suite: str) -> frozenset[str]:
 def larger(suite: str) -> bool:
     """Whether a suite needs the larger configuration."""
     return bool(parts(suite) - {MODULE})
+
+
+def boot_args(suite: str) -> tuple[str, ...]:
+    """What a suite adds to the kernel command line."""
+    return SELF_TESTS_OFF if larger(suite) and BOOT not in parts(suite) else ()
 
 
 def kconfig(suite: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

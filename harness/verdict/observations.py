@@ -68,6 +68,7 @@ class SuitePlan:
     ftrace_cases: tuple[str, ...] = ()
     ftrace_dir: str = ""
     boot: bool = False
+    boot_args: tuple[str, ...] = ()  # what the kernel command line gets for them
 
 
 MODULE_ONLY = SuitePlan()  # the module's session alone

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from harness.spec import suites
 from harness.verdict import session_checks
 from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check
 from harness.verdict.observations import CommandResult, Observations, SuitePlan
@@ -48,7 +49,7 @@ def _case_checks(case: str, result: CommandResult) -> list[Check]:
             checks.append(Check(name, PASS, f"{outcome}: {title}"))
         elif outcome in NOT_RUN_RESULTS:
             reasons = [line for line in log if _REASON.fullmatch(line)]
-            why = reasons[-1] if reasons else (log[-1] if log else "no reason printed")
+            why = reasons[-1] if reasons else "the case printed no reason (it found nothing to test on this kernel)"
             checks.append(Check(name, NOT_RUN, f"{outcome}: {title}: {why}", offered=False))
         else:
             checks.append(Check(name, FAIL, f"{outcome}: {title}; the end of its log: " + " | ".join(log[-8:]),
@@ -88,7 +89,7 @@ def ftrace_facts(obs: Observations) -> dict[str, int]:
 
 # FTRACE_STARTUP_TEST's kprobe test (kernel/trace/trace_kprobe.c) prints this line, then OK or NG
 STARTUP_LINE = re.compile(r"Testing kprobe tracing: ?(?P<rest>.*)$", re.MULTILINE)
-KUNIT_SUITES = ("kprobes_test", "fprobe_test")
+KUNIT_SUITES = tuple(suites.KUNIT_OPTIONS)
 _KUNIT_PASS, _KUNIT_SKIP = ("PASS",), ("SKIP",)
 
 
@@ -107,9 +108,13 @@ def startup_check(dmesg: str) -> Check:
 
 
 def _suites(kunit: Mapping[str, object]) -> dict[str, Mapping[str, object]]:
+    """Every named group, however deep the parser nested it (a log with lines between the suites'
+    headers reads as unnamed groups holding them)."""
     found: dict[str, Mapping[str, object]] = {}
     for group in kunit.get("sub_groups", []) or []:  # type: ignore[attr-defined]
-        found[str(group.get("name"))] = group
+        if group.get("name"):
+            found[str(group["name"])] = group
+        found.update({k: v for k, v in _suites(group).items() if k not in found})
     return found
 
 
@@ -123,14 +128,14 @@ def kunit_checks(kunit: Mapping[str, object] | None, offered: Mapping[str, bool]
     should have run but did not print fails; one the configuration cannot have (offered False) is
     not run."""
     if kunit is None:
-        return [Check(f"{BOOT}{s}", FAIL, "the tree has no KUnit parser (tools/testing/kunit/kunit.py) to read "
-                      "the kernel log with", ("no KUnit parser",)) for s in KUNIT_SUITES if offered.get(s)]
+        return [Check(f"{BOOT}{s}", FAIL, "no KUnit parser to read the kernel log with: the tree (its "
+                      "tools/testing/kunit/kunit.py) is not on this machine", ("no KUnit parser",))
+                for s in KUNIT_SUITES if offered.get(s)]
     groups, checks = _suites(kunit), []
     for suite in KUNIT_SUITES:
         if not offered.get(suite):
-            checks.append(Check(f"{BOOT}{suite}", NOT_RUN, "not built: this arch and kernel do not offer it "
-                                f"({'CONFIG_FPROBE' if suite == 'fprobe_test' else 'CONFIG_KPROBES_SANITY_TEST'})",
-                                offered=False))
+            checks.append(Check(f"{BOOT}{suite}", NOT_RUN, "not built: this arch and kernel do not offer "
+                                f"{suites.KUNIT_OPTIONS[suite]} (or what it depends on)", offered=False))
             continue
         group = groups.get(suite)
         cases = list(group.get("test_cases", []) or []) if group else []  # type: ignore[call-overload]
