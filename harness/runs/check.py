@@ -70,7 +70,7 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
         raise UserError(f"{tree.path} has no {intree.SOURCE}: --module in-tree needs a tree that has the module "
                         "(Linux 5.7 or newer); use --module rendered")
     extra = opts.kconfig_add + ((intree.KCONFIG,) if opts.module == intree.IN_TREE else ())
-    required, wanted = suites.kconfig(opts.suite)
+    required, wanted = suites.kconfig(opts.suite, opts.arch.suite_kconfig)
     build = kconfig.prepare_build(tree, opts.arch, required + extra, opts.toolchain, wanted)
     run_dir = paths.new_run_dir(opts.arch.name)
     result = RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),

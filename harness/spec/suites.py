@@ -84,6 +84,7 @@ def boot_args(suite: str) -> tuple[str, ...]:
     return SELF_TESTS_OFF if larger(suite) and BOOT not in parts(suite) else ()
 
 
-def kconfig(suite: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The lines a suite adds to the configuration: required, and wanted where available."""
-    return (SUITE_KCONFIG, SUITE_KCONFIG_WANTED) if larger(suite) else ((), ())
+def kconfig(suite: str, arch_lines: tuple[str, ...] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The lines a suite adds to the configuration (with the arch's own for it): required, and wanted
+    where available."""
+    return (SUITE_KCONFIG + arch_lines, SUITE_KCONFIG_WANTED) if larger(suite) else ((), ())
