@@ -127,6 +127,12 @@ class Transcript:
         return "\n".join(self.text().splitlines()[-lines:])
 
 
+# the last line of every kernel crash report ("---[ end trace 0000000000000000 ]---"), and how long
+# a command may still take after one
+CRASH_END = r"---\[ end trace [0-9a-f]+ \]---"
+CRASH_GRACE = 20.0
+
+
 class Console:
     """A guest shell on a pexpect child, every command framed by markers and its exit status."""
 
@@ -168,10 +174,34 @@ class Console:
         except OSError as e:
             raise self._fail(stage, f"cannot write to the console: {e}") from None
         self.expect(framed(f"{tag}B") + rf"(?:\r|{KERNEL_LINE})*\n", stage)
-        match = self.expect(framed(f"{tag}E=") + rf"((?:\d|{KERNEL_LINE})+?)\r*\n", stage)
+        match = self._end(framed(f"{tag}E=") + rf"((?:\d|{KERNEL_LINE})+?)\r*\n", stage)
         output = clean(self.child.before or "")
         status = re.sub(KERNEL_LINE, "", match.group(1))
         return CommandResult(command=command, output=output, status=int(status))
+
+    def _end(self, pattern: str, stage: Stage) -> re.Match[str]:
+        """The command's end frame; when the kernel reports a crash on the console first (an Oops
+        forces its report there), the command gets CRASH_GRACE more seconds at most: a task that died
+        holding a lock leaves the command waiting for ever."""
+        remaining = stage.remaining()
+        if remaining <= 0:
+            raise self._fail(stage, f"deadline of {stage.seconds:.0f}s passed")
+        try:
+            which = self.child.expect([pattern, CRASH_END], timeout=remaining)
+        except pexpect.TIMEOUT:
+            raise self._fail(stage, f"no answer within {stage.seconds:.0f}s (waiting for {pattern!r})") from None
+        except pexpect.EOF:
+            raise self._fail(stage, "QEMU exited (the guest died or rebooted)") from None
+        if which == 1:
+            grace = Stage(stage.name, min(CRASH_GRACE, max(stage.remaining(), 0.0)))
+            try:
+                return self.expect(pattern, grace)
+            except StageError:
+                raise self._fail(stage, f"the kernel reported a crash on the console and the command did not "
+                                 f"finish within {CRASH_GRACE:.0f}s after it") from None
+        match = self.child.match
+        assert isinstance(match, re.Match)
+        return match
 
     def interact(self, escape: str) -> None:
         """Give the console to the user's terminal until they type escape or QEMU exits."""

@@ -15,6 +15,7 @@ from harness.verdict.observations import (
     PROFILE_SPLIT,
     READ,
     REFUSAL_LINE,
+    SUITES_START,
     TARGET_TEXT,
     WRITE,
     CommandResult,
@@ -153,7 +154,8 @@ def _ftrace(shell: Shell, obs: Observations, plan: SuitePlan, stage: StageFactor
     """Each case in its own command with its own deadline; one that never finishes stops the rest
     (the console is no longer at a prompt), and says so."""
     s = stage("ftrace")
-    before = shell.run("dmesg | wc -l", s).output.strip()
+    marker = f"{SUITES_START[:3]}''{SUITES_START[3:]}"  # split, so an echoed command line never matches
+    before = shell.run(f"echo {marker}; dmesg | wc -l", s).output.strip().rsplit("\n", 1)[-1].strip()
     for case in plan.ftrace_cases:
         try:
             obs.ftrace_cases.append((case, shell.run(ftrace_command(plan.ftrace_dir, case), stage("ftrace"),

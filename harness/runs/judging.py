@@ -11,7 +11,7 @@ from harness.spec.arches import Arch
 from harness.spec.render import ProbeSpec, grammar_of
 from harness.verdict import grammar_checks, session_checks, suite_checks
 from harness.verdict.checks import FAIL, Check, verdict
-from harness.verdict.observations import Observations, SuitePlan
+from harness.verdict.observations import Observations, SuitePlan, split_console
 from harness.verdict.placement import OOT_MODULE
 from harness.verdict.recorded import RecordedEvents
 
@@ -23,6 +23,7 @@ def judge_session(result: RunResult, obs: Observations, spec: ProbeSpec, arch: A
     (in_tree) is built with the kernel, so it taints nothing; ours is out of tree (taint: flags the
     configuration sets by design)."""
     events = RecordedEvents(obs, spec)
+    console = split_console(console)[0]
     result.checks = [*session_checks.check_session(obs, spec, arch.word_bits, console, events, arch.entry_offsets,
                                                    (0 if in_tree else OOT_MODULE) | taint), *extra]
     result.facts = session_checks.facts(obs, spec, events)
@@ -36,8 +37,9 @@ def judge_suites(result: RunResult, obs: Observations, plan: SuitePlan, console:
     configuration has)."""
     added: list[Check] = []
     if plan.ftrace_cases:
-        added += suite_checks.ftrace_checks(obs, plan, console)
-        result.facts.update(suite_checks.ftrace_facts(obs))
+        after = split_console(console)[1]
+        added += suite_checks.ftrace_checks(obs, plan, after)
+        result.facts.update(suite_checks.ftrace_facts(obs, after))
     if plan.boot:
         boot = [suite_checks.startup_check(obs.dmesg_text), *suite_checks.kunit_checks(kunit, offered, obs.dmesg_text)]
         result.facts.update(suite_checks.boot_facts(boot))

@@ -126,4 +126,12 @@ class Observations:
 
 
 PROFILE_SPLIT = "KH-PROFILE-AGAIN"
+SUITES_START = "KH-SUITES-START"  # the guest prints it before the suites beyond the module's
+
+
+def split_console(console: str) -> tuple[str, str]:
+    """The console before the suites beyond the module's started, and after (a crash in the kernel's
+    own tests is theirs, not the module session's)."""
+    before, mark, after = console.partition(f"\n{SUITES_START}")
+    return (before, after) if mark else (console, "")
 REFUSAL_LINE = "KH-REFUSAL"

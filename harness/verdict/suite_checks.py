@@ -77,13 +77,23 @@ def ftrace_checks(obs: Observations, plan: SuitePlan, console: str) -> list[Chec
     return checks
 
 
-def ftrace_facts(obs: Observations) -> dict[str, int]:
-    """Per case and result, for known issues: ftrace.kprobe/kprobe_args.fail = 1."""
+_CRASH_IN = re.compile(r"(?:RIP: [0-9a-f]{4}:|pc : |epc : |PC is at )\s*(?P<func>[A-Za-z0-9_.]+)\+0x")
+
+
+def ftrace_facts(obs: Observations, console: str = "") -> dict[str, int]:
+    """For known issues: per case and result (ftrace.kprobe/kprobe_args.fail = 1; a case that never
+    finished: .unfinished), and per function a crash report named while they ran
+    (ftrace.crash_in.trace_fprobe_release = 1)."""
     facts: dict[str, int] = {}
     for case, result in obs.ftrace_cases:
         for m in _RESULT.finditer(result.output):
             key = f"ftrace.{case.removesuffix('.tc')}{'@instance' if m.group('instance') else ''}"
             facts[f"{key}.{m.group('result').lower()}"] = 1
+    if obs.ftrace_stopped:
+        facts[f"ftrace.{obs.ftrace_stopped.split(': ', 1)[0].removesuffix('.tc')}.unfinished"] = 1
+    log = obs.ftrace_dmesg.output if obs.ftrace_dmesg else console
+    for m in _CRASH_IN.finditer(log):
+        facts[f"ftrace.crash_in.{m.group('func')}"] = 1
     return facts
 
 
