@@ -130,11 +130,13 @@ def test_a_kunit_suite_the_configuration_cannot_have_is_not_run() -> None:
 def test_the_cases_come_from_the_tree(tmp_path: Path) -> None:
     top = tmp_path / selftests.FTRACE_DIR
     for name in ("ftracetest", "test.d/functions", "test.d/kprobe/b.tc", "test.d/kprobe/a.tc",
-                 "test.d/dynevent/c.tc", "test.d/ftrace/other.tc"):
+                 "test.d/dynevent/c.tc", "test.d/ftrace/other.tc", "test.d/dynevent/a_module.tc",
+                 "test.d/kprobe/k_module.tc"):
         (top / name).parent.mkdir(parents=True, exist_ok=True)
         (top / name).write_text("#!/bin/sh\n")
     cases = selftests.ftrace_cases(tmp_path)
-    assert cases == ("dynevent/c.tc", "kprobe/a.tc", "kprobe/b.tc")
+    # kprobe's first, then dynevent's, and those that load a module after every other
+    assert cases == ("kprobe/a.tc", "kprobe/b.tc", "dynevent/c.tc", "kprobe/k_module.tc", "dynevent/a_module.tc")
     files = {guest_path: mode for guest_path, _, mode in selftests.guest_files(tmp_path, cases)}
     assert files["/kh/ftrace/ftracetest"] == 0o755 and "/kh/ftrace/test.d/kprobe/a.tc" in files
 

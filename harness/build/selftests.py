@@ -25,15 +25,16 @@ KUNIT = "tools/testing/kunit/kunit.py"
 
 
 def ftrace_cases(tree: Path) -> tuple[str, ...]:
-    """The probe cases of a tree, as paths under test.d ("kprobe/add_and_remove.tc"), sorted, those
-    that load a module last: a module bug that hangs the guest (6.12's tprobe oops) hides no other."""
+    """The probe cases of a tree, as paths under test.d ("kprobe/add_and_remove.tc"): kprobe's, then
+    dynevent's, each sorted, those that load a module last, so a module bug that hangs the guest
+    (6.12's tprobe oops) hides no other case."""
     top = tree / FTRACE_DIR
     missing = [f for f in FRAMEWORK if not (top / f).exists()]
     if missing:
         raise UserError(f"{tree} has no {FTRACE_DIR}/{missing[0]}: --suite ftrace runs the tree's own ftrace "
                         "selftests (Linux 4.1 or newer); choose --suite module or boot")
     cases = [str(p.relative_to(top / "test.d")) for d in CASE_DIRS for p in (top / "test.d" / d).glob("*.tc")]
-    return tuple(sorted(cases, key=lambda c: (c.endswith("_module.tc"), c)))
+    return tuple(sorted(cases, key=lambda c: (c.endswith("_module.tc"), CASE_DIRS.index(c.split("/")[0]), c)))
 
 
 def guest_files(tree: Path, cases: tuple[str, ...]) -> tuple[GuestFile, ...]:
