@@ -154,3 +154,28 @@ def test_the_initramfs_carries_the_cases_with_their_folders_and_a_real_sh() -> N
     assert lines.index("dir /kh/ftrace 0755 0 0") < lines.index("dir /kh/ftrace/test.d 0755 0 0") \
         < lines.index("dir /kh/ftrace/test.d/kprobe 0755 0 0") \
         < lines.index("file /kh/ftrace/test.d/kprobe/a.tc /t/a.tc 0755 0 0")
+
+
+def test_the_lava_script_runs_the_cases_after_the_module_session_on_both_paths() -> None:
+    from harness.spec import render
+    from harness.spec.arches import resolve_arch
+    from vm import script
+
+    spec = render.probe_spec(resolve_arch("x86_64"), "abi")
+    text = script.session_script(spec, "/kh/kprobe_event_gen_test.ko", Targets.new("0123abcd"), token="feed",
+                                 plan=PLAN)
+    _, _, branches = text.partition('if [ "$KH_STATUS" != 0 ]; then')
+    failed, _, ok = branches.partition("\nelse\n")
+    for path in (failed, ok):  # the kernel's own tests run whether or not our module loaded
+        assert path.count("./ftracetest -k") == len(PLAN.ftrace_cases)
+        assert path.index("KH-''SUITES-START") < path.index("./ftracetest")
+    assert ok.index("rmmod") < ok.index("KH-''SUITES-START")
+    assert "KH-SUITES-START" not in text, "the marker is split in the script, so only its output matches"
+
+
+def test_the_module_checks_read_the_console_up_to_the_suites() -> None:
+    from harness.verdict.observations import split_console
+
+    before, after = split_console("boot\nmodule session\nKH-SUITES-START\n[ 1.0] Oops: 0000 [#1]\n")
+    assert "Oops" not in before and "Oops" in after
+    assert split_console("no suites\n") == ("no suites\n", "")

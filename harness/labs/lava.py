@@ -44,13 +44,13 @@ def context(arch: Arch) -> dict[str, object]:
 
 
 def job_definition(arch: Arch, name: str, kernel_url: str, ramdisk_url: str, cmdline: str,
-                   visibility: str = "personal") -> dict[str, object]:
+                   visibility: str = "personal", test_minutes: int = 5) -> dict[str, object]:
     """A LAVA job: deploy the kernel and our initramfs (LAVA adds its test runner to it), boot to
-    the shell, and run the session script as one inline test definition."""
+    the shell, and run the session script as one inline test definition (test_minutes: its limit)."""
     return {
         "device_type": "qemu",
         "job_name": name,
-        "timeouts": {"job": {"minutes": 15}, "action": {"minutes": 5}, "connection": {"minutes": 2}},
+        "timeouts": {"job": {"minutes": 10 + test_minutes}, "action": {"minutes": 5}, "connection": {"minutes": 2}},
         "priority": "medium",
         "visibility": visibility,
         "context": context(arch),
@@ -69,7 +69,7 @@ def job_definition(arch: Arch, name: str, kernel_url: str, ramdisk_url: str, cmd
                 "parameters": {"kernel-start-message": ""},
             }},
             {"test": {
-                "timeout": {"minutes": 5},
+                "timeout": {"minutes": test_minutes},
                 "definitions": [{
                     "from": "inline", "name": DEFINITION, "path": f"inline/{DEFINITION}.yaml",
                     "repository": {

@@ -77,8 +77,10 @@ def write_job(opts: CheckOptions, out: Path, base_url: str = "", echo: Echo = pr
         return f"{base_url.rstrip('/')}/{path.name}" if base_url else path.resolve().as_uri()
 
     name = f"kprobe-harness {opts.arch.name} Linux {ctx.build.tree.version} {opts.toolchain}"
-    job = lava.job_definition(opts.arch, name, url(kernel), url(ramdisk), qemu.kernel_cmdline(opts.arch, ctx.plan.boot_args),
-                             visibility)
+    # the kernel's ftrace cases take 1.5 minutes on x86_64 under TCG, several on the 32-bit arm
+    minutes = 5 + (30 if ctx.plan.ftrace_cases else 0)
+    job = lava.job_definition(opts.arch, name, url(kernel), url(ramdisk),
+                              qemu.kernel_cmdline(opts.arch, ctx.plan.boot_args), visibility, minutes)
     (out / JOB_FILE).write_text(lava.dump(job))
     (out / DEVICE_FILE).write_text(lava.device_dictionary(opts.arch))
     meta = JobMeta(opts.arch.name, ctx.build.tree.version, ctx.spec.profile, ctx.spec.func, module_path,
