@@ -179,3 +179,49 @@ def test_the_module_checks_read_the_console_up_to_the_suites() -> None:
     before, after = split_console("boot\nmodule session\nKH-SUITES-START\n[ 1.0] Oops: 0000 [#1]\n")
     assert "Oops" not in before and "Oops" in after
     assert split_console("no suites\n") == ("no suites\n", "")
+
+
+def _recorded_suite_run(data: Path) -> tuple[dict[str, object], str, dict[str, int]]:
+    """The recorded x86_64 6.12 --suite all session replayed: its checks by name, status and facts."""
+    import re
+
+    from harness.results.run import RunResult
+    from harness.runs import judging
+    from harness.spec import render
+    from harness.spec.arches import ARCHES
+    from harness.verdict import known_issues
+    from vm.console import ReplayShell, answers_in
+
+    log = (data / "console-x86_64-6.12-suite-all.log").read_text()
+    cases = tuple((data / "ftrace-cases-6.12.txt").read_text().split())
+    plan = SuitePlan(cases, "/kh/ftrace", boot=False)
+    token = re.search(r"/tmp/kh-([0-9a-f]{8})\"", log)
+    assert token
+    spec = render.probe_spec(ARCHES["x86_64"], "abi")
+    obs = guest.run_session(ReplayShell(answers_in(log)), spec, "/kh/kprobe_event_gen_test.ko",
+                            targets=Targets.new(token.group(1)), plan=plan)
+    result = RunResult(arch="x86_64", kernel_version="6.12.117", tree="", profile="abi", func="do_sys_open")
+    judging.judge_session(result, obs, spec, ARCHES["x86_64"], log, taint=suites.TAINT_TEST)
+    judging.judge_suites(result, obs, plan, log, None, {})
+    c = known_issues.classify("x86_64", "6.12.117", result.checks, result.facts, known_issues.load())
+    return {ch.name: ch for ch in c.checks}, c.status, result.facts
+
+
+def test_a_recorded_suite_run_is_an_xfail_with_the_tprobe_oops_named(data: Path) -> None:
+    checks, status, facts = _recorded_suite_run(data)
+    ftrace = {n: c for n, c in checks.items() if n.startswith("ftrace:") and n != "ftrace:kernel_log"}
+    assert len(ftrace) == 43
+    assert sum(c.status == PASS for c in ftrace.values()) == 40  # type: ignore[attr-defined]
+    assert checks["ftrace:kprobe/kprobe_module"].status == PASS  # type: ignore[attr-defined]
+    assert checks["ftrace:dynevent/add_remove_tprobe_module"].status == FAIL  # type: ignore[attr-defined]
+    assert facts["ftrace.dynevent/add_remove_tprobe_module.unfinished"] == 1
+    assert facts["ftrace.crash_in.trace_fprobe_release"] == 1
+    # the oops came after the module's session: its own kernel_log and taint checks do not see it
+    assert checks["kernel_log"].status == checks["taint"].status == PASS  # type: ignore[attr-defined]
+    assert checks["ftrace:kernel_log"].status == FAIL  # type: ignore[attr-defined]
+    assert status == "xfail"
+
+
+def test_the_startup_test_line_of_a_recorded_boot(data: Path) -> None:
+    log = (data / "console-x86_64-6.12-suite-all.log").read_text()
+    assert suite_checks.startup_check(log).status == PASS
