@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import KNOWN_612
-from test_integration_bad_kernels import BAD, check_json
+from test_integration_bad_kernels import BAD, SUITE_ONLY, check_json
 from test_integration_qemu import qemu_processes
 
 pytestmark = pytest.mark.qemu
@@ -15,9 +15,11 @@ pytestmark = pytest.mark.qemu
 # kretprobe_return_suffix.tc: "%return" is accepted and makes an entry probe (our module and the
 # startup test define kretprobes with "r:", so only the tree's case sees it); register_kprobes()
 # skips the first probe of its array (trace_kprobe registers one at a time: only kprobes_test sees it)
-FTRACE_ONLY = ("return-suffix-makes-an-entry-probe.patch", "ftrace:kprobe/kretprobe_return_suffix")
-BOOT_ONLY = ("register-kprobes-skips-the-first.patch", "boot:kprobes_test/test_kprobes")
+FTRACE_ONLY, BOOT_ONLY = SUITE_ONLY.items()
 SUITES = ("ftrace:", "boot:")
+# what the kernel's own tests fail on every healthy 6.12 x86_64 kernel, explained by a known issue:
+# deleting a tracepoint probe on an unloaded module oopses (tprobe-on-unloaded-module-oops)
+KNOWN_SUITES_612 = ["ftrace:dynevent/add_remove_tprobe_module", "ftrace:kernel_log"]
 
 
 def _ours(checks: list[dict]) -> list[str]:  # type: ignore[type-arg]
@@ -33,7 +35,8 @@ def test_a_healthy_kernel_passes_the_kernels_own_probe_tests(tmp_path: Path) -> 
     assert _ours(checks) == KNOWN_612
     cases = [c for c in checks if c["name"].startswith("ftrace:") and c["name"] != "ftrace:kernel_log"]
     assert len(cases) >= 40, [c["name"] for c in cases]
-    assert [c["name"] for c in cases if c["status"] == "fail"] == [], stdout[-4000:]
+    assert [c["name"] for c in cases if c["status"] == "fail"] == KNOWN_SUITES_612[:1], stdout[-4000:]
+    assert "tprobe-on-unloaded-module-oops" in [i["id"] for i in data["known_issues"]]
     assert sum(c["status"] == "pass" for c in cases) >= 38
     # what did not run says why, and no verdict holds it against the kernel
     assert all(c.get("offered") is False and c["detail"] for c in cases if c["status"] == "not run")
@@ -56,7 +59,7 @@ def test_kernels_broken_where_only_the_kernels_own_tests_look_fail_with_the_case
     assert code == 1, stdout[-4000:]
     assert _ours(checks) == KNOWN_612, failed
     assert FTRACE_ONLY[1] in failed and BOOT_ONLY[1] in failed, failed
-    assert set(failed) - {FTRACE_ONLY[1], BOOT_ONLY[1], *KNOWN_612} == set(), failed
+    assert set(failed) - {FTRACE_ONLY[1], BOOT_ONLY[1], *KNOWN_612, *KNOWN_SUITES_612} == set(), failed
     detail = next(c["detail"] for c in checks if c["name"] == BOOT_ONLY[1])
     assert "test_kprobes" in detail
     assert not qemu_processes()
