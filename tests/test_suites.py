@@ -95,7 +95,7 @@ def test_the_ftrace_command_keeps_the_frameworks_status_and_shows_the_log_of_a_c
     command = guest.ftrace_command("/kh/ftrace", "kprobe/add_and_remove.tc")
     assert command.startswith("cd /kh/ftrace && ./ftracetest -k -l /tmp/kh-ftrace test.d/kprobe/add_and_remove.tc")
     assert command.endswith("[ $s = 0 ]")
-    assert "grep -h -v '^+'" in command
+    assert "tail -q -n 12 /tmp/kh-ftrace/*-log.*" in command
 
 
 @pytest.mark.parametrize(("line", "status"), [("Testing kprobe tracing: OK", PASS),

@@ -142,11 +142,11 @@ FTRACE_LOG_LINES = 12
 
 def ftrace_command(directory: str, case: str) -> str:
     """One case through the tree's own framework, its log kept; its result lines, and for a case
-    that did not pass the end of its log without the shell's trace lines (why it was unsupported,
-    or what failed). The status is the framework's."""
+    that did not pass the end of its log (why it was unsupported, or the shell's trace of what
+    failed). The status is the framework's."""
     return (f"cd {directory} && ./ftracetest -k -l {FTRACE_LOG} test.d/{case} > {FTRACE_OUT} 2>&1; s=$?; "
             f"cat {FTRACE_OUT}; if grep -q -E '{FTRACE_NOT_PASSED}' {FTRACE_OUT}; then "
-            f"grep -h -v '^+' {FTRACE_LOG}/*-log.* | tail -n {FTRACE_LOG_LINES}; fi; "
+            f"tail -q -n {FTRACE_LOG_LINES} {FTRACE_LOG}/*-log.*; fi; "
             f"rm -rf {FTRACE_LOG} {FTRACE_OUT}; cd /; [ $s = 0 ]")
 
 

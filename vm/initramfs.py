@@ -32,9 +32,12 @@ echo "{READY_MARKER} $(uname -r)"
 exec /bin/sh
 """
 
-# The full busybox (for a shell the user drives, and LAVA's test runner): defconfig, static, and no
-# `tc` (it does not build on new headers).
-BUSYBOX_CONFIG = {"CONFIG_STATIC": "y", "CONFIG_TC": "n"}
+# The full busybox (for a shell the user drives, LAVA's test runner and the kernel's ftrace cases):
+# defconfig, static, and no `tc` (it does not build on new headers). Its code starts a segment of its
+# own (-z separate-code, the default on x86 only): add_remove_uprobe.tc puts a uprobe at the start
+# of the shell's first executable mapping and expects `sh` to run it, and where the ELF header shares
+# that segment (arm64, arm, riscv64) the probe sits on bytes nothing executes.
+BUSYBOX_CONFIG = {"CONFIG_STATIC": "y", "CONFIG_TC": "n", "CONFIG_EXTRA_LDFLAGS": '"-Wl,-z,separate-code"'}
 # The session's busybox: allnoconfig plus the applets init and vm/guest.py run (ash with its echo,
 # test and printf builtins), built in about 10 s instead of 30.
 SESSION_APPLETS = ("CAT", "DMESG", "ECHO", "INSMOD", "MOUNT", "RMMOD", "STTY", "TAIL", "TEST", "UNAME", "WC")
@@ -83,7 +86,9 @@ def build_busybox(arch: Arch, log: Path, commands: CommandLog, full: bool = Fals
     builds under the folder's lock, and the binary appears by rename."""
     tarball = busybox_tarball()
     version = busybox_version(tarball)
-    out = paths.busybox_dir() / f"{arch.name}-{version}{'' if full else '-session'}"
+    config = BUSYBOX_CONFIG if full else SESSION_CONFIG
+    key = paths.digest(*(f"{name}={value}" for name, value in sorted(config.items())), length=8)
+    out = paths.busybox_dir() / f"{arch.name}-{version}-{'full' if full else 'session'}-{key}"
     binary = out / "busybox"
     if _trusted(binary):
         return binary
@@ -94,7 +99,7 @@ def build_busybox(arch: Arch, log: Path, commands: CommandLog, full: bool = Fals
     with paths.locked(out, f"the {arch.name} busybox build"):
         if not _trusted(binary):
             binary.unlink(missing_ok=True)
-            _build_busybox(arch, tarball, out, full, log, commands)
+            _build_busybox(arch, tarball, out, config, full, log, commands)
             (out / DIGEST).write_text(integrity.file_digest(binary) + "\n")
     return binary
 
@@ -113,7 +118,8 @@ def _trusted(binary: Path) -> bool:
     return recorded.read_text().strip() == digest
 
 
-def _build_busybox(arch: Arch, tarball: Path, out: Path, full: bool, log: Path, commands: CommandLog) -> None:
+def _build_busybox(arch: Arch, tarball: Path, out: Path, changes: dict[str, str], full: bool, log: Path,
+                   commands: CommandLog) -> None:
     prefix = arch.cross_prefix()
     work = Path(tempfile.mkdtemp(prefix=f".{arch.name}-", dir=paths.busybox_dir()))
     try:
@@ -124,7 +130,7 @@ def _build_busybox(arch: Arch, tarball: Path, out: Path, full: bool, log: Path, 
         if run_logged(make + ["defconfig" if full else "allnoconfig"], log, commands) != 0:
             raise BuildError(f"busybox configuration failed; see {log}:\n{tail(log)}")
         config = src / ".config"
-        config.write_text(edit_busybox_config(config.read_text(), BUSYBOX_CONFIG if full else SESSION_CONFIG))
+        config.write_text(edit_busybox_config(config.read_text(), changes))
         # the options the new ones bring into view take their defaults
         if not full and run_logged(["sh", "-c", f"yes '' | {shlex.join(make)} oldconfig"], log, commands) != 0:
             raise BuildError(f"busybox oldconfig failed; see {log}:\n{tail(log)}")
