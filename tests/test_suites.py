@@ -225,3 +225,31 @@ def test_a_recorded_suite_run_is_an_xfail_with_the_tprobe_oops_named(data: Path)
 def test_the_startup_test_line_of_a_recorded_boot(data: Path) -> None:
     log = (data / "console-x86_64-6.12-suite-all.log").read_text()
     assert suite_checks.startup_check(log).status == PASS
+
+
+def test_the_larger_configuration_requires_its_lines_and_only_asks_for_those_some_arches_lack() -> None:
+    from harness.spec.arches import ARCHES
+
+    required, wanted = suites.kconfig("ftrace", ARCHES["x86_64"].suite_kconfig)
+    assert "CONFIG_KPROBES_SANITY_TEST=y" in required and "CONFIG_UNWINDER_ORC=y" in required
+    assert "CONFIG_FPROBE=y" in wanted and "CONFIG_FPROBE=y" not in required
+    assert suites.kconfig("boot") == suites.kconfig("all") and suites.kconfig("module") == ((), ())
+
+
+def test_the_self_tests_are_off_at_boot_unless_the_boot_suite_runs() -> None:
+    assert suites.boot_args("ftrace") == ("trace_event=", "kunit.enable=0")
+    assert suites.boot_args("boot") == suites.boot_args("all") == suites.boot_args("module") == ()
+    assert suites.expected_taint("module") == 0 and suites.expected_taint("ftrace") == suites.TAINT_TEST
+
+
+def test_the_suite_bench_table_judges_the_warm_target_on_x86_64_and_arm64() -> None:
+    from harness.results import bench_table
+
+    run = {"suite": "ftrace", "kernel": "6.12.117", "cores": 2, "runs": 3, "arches": {
+        "x86_64": {"cold_make_default": 134.0, "cold_make": 280.0, "warm": 85.0, "warm_status": "xfail",
+                   "boot": 2.0, "session": 80.0},
+        "arm": {"cold_make_default": 139.0, "cold_make": 300.0, "warm": 200.0, "warm_status": "pass",
+                "boot": 1.0, "session": 190.0}}}
+    table = bench_table.format_suite_bench(run)
+    assert "| x86_64 | 134.0 s | 280.0 s | 2.09x | 85.0 s (xfail) | 2.0 s | 80.0 s | < 90 s: met |" in table
+    assert "| arm | 139.0 s | 300.0 s | 2.16x | 200.0 s (pass) | 1.0 s | 190.0 s |  |" in table
