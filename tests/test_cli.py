@@ -161,3 +161,11 @@ def test_inside_a_kernel_tree_the_tree_defaults_to_it_and_says_so(tmp_path: Path
     result = installed("check", "--arch", "x86_64", cwd=tree / "kernel/trace", cache=tmp_path / "c")
     assert result.stdout.splitlines()[0].startswith(f"--tree {tree.resolve()}: the kernel tree this command runs in")
     assert result.returncode == 2 and "mrproper" in result.stderr
+
+
+@pytest.mark.parametrize("task", [("check", "--arch", "x86_64"), ("matrix",), ("lava", "--out", "o"),
+                                  ("compare", "--base", "HEAD")])
+def test_an_unknown_suite_exits_2_and_names_the_suites(tmp_path: Path, task: tuple[str, ...]) -> None:
+    result = inv(*task, "--suite", "everything", cache=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "module, ftrace, boot, all" in result.stderr

@@ -166,7 +166,7 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
             module="rendered", suite="module"):
     """Check base and head of a git tree (or every commit between) per arch; print what regressed or changed, what was fixed, what failed on both. Exit 1 on a regression, 125 when a step built and booted on neither side, 0 otherwise, 2 usage."""
     from harness.runs import compare as comparing
-    from harness.runs.options import CheckOptions
+    from harness.runs.options import CheckOptions, check_choices
 
     if not base:
         raise errors.UserError("--base is required: the revision to compare against, e.g. --base origin/master")
@@ -175,6 +175,7 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     template = CheckOptions(arch=resolve_arch(names[0]), profile=profile, toolchain=toolchain, verbose=verbose,
                             module=module, kconfig_add=tuple(kconfig_add or []), command=command("compare"),
                             suite=suite)
+    check_choices(template)  # bad options are named before any revision is read
     waived = set(allow_warnings or [])
     plan = comparing.plan(Path(where), base, head, each, names, template, waived)
     out = json_target(json)
