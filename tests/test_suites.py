@@ -253,3 +253,14 @@ def test_the_suite_bench_table_judges_the_warm_target_on_x86_64_and_arm64() -> N
     table = bench_table.format_suite_bench(run)
     assert "| x86_64 | 134.0 s | 280.0 s | 2.09x | 85.0 s (xfail) | 2.0 s | 80.0 s | < 90 s: met |" in table
     assert "| arm | 139.0 s | 300.0 s | 2.16x | 200.0 s (pass) | 1.0 s | 190.0 s |  |" in table
+
+
+def test_a_case_that_writes_argn_where_the_readme_does_not_offer_it_is_not_held_against_the_kernel() -> None:
+    out = ("[1] Kprobe event VFS type argument\t[FAIL]\n+ . /kh/ftrace/test.d/kprobe/kprobe_args_vfs.tc\n"
+           "+ echo 'p:testprobe dput name=$arg1:%pd'\nsh: write error: Invalid argument\n")
+    obs = _obs(("kprobe/add_and_remove.tc", out, 1))
+    obs.readme = CommandResult("cat README", "  $stack<index>, $stack, $retval, $comm\n", 0)
+    check = suite_checks.ftrace_checks(obs, PLAN, "")[0]
+    assert check.status == NOT_RUN and not check.offered and "$arg<N>" in check.detail
+    obs.readme = CommandResult("cat README", "  $stack<index>, $stack, $retval, $comm, $arg<N>\n", 0)
+    assert suite_checks.ftrace_checks(obs, PLAN, "")[0].status == FAIL  # offered, and refused: the kernel's

@@ -4,6 +4,7 @@ tree's KUnit parser."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 
@@ -35,7 +36,22 @@ def _log_lines(output: str) -> list[str]:
     return [line.strip() for line in tail if line.strip()]
 
 
-def _case_checks(case: str, result: CommandResult) -> list[Check]:
+ARGN = "$arg<N>"  # how the tracefs README offers function arguments by number
+_ARGN_USE = re.compile(r"^\+ echo .*\$arg[0-9]")
+
+
+def _refused_argn(log: list[str], readme: str) -> str:
+    """The definition a case wrote with $argN that this kernel refused, when its README does not offer
+    $argN (arm, mips): the case lacks that requires: line, and the kernel did as it documents."""
+    if not readme or ARGN in readme:
+        return ""
+    for line, after in itertools.pairwise(log):
+        if _ARGN_USE.match(line) and "Invalid argument" in after:
+            return line.removeprefix("+ echo ").strip()
+    return ""
+
+
+def _case_checks(case: str, result: CommandResult, readme: str = "") -> list[Check]:
     found = list(_RESULT.finditer(result.output))
     if not found:
         return [Check(case_name(case), FAIL, "the framework printed no result for this case (status "
@@ -51,6 +67,10 @@ def _case_checks(case: str, result: CommandResult) -> list[Check]:
             reasons = [line for line in log if _REASON.fullmatch(line)]
             why = reasons[-1] if reasons else "the case printed no reason (it found nothing to test on this kernel)"
             checks.append(Check(name, NOT_RUN, f"{outcome}: {title}: {why}", offered=False))
+        elif outcome == "FAIL" and (refused := _refused_argn(log, readme)):
+            checks.append(Check(name, NOT_RUN, f"{outcome}, but not the kernel's: {title}: it writes {refused}, and "
+                                f"this kernel's README does not offer {ARGN} (the case does not require it)",
+                                offered=False))
         else:
             checks.append(Check(name, FAIL, f"{outcome}: {title}; the end of its log: " + " | ".join(log[-8:]),
                                 (f"{outcome.lower()}: {title}",)))
@@ -61,10 +81,11 @@ def ftrace_checks(obs: Observations, plan: SuitePlan, console: str) -> list[Chec
     """One check per case the plan named (a case the guest never reached fails, and says why), and
     ftrace:kernel_log: no WARN, BUG or Oops while they ran."""
     ran = dict(obs.ftrace_cases)
+    readme = obs.readme.output if obs.readme else ""
     checks: list[Check] = []
     for case in plan.ftrace_cases:
         if case in ran:
-            checks += _case_checks(case, ran[case])
+            checks += _case_checks(case, ran[case], readme)
         elif obs.ftrace_stopped.startswith(f"{case}: "):
             checks.append(Check(case_name(case), FAIL, f"the case never finished: {obs.ftrace_stopped}",
                                 ("did not finish",)))
