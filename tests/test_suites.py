@@ -259,7 +259,8 @@ def test_a_case_that_writes_argn_where_the_readme_does_not_offer_it_is_not_held_
     out = ("[1] Kprobe event VFS type argument\t[FAIL]\n+ . /kh/ftrace/test.d/kprobe/kprobe_args_vfs.tc\n"
            "+ echo 'p:testprobe dput name=$arg1:%pd'\nsh: write error: Invalid argument\n")
     obs = _obs(("kprobe/add_and_remove.tc", out, 1))
-    obs.readme = CommandResult("cat README", "  $stack<index>, $stack, $retval, $comm\n", 0)
+    obs.readme = CommandResult("cat README", "  $stack<index>, $stack, $retval, $comm,\n"
+                               "  kernel return probes support: $retval, $arg<N>, $comm\n", 0)
     check = suite_checks.ftrace_checks(obs, PLAN, "")[0]
     assert check.status == NOT_RUN and not check.offered and "$arg<N>" in check.detail
     obs.readme = CommandResult("cat README", "  $stack<index>, $stack, $retval, $comm, $arg<N>\n", 0)

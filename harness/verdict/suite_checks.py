@@ -36,7 +36,9 @@ def _log_lines(output: str) -> list[str]:
     return [line.strip() for line in tail if line.strip()]
 
 
-ARGN = "$arg<N>"  # how the tracefs README offers function arguments by number
+# how the tracefs README's list of fetch args offers function arguments by number ("$arg<N>" alone
+# also appears in its line on kretprobes, on every arch)
+ARGN = "$comm, $arg<N>"
 _ARGN_USE = re.compile(r"^\+ echo .*\$arg[0-9]")
 
 
