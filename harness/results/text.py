@@ -38,6 +38,7 @@ def format_result(result: RunResult) -> str:
         f"\n{result.status.upper()}: {result.arch}, Linux {result.kernel_version}, "
         + ("the tree's own module, " if result.module == "in-tree" else "")
         + ("LLVM, " if result.toolchain == "llvm" else "")
+        + (f"suite {result.suite}, " if result.suite != "module" else "")
         + f"profile {result.profile}, {result.func} ({result.seconds:.1f} s; artifacts in {result.artifacts})"
     )
     return "\n".join(parts)
