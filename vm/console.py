@@ -148,20 +148,29 @@ class Console:
     def _fail(self, stage: Stage, reason: str) -> StageError:
         return StageError(stage.name, reason, self._transcript.tail())
 
-    def expect(self, pattern: str, stage: Stage) -> re.Match[str]:
-        """Wait for a regex within the stage deadline; timeout or EOF raise StageError."""
+    def _wait(self, patterns: list[str], stage: Stage) -> int:
+        """Wait for the first of patterns within the stage deadline (its index); timeout or EOF raise
+        StageError naming the first."""
         remaining = stage.remaining()
         if remaining <= 0:
             raise self._fail(stage, f"deadline of {stage.seconds:.0f}s passed")
         try:
-            self.child.expect(pattern, timeout=remaining)
+            which: int = self.child.expect(patterns, timeout=remaining)
         except pexpect.TIMEOUT:
-            raise self._fail(stage, f"no answer within {stage.seconds:.0f}s (waiting for {pattern!r})") from None
+            raise self._fail(stage, f"no answer within {stage.seconds:.0f}s (waiting for {patterns[0]!r})") from None
         except pexpect.EOF:
             raise self._fail(stage, "QEMU exited (the guest died or rebooted)") from None
+        return which
+
+    def _match(self) -> re.Match[str]:
         match = self.child.match
         assert isinstance(match, re.Match)
         return match
+
+    def expect(self, pattern: str, stage: Stage) -> re.Match[str]:
+        """Wait for a regex within the stage deadline; timeout or EOF raise StageError."""
+        self._wait([pattern], stage)
+        return self._match()
 
     def run(self, command: str, stage: Stage, may_fail: bool = False) -> CommandResult:
         """Run one shell command in the guest; return its output and exit status."""
@@ -183,25 +192,14 @@ class Console:
         """The command's end frame; when the kernel reports a crash on the console first (an Oops
         forces its report there), the command gets CRASH_GRACE more seconds at most: a task that died
         holding a lock leaves the command waiting for ever."""
-        remaining = stage.remaining()
-        if remaining <= 0:
-            raise self._fail(stage, f"deadline of {stage.seconds:.0f}s passed")
-        try:
-            which = self.child.expect([pattern, CRASH_END], timeout=remaining)
-        except pexpect.TIMEOUT:
-            raise self._fail(stage, f"no answer within {stage.seconds:.0f}s (waiting for {pattern!r})") from None
-        except pexpect.EOF:
-            raise self._fail(stage, "QEMU exited (the guest died or rebooted)") from None
-        if which == 1:
+        if self._wait([pattern, CRASH_END], stage) == 1:
             grace = Stage(stage.name, min(CRASH_GRACE, max(stage.remaining(), 0.0)))
             try:
                 return self.expect(pattern, grace)
             except StageError:
                 raise self._fail(stage, f"the kernel reported a crash on the console and the command did not "
                                  f"finish within {CRASH_GRACE:.0f}s after it") from None
-        match = self.child.match
-        assert isinstance(match, re.Match)
-        return match
+        return self._match()
 
     def interact(self, escape: str) -> None:
         """Give the console to the user's terminal until they type escape or QEMU exits."""

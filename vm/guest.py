@@ -150,10 +150,9 @@ def ftrace_command(directory: str, case: str) -> str:
             f"rm -rf {FTRACE_LOG} {FTRACE_OUT}; cd /; [ $s = 0 ]")
 
 
-def _ftrace(shell: Shell, obs: Observations, plan: SuitePlan, stage: StageFactory) -> None:
-    """Each case in its own command with its own deadline; one that never finishes stops the rest
-    (the console is no longer at a prompt), and says so."""
-    s = stage("ftrace")
+def _ftrace(shell: Shell, obs: Observations, plan: SuitePlan, stage: StageFactory, s: Stage) -> None:
+    """After a marker (in stage s), each case in its own command with its own deadline; one that never
+    finishes stops the rest (the console is no longer at a prompt), and says so."""
     marker = f"{SUITES_START[:3]}''{SUITES_START[3:]}"  # split, so an echoed command line never matches
     before = shell.run(f"echo {marker}; dmesg | wc -l", s).output.strip().rsplit("\n", 1)[-1].strip()
     for case in plan.ftrace_cases:
@@ -181,9 +180,9 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
         e.observations = obs
         raise
     if plan.ftrace_cases:
-        started = stage("ftrace")
-        _ftrace(shell, obs, plan, stage)
-        obs.stage_seconds["ftrace"] = started.elapsed()
+        s = stage("ftrace")
+        _ftrace(shell, obs, plan, stage, s)
+        obs.stage_seconds["ftrace"] = s.elapsed()
     return obs
 
 

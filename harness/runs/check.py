@@ -92,14 +92,6 @@ def suite_plan(suite: str, tree: Path) -> SuitePlan:
                      boot_args=suites.boot_args(suite))
 
 
-def judge_plan(ctx: Context, obs: guest.Observations, console: str) -> None:
-    """The suites' checks beside the module's: the boot self tests read with the tree's own KUnit parser."""
-    if not (ctx.plan.ftrace_cases or ctx.plan.boot):
-        return
-    kunit = selftests.kunit_results(ctx.build.tree.path, obs.dmesg_text) if ctx.plan.boot else None
-    judging.judge_suites(ctx.result, obs, ctx.plan, console, kunit, kunit_offered(ctx.build))
-
-
 def kunit_offered(build: kbuild.KernelBuild) -> dict[str, bool]:
     """The boot-time KUnit suites the build folder's configuration has."""
     config = build.out / ".config"
@@ -157,7 +149,8 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
     (ctx.run_dir / "dmesg.txt").write_text(obs.dmesg_text)
     judging.judge_session(result, obs, spec, opts.arch, consoles[0].transcript(), in_tree=opts.module == intree.IN_TREE,
                           taint=suites.expected_taint(opts.suite))
-    judge_plan(ctx, obs, consoles[0].transcript())
+    judging.judge_suites(result, obs, ctx.plan, consoles[0].transcript(), ctx.build.tree.path,
+                         kunit_offered(ctx.build))
 
 
 def classify(opts: CheckOptions, result: RunResult, issues: tuple[known_issues.KnownIssue, ...] | None = None) -> None:

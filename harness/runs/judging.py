@@ -4,7 +4,9 @@ and verdict: the same for a live console session and for a LAVA job's log."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from harness.build import selftests
 from harness.errors import StageError
 from harness.results.run import RunResult
 from harness.spec.arches import Arch
@@ -30,17 +32,20 @@ def judge_session(result: RunResult, obs: Observations, spec: ProbeSpec, arch: A
     result.verdict = verdict(result.checks)
 
 
-def judge_suites(result: RunResult, obs: Observations, plan: SuitePlan, console: str,
-                 kunit: Mapping[str, object] | None, offered: Mapping[str, bool]) -> None:
+def judge_suites(result: RunResult, obs: Observations, plan: SuitePlan, console: str, tree: Path | None,
+                 offered: Mapping[str, bool]) -> None:
     """The plan's suites beside the module's checks: the ftrace cases, and the boot self tests read
-    from the kernel log (kunit: the tree's parser's reading of it; offered: the KUnit suites the
-    configuration has)."""
+    from the kernel log by the KUnit parser of tree (None, or a tree not on this machine: no parser;
+    offered: the KUnit suites the configuration has). Nothing to add for the module's session alone."""
+    if not (plan.ftrace_cases or plan.boot):
+        return
     added: list[Check] = []
     if plan.ftrace_cases:
         after = split_console(console)[1]
         added += suite_checks.ftrace_checks(obs, plan, after)
         result.facts.update(suite_checks.ftrace_facts(obs, after))
     if plan.boot:
+        kunit = selftests.kunit_results(tree, obs.dmesg_text) if tree is not None and tree.is_dir() else None
         boot = [suite_checks.startup_check(obs.dmesg_text), *suite_checks.kunit_checks(kunit, offered, obs.dmesg_text)]
         result.facts.update(suite_checks.boot_facts(boot))
         added += boot

@@ -127,10 +127,8 @@ def judge(log_text: str, meta: JobMeta, result: RunResult) -> None:
         return
     judging.judge_session(result, obs, spec, resolve_arch(meta.arch), log.target, lava_checks,
                           taint=suites.expected_taint(meta.suite))
-    if plan.ftrace_cases or plan.boot:
-        tree = Path(meta.tree)
-        kunit = selftests.kunit_results(tree, obs.dmesg_text) if plan.boot and tree.is_dir() else None
-        judging.judge_suites(result, obs, plan, log.target, kunit, meta.kunit_offered or {})
+    judging.judge_suites(result, obs, plan, log.target, Path(meta.tree) if meta.tree else None,
+                         meta.kunit_offered or {})
 
 
 def run_job(opts: CheckOptions, out: Path, echo: Echo = print) -> RunResult:
