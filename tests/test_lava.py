@@ -132,7 +132,7 @@ def test_the_live_console_log_and_a_script_log_are_read_by_one_parser(data: Path
 @pytest.mark.parametrize("arch", sorted(ARCHES))
 def test_jobs_put_qemu_settings_in_the_context_for_the_stock_qemu_device_type(arch: str) -> None:
     job = lava.job_definition(ARCHES[arch], "n", "file:///k", "http://lab/initramfs.cpio", "console=ttyS0")
-    assert job["device_type"] == "qemu" and job["context"]["arch"] == lava.CONTEXTS[arch]["arch"]  # type: ignore[index]
+    assert job["device_type"] == "qemu" and job["context"]["arch"] == dict(ARCHES[arch].lava_context)["arch"]  # type: ignore[index]
     deploy = job["actions"][0]["deploy"]  # type: ignore[index]
     assert deploy["images"]["ramdisk"]["format"] == "cpio.newc" and deploy["images"]["ramdisk"]["overlays"]["lava"]
     assert yaml.safe_load(lava.dump(job)) == job
@@ -140,7 +140,11 @@ def test_jobs_put_qemu_settings_in_the_context_for_the_stock_qemu_device_type(ar
         device = yaml.safe_load(lava.device_dictionary(ARCHES[arch]))
         command = device["actions"]["boot"]["methods"]["qemu"]["parameters"]["command"]
         assert command == ARCHES[arch].qemu_binary
-        assert "-enable-kvm" not in device["actions"]["boot"]["methods"]["qemu"]["parameters"]["options"]
+        qemu = device["actions"]["boot"]["methods"]["qemu"]["parameters"]
+        assert "-enable-kvm" not in qemu["options"]
+        given = " ".join([*qemu["options"], *qemu.get("extra", [])])
+        ours = ARCHES[arch].qemu_machine_args
+        assert all(f"{flag} {value}" in given for flag, value in zip(ours[::2], ours[1::2]))
 
 
 def test_the_token_goes_only_to_https_or_to_this_machine() -> None:

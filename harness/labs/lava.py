@@ -28,19 +28,12 @@ DEFINITION = "kprobe-harness"
 STAGES = ("prepare", "insmod", "trigger", "trace", "grammar", "rmmod", "reload")  # the test cases the script reports
 MEMORY_MB = 256
 
-# The QEMU settings of each arch, as a lab job gives them: in the job's context, which the stock
-# qemu.jinja2 device type reads (so any lab with a qemu device runs the job unchanged).
-CONTEXTS: dict[str, dict[str, object]] = {
-    "x86_64": {"arch": "x86_64", "no_kvm": True},
-    "arm64": {"arch": "arm64", "machine": "virt", "cpu": "max", "no_kvm": True},
-    "arm": {"arch": "arm", "machine": "virt", "cpu": "cortex-a15", "no_kvm": True},
-    "riscv64": {"arch": "riscv64", "machine": "virt", "cpu": "rv64", "no_kvm": True,
-                "extra_options": ["-bios /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf"]},
-}
-
 
 def context(arch: Arch) -> dict[str, object]:
-    return {**CONTEXTS[arch.name], "memory": MEMORY_MB}
+    """The QEMU settings of an arch as a lab job gives them: in the job's context, which the stock
+    qemu.jinja2 device type reads (so any lab with a qemu device runs the job unchanged)."""
+    return {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in arch.lava_context},
+            "no_kvm": True, "memory": MEMORY_MB}
 
 
 def job_definition(arch: Arch, name: str, kernel_url: str, ramdisk_url: str, cmdline: str,

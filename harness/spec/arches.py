@@ -75,6 +75,10 @@ class Arch:
     arg_registers: tuple[str, ...] = ()
     # the $stack<N> index of the first argument passed on the stack, at a function's entry
     first_stack_arg: int = 0
+    # profiles whose fetches are the probed function's real arguments, so their values are checked
+    value_profiles: tuple[str, ...] = ("abi",)
+    # how a LAVA job's context describes the QEMU machine to the stock qemu device type
+    lava_context: tuple[tuple[str, object], ...] = ()
 
     def kconfig_for(self, version: str, toolchain: str = "gcc") -> tuple[str, ...]:
         """The arch fragment for a kernel version (e.g. "6.12.117") and toolchain."""
@@ -111,6 +115,7 @@ class Arch:
 ARCHES: dict[str, Arch] = {
     "x86_64": Arch(
         name="x86_64",
+        lava_context=(("arch", "x86_64"),),
         linux_arch="x86",
         uname_machine="x86_64",
         cross_compile="x86_64-linux-gnu-",
@@ -144,6 +149,7 @@ ARCHES: dict[str, Arch] = {
     ),
     "arm64": Arch(
         name="arm64",
+        lava_context=(("arch", "arm64"), ("machine", "virt"), ("cpu", "max")),
         linux_arch="arm64",
         uname_machine="aarch64",
         cross_compile="aarch64-linux-gnu-",
@@ -166,6 +172,7 @@ ARCHES: dict[str, Arch] = {
     ),
     "arm": Arch(
         name="arm",
+        lava_context=(("arch", "arm"), ("machine", "virt"), ("cpu", "cortex-a15")),
         linux_arch="arm",
         uname_machine="armv7l",
         cross_compile="arm-linux-gnueabihf-",
@@ -196,6 +203,8 @@ ARCHES: dict[str, Arch] = {
     ),
     "riscv64": Arch(
         name="riscv64",
+        lava_context=(("arch", "riscv64"), ("machine", "virt"), ("cpu", "rv64"),
+                      ("extra_options", ("-bios /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf",))),
         linux_arch="riscv",
         uname_machine="riscv64",
         cross_compile="riscv64-linux-gnu-",
@@ -236,6 +245,117 @@ ARCHES: dict[str, Arch] = {
         ),
         extra_packages=("opensbi",),
     ),
+    "i386": Arch(
+        name="i386",
+        lava_context=(("arch", "i386"),),
+        linux_arch="i386",
+        uname_machine="i686",
+        cross_compile="i686-linux-gnu-",
+        toolchain_packages=("gcc-i686-linux-gnu", "libc6-dev-i386-cross"),
+        kernel_image="arch/x86/boot/bzImage",
+        qemu_binary="qemu-system-i386",
+        qemu_package="qemu-system-x86",
+        qemu_machine_args=(),
+        console="ttyS0",
+        word_bits=32,
+        # the kernel is built with -mregparm=3: three arguments in registers, the rest on the stack
+        arg_registers=("ax", "dx", "cx"),
+        first_stack_arg=1,  # $stack0 is the return address the call pushed
+        # upstream's x86 strings are this convention: here they fetch the real arguments
+        value_profiles=("abi", "upstream"),
+        kconfig=(
+            "CONFIG_SERIAL_8250=y",
+            "CONFIG_SERIAL_8250_CONSOLE=y",
+        ),
+        probes=(
+            ("upstream", ("dfd=%ax", "filename=%dx", "flags=%cx", "mode=+4($stack)")),
+            ("abi", ("dfd=%ax:s32", "filename=+0(%dx):ustring", "flags=%cx:x32", "mode=+4($stack):x16")),
+        ),
+    ),
+    "ppc64le": Arch(
+        name="ppc64le",
+        # the stock device type knows "ppc64" (qemu-system-ppc64, either byte order) and no -cpu for it
+        lava_context=(("arch", "ppc64"), ("machine", "pseries"), ("extra_options", ("-cpu power9",))),
+        linux_arch="powerpc",
+        uname_machine="ppc64le",
+        cross_compile="powerpc64le-linux-gnu-",
+        toolchain_packages=("gcc-powerpc64le-linux-gnu", "libc6-dev-ppc64el-cross"),
+        kernel_image="vmlinux",
+        qemu_binary="qemu-system-ppc64",
+        qemu_package="qemu-system-ppc",
+        qemu_machine_args=("-machine", "pseries", "-cpu", "power9"),
+        console="hvc0",
+        # ELFv2: a probe on a symbol is armed at the local entry point, past the TOC setup
+        entry_offsets=(0, 8),
+        arg_registers=tuple(f"r{i}" for i in range(3, 11)),
+        # past the 32-byte frame header and the save area of the eight register arguments
+        first_stack_arg=12,
+        kconfig=(
+            "CONFIG_PPC64=y",
+            "CONFIG_PPC_BOOK3S_64=y",
+            "CONFIG_CPU_LITTLE_ENDIAN=y",
+            "CONFIG_PPC_PSERIES=y",
+            "CONFIG_HVC_CONSOLE=y",
+        ),
+        probes=(
+            # the seed's module has no powerpc strings (its other arches get no fetch args):
+            # the same plain registers its arm64 and riscv strings use
+            ("upstream", ("dfd=%r3", "filename=%r4", "flags=%r5", "mode=%r6")),
+            ("abi", ("dfd=%r3:s32", "filename=+0(%r4):ustring", "flags=%r5:x32", "mode=%r6:x16")),
+        ),
+    ),
+    "s390x": Arch(
+        name="s390x",
+        # the stock device type gives s390x no -machine
+        lava_context=(("arch", "s390x"), ("extra_options", ("-machine s390-ccw-virtio",))),
+        linux_arch="s390",
+        uname_machine="s390x",
+        cross_compile="s390x-linux-gnu-",
+        toolchain_packages=("gcc-s390x-linux-gnu", "libc6-dev-s390x-cross"),
+        kernel_image="arch/s390/boot/bzImage",
+        qemu_binary="qemu-system-s390x",
+        qemu_package="qemu-system-misc",
+        qemu_machine_args=("-machine", "s390-ccw-virtio"),
+        console="ttysclp0",
+        arg_registers=("r2", "r3", "r4", "r5", "r6"),
+        first_stack_arg=20,  # past the 160-byte register save area the caller reserves
+        kconfig=(
+            "CONFIG_SCLP_TTY=y",
+            "CONFIG_SCLP_CONSOLE=y",
+        ),
+        probes=(
+            ("upstream", ("dfd=%r2", "filename=%r3", "flags=%r4", "mode=%r5")),
+            ("abi", ("dfd=%r2:s32", "filename=+0(%r3):ustring", "flags=%r4:x32", "mode=%r5:x16")),
+        ),
+    ),
+    "mips64el": Arch(
+        name="mips64el",
+        # not in the stock device type's list: its fallback names the binary qemu-system-<arch>
+        lava_context=(("arch", "mips64el"), ("extra_options", ("-machine malta", "-cpu MIPS64R2-generic"))),
+        linux_arch="mips",
+        uname_machine="mips64",
+        cross_compile="mips64el-linux-gnuabi64-",
+        toolchain_packages=("gcc-mips64el-linux-gnuabi64", "libc6-dev-mips64el-cross"),
+        kernel_image="vmlinux",
+        qemu_binary="qemu-system-mips64el",
+        qemu_package="qemu-system-mips",
+        qemu_machine_args=("-machine", "malta", "-cpu", "MIPS64R2-generic"),
+        console="ttyS0",
+        # n64: a0-a7 are r4-r11 (the kernel's register table knows only the rN names)
+        arg_registers=tuple(f"r{i}" for i in range(4, 12)),
+        kconfig=(
+            "CONFIG_MIPS_MALTA=y",
+            "CONFIG_CPU_MIPS64_R2=y",
+            "CONFIG_64BIT=y",
+            "CONFIG_CPU_LITTLE_ENDIAN=y",
+            "CONFIG_SERIAL_8250=y",
+            "CONFIG_SERIAL_8250_CONSOLE=y",
+        ),
+        probes=(
+            ("upstream", ("dfd=%r4", "filename=%r5", "flags=%r6", "mode=%r7")),
+            ("abi", ("dfd=%r4:s32", "filename=+0(%r5):ustring", "flags=%r6:x32", "mode=%r7:x16")),
+        ),
+    ),
 }
 
 ALIASES = {
@@ -245,6 +365,12 @@ ALIASES = {
     "armhf": "arm",
     "armv7": "arm",
     "riscv": "riscv64",
+    "x86": "i386",
+    "i686": "i386",
+    "ppc64el": "ppc64le",
+    "powerpc64le": "ppc64le",
+    "s390": "s390x",
+    "mips64": "mips64el",
 }
 
 

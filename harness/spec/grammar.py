@@ -266,7 +266,11 @@ class _Target:
 
     def __init__(self, arch: Arch) -> None:
         self.arch, self.w = arch, arch.word_bits
-        self.regs = tuple(f"%{r}" for r in arch.arg_registers)
+        self.n_regs = len(arch.arg_registers)
+        # each argument's fetch at the function's entry: its register, then its stack slot (i386
+        # passes only three arguments in registers)
+        self.regs = tuple(f"%{r}" for r in arch.arg_registers) + tuple(
+            f"$stack{arch.first_stack_arg + i}" for i in range(N_ARGS - self.n_regs))
         self.at = layout(self.w // 8)
         self.word = f"x{self.w}"
 
@@ -281,7 +285,7 @@ class _Target:
         return tuple(f.definition for f in self.events()[0].fields)
 
     def events(self) -> tuple[Event, ...]:
-        n_regs, r, w = len(self.regs), self.regs, self.word
+        n_regs, r, w = self.n_regs, self.regs, self.word
         first = self.arch.first_stack_arg
         sym = re.compile(rf"{ARGS_FUNC}\+0x0/0x[0-9a-f]+ \[\w+\]")
         string_fields = [Field(f"k{n}", f"+0({self.member('kstr', i)}):string", _each(lambda c, i=i: quoted(KERNEL_STRINGS[i])))
