@@ -58,3 +58,28 @@ def test_version_tuple_reads_release_strings() -> None:
     assert version_tuple("6.12.117") == (6, 12, 117)
     assert version_tuple("6.1") == (6, 1)
     assert version_tuple("6.13.0-rc3") == (6, 13, 0)
+
+
+def test_value_checks_follow_the_profiles_that_fetch_real_arguments() -> None:
+    from harness.verdict.session_checks import value_checks_of
+
+    assert value_checks_of("abi", "do_sys_open", "x86_64") == ("filename_arg", "register_args", "retval")
+    assert value_checks_of("upstream", "do_sys_open", "x86_64") == ()  # the i386 convention on x86_64
+    # on i386 upstream's strings are the real arguments; its filename is an address, not a string
+    assert value_checks_of("upstream", "do_sys_open", "i386") == ("register_args", "retval")
+    assert value_checks_of("abi", "vfs_read", "i386") == ()
+
+
+def test_no_arch_name_is_written_outside_the_table() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    names = "|".join(re.escape(n) for n in ARCHES if n not in ("arm",))  # "arm" is also an English word
+    pattern = re.compile(rf"[\"'](?:{names})[\"']")
+    allowed = {"harness/spec/arches.py", "harness/cli/tasks.py", "harness/runs/bench.py",
+               "harness/results/bench_table.py"}  # the default arch of single-arch tasks; the bench's x86_64 baseline
+    found = [f"{path.relative_to(root)}:{n}" for path in [*root.joinpath("harness").rglob("*.py"), *root.joinpath("vm").rglob("*.py")]
+             if str(path.relative_to(root)) not in allowed
+             for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, f"arch names in code outside the arch table: {found}"

@@ -169,3 +169,21 @@ def test_an_unknown_suite_exits_2_and_names_the_suites(tmp_path: Path, task: tup
     result = inv(*task, "--suite", "everything", cache=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "module, ftrace, boot, all" in result.stderr
+
+
+def test_no_task_option_shares_a_name_with_an_invoke_core_flag() -> None:
+    """invoke reads its own long flags anywhere on the line: a task option named like one (say --debug)
+    would be taken by invoke, and the task would run without it, silently. (A short flag after the
+    task's name goes to the task: `inv render -p upstream` renders the upstream profile.)"""
+    from invoke.collection import Collection
+    from invoke.program import Program
+
+    from harness.cli import tasks
+
+    program = Program()
+    core = {name for arg in [*program.core_args(), *program.task_args()] for name in arg.names}
+    namespace = Collection.from_module(tasks)
+    clashes = [f"inv {name} --{arg}" for name in namespace.task_names
+               for arg in namespace[name].get_arguments() for arg in arg.names
+               if len(arg) > 1 and arg in core]
+    assert not clashes, f"task options that invoke's own flags would swallow: {clashes}"

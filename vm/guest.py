@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.errors import StageError
-from harness.spec import grammar
+from harness.spec import grammar, sanitizers
 from harness.spec.render import ProbeSpec, grammar_of
 from harness.verdict.observations import (
     MISSING,
@@ -36,7 +36,7 @@ GRAMMAR = f"/sys/kernel/debug/{grammar.DEBUGFS_DIR}"
 
 # Seconds allowed for each guest stage (boot is handled where QEMU starts).
 STAGE_SECONDS = {"prepare": 30.0, "insmod": 60.0, "trigger": 60.0, "trace": 60.0, "grammar": 90.0, "rmmod": 60.0,
-                 "reload": 60.0, "ftrace": 240.0}  # ftrace: each case
+                 "reload": 60.0, "ftrace": 240.0, "kmemleak": 180.0}  # ftrace: each case
 
 StageFactory = Callable[[str], Stage]
 
@@ -166,6 +166,13 @@ def _ftrace(shell: Shell, obs: Observations, plan: SuitePlan, stage: StageFactor
     obs.ftrace_dmesg = shell.run(f"dmesg | tail -n +{since}", stage("ftrace"))
 
 
+def kmemleak_command() -> str:
+    """Wait until what the session allocated is old enough to be reported, scan twice (an object is
+    reported once two scans found it unreferenced), print the report."""
+    f = sanitizers.KMEMLEAK_FILE
+    return f"sleep {sanitizers.KMEMLEAK_AGE_S}; echo scan > {f}; echo scan > {f}; cat {f}"
+
+
 def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactory = default_stage,
                 targets: Targets | None = None, plan: SuitePlan = MODULE_ONLY) -> Observations:
     """insmod -> trigger -> read profile, ring buffer and trace -> grammar target -> rmmod -> reopen
@@ -174,8 +181,15 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
     targets = targets or Targets.new()
     marker = f"kh-after-rmmod-{targets.existing.rsplit('-', 1)[-1]}"  # unique per run, as the targets are
     obs = Observations(module_path=module_path, targets=targets, marker=marker)
+    leaks = "kmemleak" in plan.sanitizers
     try:
+        if leaks:  # what boot left unreferenced is not the session's
+            shell.run(f"echo clear > {sanitizers.KMEMLEAK_FILE}", stage("prepare"))
         _session(shell, spec, module_path, stage, targets, obs)
+        if leaks and obs.reload:
+            s = stage("kmemleak")
+            obs.kmemleak = shell.run(kmemleak_command(), s)
+            obs.stage_seconds["kmemleak"] = s.elapsed()
     except StageError as e:
         e.observations = obs
         raise

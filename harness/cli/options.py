@@ -52,6 +52,9 @@ COMMON_HELP = {
     "suite": "what runs in the guest: module (default: our module's session), ftrace (also the tree's own "
              "ftrace selftests for kprobes and dynamic events), boot (also the kernel's boot-time probe self "
              "tests) or all; ftrace, boot and all build a larger configuration in folders of their own",
+    "sanitizers": "build the kernel with its sanitizers (KASAN where the arch has it, lockdep, atomic-sleep "
+                  "checks, debug objects, kmemleak, UBSAN bounds), in folders of its own, and fail on any report "
+                  "they print or any object kmemleak finds unreferenced after the session",
     "no_known_issues": "report the raw verdict: a failure explained by known_issues.toml is a FAIL, not an "
                        "XFAIL (for git bisect run on a known issue)",
 }
@@ -165,7 +168,8 @@ def arch_names(arches: str) -> list[str]:
 def cell_options(task: str, arch: str, tree: str | None, kernel: str = DEFAULT_KERNEL,
                  profile: str = DEFAULT_PROFILE, func: str | None = None, kconfig_add: Sequence[str] | None = None,
                  patch: Sequence[str] | None = None, no_known_issues: bool = False, toolchain: str = "gcc",
-                 module: str = "rendered", verbose: bool = False, suite: str = "module") -> CheckOptions:
+                 module: str = "rendered", verbose: bool = False, suite: str = "module",
+                 sanitizers: bool = False) -> CheckOptions:
     """One cell's options, every one checked before any work starts (UserError, exit 2)."""
     if tree is None and (here := kernel_tree_here()) is not None:
         tree = str(here)
@@ -174,7 +178,7 @@ def cell_options(task: str, arch: str, tree: str | None, kernel: str = DEFAULT_K
         profile=profile, func=func, kconfig_add=tuple(kconfig_add or ()),
         patches=tuple(patching.check_patch_file(Path(p)) for p in patch or ()),
         known_issues=not no_known_issues, command=command(task), toolchain=toolchain, module=module,
-        verbose=verbose, suite=suite,
+        verbose=verbose, suite=suite, sanitizers=sanitizers,
     )
     check_options(opts)
     return opts

@@ -60,12 +60,12 @@ def setup(c):  # type: ignore[no-untyped-def]
 @guarded
 def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
           kconfig_add=None, patch=None, json=None, no_known_issues=False, junit=None, ktap=None, markdown=None,
-          toolchain="gcc", verbose=False, module="rendered", suite="module"):
+          toolchain="gcc", verbose=False, module="rendered", suite="module", sanitizers=False):
     """Build, boot under QEMU, run the checks. Exit 0 pass or XFAIL (known issue), 1 fail or XPASS, 2 usage, 125 kernel build failed."""
     from harness.runs.check import run_check
 
     opts = cell_options("check", arch, tree, kernel, profile, func, kconfig_add, patch, no_known_issues, toolchain,
-                        module, verbose, suite)
+                        module, verbose, suite, sanitizers)
     out, targets = json_target(json), report_targets(junit, ktap, markdown)
     return conclude_run(run_check(opts, echo=echo), "check", out, targets)
 
@@ -87,12 +87,12 @@ def render(c, arch="x86_64", out="rendered", profile=DEFAULT_PROFILE, func=None)
 @task(**LONG_OPTIONS, iterable=["kconfig_add", "patch"], help=common_help("no_known_issues"))
 @guarded
 def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
-         kconfig_add=None, patch=None, toolchain="gcc", verbose=False, module="rendered", suite="module"):
+         kconfig_add=None, patch=None, toolchain="gcc", verbose=False, module="rendered", suite="module", sanitizers=False):
     """Walk the upstream module's manual procedure in the guest (insmod, cat trace, rmmod) and show it."""
     from harness.runs.interactive import run_load
 
     return run_load(cell_options("load", arch, tree, kernel, profile, func, kconfig_add, patch, False, toolchain,
-                                 module, verbose, suite), echo=echo)
+                                 module, verbose, suite, sanitizers), echo=echo)
 
 
 @task(**LONG_OPTIONS, iterable=["kconfig_add", "patch"],
@@ -100,12 +100,12 @@ def load(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
 @guarded
 def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
          kconfig_add=None, patch=None, no_load=False, toolchain="gcc", verbose=False, module="rendered",
-         suite="module"):
+         suite="module", sanitizers=False):
     """Build as check does, boot, load the module, and give you the guest's shell (Ctrl-] leaves and stops QEMU)."""
     from harness.runs.interactive import run_boot
 
     opts = cell_options("boot", arch, tree, kernel, profile, func, kconfig_add, patch, False, toolchain, module,
-                        verbose, suite)
+                        verbose, suite, sanitizers)
     return run_boot(opts, load=not no_load, echo=echo)
 
 
@@ -133,14 +133,14 @@ def _conclude_matrix(m: MatrixResult, task: str, json: Path | None, targets: dic
 @guarded
 def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFAULT_PROFILE,  # type: ignore[no-untyped-def]
            kconfig_add=None, patch=None, no_known_issues=False, json=None, junit=None, ktap=None, markdown=None,
-           toolchains="gcc", verbose=False, module="rendered", suite="module"):
+           toolchains="gcc", verbose=False, module="rendered", suite="module", sanitizers=False):
     """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if every cell passes or is an XFAIL."""
     from harness.runs.matrix import run_matrix
 
     versions = listed(kernels, "--kernels", None if tree else KERNELS)
     chains = listed(toolchains, "--toolchains", TOOLCHAINS)
     cells = [cell_options("matrix", a, tree, k, profile, None, kconfig_add, patch, no_known_issues, t, module, verbose,
-                          suite)
+                          suite, sanitizers)
              for k in (versions[:1] if tree else versions) for t in chains for a in listed(arches, "--arches")]
     out, targets = json_target(json), report_targets(junit, ktap, markdown)
     result = run_matrix(cells, echo=echo)
@@ -163,7 +163,7 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
 @guarded
 def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False, allow_warnings=None,  # type: ignore[no-untyped-def]
             profile=DEFAULT_PROFILE, kconfig_add=None, json=None, toolchain="gcc", verbose=False,
-            module="rendered", suite="module"):
+            module="rendered", suite="module", sanitizers=False):
     """Check base and head of a git tree (or every commit between) per arch; print what regressed or changed, what was fixed, what failed on both. Exit 1 on a regression, 125 when a step built and booted on neither side, 0 otherwise, 2 usage."""
     from harness.runs import compare as comparing
     from harness.runs.options import CheckOptions, check_choices
@@ -174,7 +174,7 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     names = arch_names(arches)
     template = CheckOptions(arch=resolve_arch(names[0]), profile=profile, toolchain=toolchain, verbose=verbose,
                             module=module, kconfig_add=tuple(kconfig_add or []), command=command("compare"),
-                            suite=suite)
+                            suite=suite, sanitizers=sanitizers)
     check_choices(template)  # bad options are named before any revision is read
     waived = set(allow_warnings or [])
     plan = comparing.plan(Path(where), base, head, each, names, template, waived)
@@ -205,7 +205,7 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
 @guarded
 def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, kconfig_add=None,  # type: ignore[no-untyped-def]
          patch=None, toolchain="gcc", no_known_issues=False, out=None, base_url="", run=False, results=None,
-         verbose=False, json=None, submit=None, insecure=False, visibility="personal", suite="module"):
+         verbose=False, json=None, submit=None, insecure=False, visibility="personal", suite="module", sanitizers=False):
     """Write a cell as a standard LAVA job (stock qemu device type); --run runs it here with lava-run, --results judges a job's log. Exit codes as inv check."""
     from harness.labs import lava
     from harness.runs import lava_check
@@ -220,7 +220,7 @@ def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
         lava.check_server(submit, insecure)
     folder = paths.check_output_dir(Path(out), "--out")
     opts = cell_options("lava", arch, tree, kernel, profile, None, kconfig_add, patch, no_known_issues, toolchain,
-                        "rendered", verbose, suite)
+                        "rendered", verbose, suite, sanitizers)
     if submit:
         token = os.environ.get(lava_check.TOKEN_ENV, "")
         return conclude_run(lava_check.submit_job(opts, folder, base_url, submit, token, echo, visibility, insecure),

@@ -50,7 +50,7 @@ def write(text: str, target: str) -> None:
 def run_label(result: RunResult) -> str:
     """The name of the cell a result was made for (spec.cell.cell_label)."""
     return cell_label(result.arch, result.kernel_version, result.toolchain, result.revision, result.module,
-                      result.suite)
+                      result.suite, result.sanitizers)
 
 
 def from_run(result: RunResult) -> CellReport:

@@ -40,6 +40,7 @@ class RunResult:
     module: str = "rendered"  # rendered (ours) or in-tree (the tree's kernel/trace/kprobe_event_gen_test.c)
     revision: str = ""  # the commit checked out for this run (inv compare), else ""
     suite: str = "module"  # what ran beside the module's session (spec.suites)
+    sanitizers: bool = False  # built with the sanitizer profile (spec.sanitizers)
 
     def to_json(self) -> dict[str, object]:
         """The documented JSON form (schemas/result.schema.json)."""

@@ -18,7 +18,7 @@ from harness.runs import judging
 from harness.runs.build_and_boot import Built, booted, build_everything
 from harness.runs.options import CheckOptions, check_options
 from harness.runs.stages import Stages
-from harness.spec import suites
+from harness.spec import sanitizers, suites
 from harness.spec.render import ProbeSpec
 from harness.verdict import build_warnings, known_issues
 from harness.verdict.checks import FAIL, Check, verdict
@@ -71,25 +71,30 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
                         "(Linux 5.7 or newer); use --module rendered")
     extra = opts.kconfig_add + ((intree.KCONFIG,) if opts.module == intree.IN_TREE else ())
     required, wanted = suites.kconfig(opts.suite, opts.arch.suite_kconfig)
+    if opts.sanitizers:
+        required, wanted = required + sanitizers.kconfig(opts.arch.has_kasan), wanted + sanitizers.WANTED
     build = kconfig.prepare_build(tree, opts.arch, required + extra, opts.toolchain, wanted)
     run_dir = paths.new_run_dir(opts.arch.name)
     result = RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir),
                               patches=[str(p) for p in opts.patches], command=opts.command,
                               revision=opts.revision, toolchain=opts.toolchain, module=opts.module,
-                              suite=opts.suite)
+                              suite=opts.suite, sanitizers=opts.sanitizers)
     echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}, toolchain {opts.toolchain}"
-         + (f", suite {opts.suite}" if opts.suite != suites.DEFAULT_SUITE else ""))
+         + (f", suite {opts.suite}" if opts.suite != suites.DEFAULT_SUITE else "")
+         + (f", sanitizers {', '.join(sanitizers.named(opts.arch.has_kasan))}" if opts.sanitizers else ""))
     echo(f"build dir {build.out}; artifacts {run_dir}")
-    return Context(spec, build, run_dir, commands, stages, result, cleanup, suite_plan(opts.suite, tree.path))
+    plan = suite_plan(opts.suite, tree.path, sanitizers.named(opts.arch.has_kasan) if opts.sanitizers else ())
+    return Context(spec, build, run_dir, commands, stages, result, cleanup, plan)
 
 
-def suite_plan(suite: str, tree: Path) -> SuitePlan:
-    """What the guest runs beside the module's session, the ftrace cases taken from the tree."""
+def suite_plan(suite: str, tree: Path, named: tuple[str, ...] = ()) -> SuitePlan:
+    """What the guest runs beside the module's session, the ftrace cases taken from the tree (named:
+    the sanitizers the kernel is built with)."""
     wanted = suites.parts(suite)
     cases = selftests.ftrace_cases(tree) if suites.FTRACE in wanted else ()
     return SuitePlan(ftrace_cases=cases, ftrace_dir=selftests.GUEST_DIR, boot=suites.BOOT in wanted,
-                     boot_args=suites.boot_args(suite))
+                     boot_args=suites.boot_args(suite), sanitizers=named)
 
 
 def kunit_offered(build: kbuild.KernelBuild) -> dict[str, bool]:

@@ -11,7 +11,7 @@ from harness.errors import StageError
 from harness.results.run import RunResult
 from harness.spec.arches import Arch
 from harness.spec.render import ProbeSpec, grammar_of
-from harness.verdict import grammar_checks, session_checks, suite_checks
+from harness.verdict import grammar_checks, sanitizer_checks, session_checks, suite_checks
 from harness.verdict.checks import FAIL, Check, verdict
 from harness.verdict.observations import Observations, SuitePlan, split_console
 from harness.verdict.placement import OOT_MODULE
@@ -37,9 +37,13 @@ def judge_suites(result: RunResult, obs: Observations, plan: SuitePlan, console:
     """The plan's suites beside the module's checks: the ftrace cases, and the boot self tests read
     from the kernel log by the KUnit parser of tree (None, or a tree not on this machine: no parser;
     offered: the KUnit suites the configuration has). Nothing to add for the module's session alone."""
-    if not (plan.ftrace_cases or plan.boot):
+    if not (plan.ftrace_cases or plan.boot or plan.sanitizers):
         return
     added: list[Check] = []
+    if plan.sanitizers:
+        before = split_console(console)[0]
+        added += sanitizer_checks.sanitizer_checks(obs, before, plan.sanitizers)
+        result.facts.update(sanitizer_checks.sanitizer_facts(obs, before))
     if plan.ftrace_cases:
         after = split_console(console)[1]
         added += suite_checks.ftrace_checks(obs, plan, after)

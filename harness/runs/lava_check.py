@@ -45,12 +45,13 @@ class JobMeta:
     boot: bool = False
     tree: str = ""  # the tree whose KUnit parser reads the boot self tests
     kunit_offered: dict[str, bool] | None = None  # the KUnit suites the kernel's configuration has
+    sanitizers: tuple[str, ...] = ()  # the sanitizers the kernel was built with
 
     def spec(self) -> ProbeSpec:
         return probe_spec(resolve_arch(self.arch), self.profile, None if self.func == "do_sys_open" else self.func)
 
     def plan(self) -> SuitePlan:
-        return SuitePlan(tuple(self.ftrace_cases), selftests.GUEST_DIR, self.boot)
+        return SuitePlan(tuple(self.ftrace_cases), selftests.GUEST_DIR, self.boot, sanitizers=tuple(self.sanitizers))
 
 
 def write_job(opts: CheckOptions, out: Path, base_url: str = "", echo: Echo = print,
@@ -85,7 +86,8 @@ def write_job(opts: CheckOptions, out: Path, base_url: str = "", echo: Echo = pr
     (out / DEVICE_FILE).write_text(lava.device_dictionary(opts.arch))
     meta = JobMeta(opts.arch.name, ctx.build.tree.version, ctx.spec.profile, ctx.spec.func, module_path,
                    targets.existing.rsplit("-", 1)[-1], opts.command, opts.toolchain, opts.suite,
-                   ctx.plan.ftrace_cases, ctx.plan.boot, str(ctx.build.tree.path), kunit_offered(ctx.build))
+                   ctx.plan.ftrace_cases, ctx.plan.boot, str(ctx.build.tree.path), kunit_offered(ctx.build),
+                   ctx.plan.sanitizers)
     (out / META_FILE).write_text(json.dumps(meta.__dict__, indent=2) + "\n")
     echo(f"LAVA job: {out / JOB_FILE} (device type qemu; images {url(kernel)}, {url(ramdisk)})")
     return out / JOB_FILE, ctx
@@ -165,7 +167,7 @@ def results_of(target: Path, known_issues: bool = True) -> RunResult:
     meta = read_meta(folder)
     result = RunResult(arch=meta.arch, kernel_version=meta.kernel_version, tree="", profile=meta.profile,
                        func=meta.func, artifacts=str(folder), command=meta.command, toolchain=meta.toolchain,
-                       suite=meta.suite)
+                       suite=meta.suite, sanitizers=bool(meta.sanitizers))
     judge(log_file.read_text(errors="replace"), meta, result)
     opts = CheckOptions(arch=resolve_arch(meta.arch), toolchain=meta.toolchain, known_issues=known_issues)
     classify(opts, result)

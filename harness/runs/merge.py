@@ -97,7 +97,7 @@ def _complete(result: RunResult) -> RunResult:
     names = {c.name for c in result.checks}
     if not result.checks or not ("insmod" in names or result.verdict == PASS):
         return result  # it stopped before the session: its own checks fail it
-    expected = expected_checks(result.profile, result.func)
+    expected = expected_checks(result.profile, result.func, result.arch)
     missing = [n for n in expected if n not in names]
     if not missing:
         return result

@@ -36,12 +36,13 @@ class CheckOptions:
     module: str = intree.RENDERED  # rendered (ours, from the templates) or in-tree (the tree's own module)
     verbose: bool = False  # stream the build output and the guest console live (-v)
     suite: str = suites.DEFAULT_SUITE  # what runs in the guest (spec.suites): module, ftrace, boot or all
+    sanitizers: bool = False  # build the sanitizer profile (spec.sanitizers) and read its reports
 
     @property
     def label(self) -> str:
         """The cell's name (spec.cell.cell_label): 'tree' stands for a tree's version until it is read."""
         return cell_label(self.arch.name, "tree" if self.tree else self.kernel, self.toolchain, self.revision,
-                          self.module, self.suite)
+                          self.module, self.suite, self.sanitizers)
 
 
 def check_options(opts: CheckOptions) -> ProbeSpec:

@@ -79,6 +79,7 @@ class Arch:
     value_profiles: tuple[str, ...] = ("abi",)
     # how a LAVA job's context describes the QEMU machine to the stock qemu device type
     lava_context: tuple[tuple[str, object], ...] = ()
+    has_kasan: bool = True  # HAVE_ARCH_KASAN: the sanitizer profile builds generic KASAN in
 
     def kconfig_for(self, version: str, toolchain: str = "gcc") -> tuple[str, ...]:
         """The arch fragment for a kernel version (e.g. "6.12.117") and toolchain."""
@@ -263,6 +264,7 @@ ARCHES: dict[str, Arch] = {
         first_stack_arg=1,  # $stack0 is the return address the call pushed
         # upstream's x86 strings are this convention: here they fetch the real arguments
         value_profiles=("abi", "upstream"),
+        has_kasan=False,  # KASAN is x86_64 only on x86
         kconfig=(
             "CONFIG_SERIAL_8250=y",
             "CONFIG_SERIAL_8250_CONSOLE=y",
@@ -295,6 +297,9 @@ ARCHES: dict[str, Arch] = {
             "CONFIG_PPC_BOOK3S_64=y",
             "CONFIG_CPU_LITTLE_ENDIAN=y",
             "CONFIG_PPC_PSERIES=y",
+            # SLOF starts the kernel through Open Firmware's client interface: the kernel's prom_init
+            # (off in tinyconfig; without it SLOF takes a program check before the kernel prints a line)
+            "CONFIG_PPC_OF_BOOT_TRAMPOLINE=y",
             "CONFIG_HVC_CONSOLE=y",
         ),
         probes=(
@@ -341,6 +346,7 @@ ARCHES: dict[str, Arch] = {
         qemu_package="qemu-system-mips",
         qemu_machine_args=("-machine", "malta", "-cpu", "MIPS64R2-generic"),
         console="ttyS0",
+        has_kasan=False,  # no HAVE_ARCH_KASAN on mips
         # n64: a0-a7 are r4-r11 (the kernel's register table knows only the rN names)
         arg_registers=tuple(f"r{i}" for i in range(4, 12)),
         kconfig=(

@@ -11,11 +11,11 @@ def series(version: str) -> str:
 
 
 def cell_label(arch: str, kernel: str, toolchain: str = "gcc", revision: str = "", module: str = "rendered",
-               suite: str = "module") -> str:
+               suite: str = "module", sanitizers: bool = False) -> str:
     """arch, then @revision (a commit of a git tree) or /kernel (a series such as 6.12, or 'tree' for a
-    tree not yet read), then /llvm, /in-tree and the suite when they apply: x86_64/6.12,
-    arm64@1a2b3c4d5e6f/llvm, riscv64/6.1/ftrace."""
+    tree not yet read), then /llvm, /in-tree, the suite and /sanitizers when they apply: x86_64/6.12,
+    arm64@1a2b3c4d5e6f/llvm, riscv64/6.1/ftrace, x86_64/6.12/sanitizers."""
     where = f"@{revision[:12]}" if revision else f"/{series(kernel)}"
     return (f"{arch}{where}" + ("/llvm" if toolchain == "llvm" else "")
             + (f"/{module}" if module in ("in-tree", "seed") else "")
-            + (f"/{suite}" if suite != "module" else ""))
+            + (f"/{suite}" if suite != "module" else "") + ("/sanitizers" if sanitizers else ""))

@@ -69,6 +69,9 @@ class SuitePlan:
     ftrace_dir: str = ""
     boot: bool = False
     boot_args: tuple[str, ...] = ()  # what the kernel command line gets for them
+    # the sanitizers the kernel was built with (spec/sanitizers.py): their reports are read from the
+    # kernel log, and with kmemleak the guest scans for leaks once the session is over
+    sanitizers: tuple[str, ...] = ()
 
 
 MODULE_ONLY = SuitePlan()  # the module's session alone
@@ -115,6 +118,7 @@ class Observations:
     ftrace_cases: list[tuple[str, CommandResult]] = field(default_factory=list)
     ftrace_stopped: str = ""  # the case that never finished (the rest did not run), and why
     ftrace_dmesg: CommandResult | None = None  # what the kernel logged while the cases ran
+    kmemleak: CommandResult | None = None  # the kmemleak report after the session (a sanitizer kernel)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def pids(self, kind: str) -> set[int]:

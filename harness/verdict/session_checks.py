@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from harness.spec.arches import ABI_PROFILE, PROBE_FUNC
+from harness.spec.arches import ABI_PROFILE, ARCHES, PROBE_FUNC
 from harness.spec.render import ProbeSpec, grammar_of
 from harness.verdict import abi_values, grammar_checks, placement, trace
 from harness.verdict.abi_values import VALUE_CHECKS
@@ -37,19 +37,22 @@ CHECKS_AFTER_INSMOD = (*CORE_CHECKS, *PLACEMENT_CHECKS)
 _STAT = re.compile(r"^(overrun|commit overrun|dropped events):\s*(\d+)\s*$", re.MULTILINE)
 
 
-def checks_values(spec: ProbeSpec) -> bool:
-    """Argument and return values are only known for the abi profile on do_sys_open."""
-    return values_known(spec.profile, spec.func)
+def value_checks_of(profile: str, func: str, arch: str) -> tuple[str, ...]:
+    """The value checks a session runs: argument and return values are known on do_sys_open for the
+    profiles whose fetches are its real arguments on the arch (abi everywhere; upstream's x86
+    strings on i386). A profile that records the filename as an address has no filename_arg."""
+    arch_row = ARCHES.get(arch)
+    if func != PROBE_FUNC or profile not in (arch_row.value_profiles if arch_row else (ABI_PROFILE,)):
+        return ()
+    fields = arch_row.probe_fields(profile) if arch_row else ()
+    as_string = any(f.startswith("filename=") and "string" in f for f in fields) or not arch_row
+    return tuple(name for name in VALUE_CHECKS if as_string or name != "filename_arg")
 
 
-def values_known(profile: str, func: str) -> bool:
-    return profile == ABI_PROFILE and func == PROBE_FUNC
-
-
-def expected_checks(profile: str, func: str) -> tuple[str, ...]:
+def expected_checks(profile: str, func: str, arch: str) -> tuple[str, ...]:
     """The checks every session that got past insmod has reported since schema_version 1, for a profile
     and probed function (the placement checks came later: a result made before them lacks them)."""
-    return ("insmod", *CORE_CHECKS, *(VALUE_CHECKS if values_known(profile, func) else ()), "kernel_log")
+    return ("insmod", *CORE_CHECKS, *value_checks_of(profile, func, arch), "kernel_log")
 
 
 def kernel_problems(text: str, context: int = 25) -> str:
@@ -308,7 +311,7 @@ def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, conso
     """All checks of one guest session, in the order they happen (recorded: its parsed trace and
     profile, when the caller has them already; entry_offsets: where the arch arms an entry kprobe;
     allowed_taint: the taint the module itself causes)."""
-    value_names = VALUE_CHECKS if checks_values(spec) else ()
+    value_names = value_checks_of(spec.profile, spec.func, spec.arch)
     target = grammar_of(spec)
     if obs.insmod is None or not obs.insmod.ok:
         return _insmod_failed(obs, value_names, grammar_checks.check_names(target) if target else (), console)
@@ -333,7 +336,7 @@ def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, conso
     checks.append(placement.location_check(obs.kprobes_list, spec, recorded.trigger_records(recorded.kprobes()),
                                            entry_offsets))
     if value_names:
-        checks.extend(abi_values.value_checks(recorded, word_bits))
+        checks.extend(abi_values.value_checks(recorded, word_bits, value_names))
     if target:
         checks.extend(grammar_checks.grammar_checks(obs, target))
     rmmod = obs.rmmod

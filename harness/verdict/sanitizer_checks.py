@@ -1,0 +1,60 @@
+"""The checks of a sanitizer kernel (--sanitizers): every report its debug options printed, named by
+the sanitizer that printed it, and what kmemleak found unreferenced after the session."""
+
+from __future__ import annotations
+
+from harness.spec import sanitizers
+from harness.verdict.checks import FAIL, Check, finding, make_check
+from harness.verdict.observations import Observations
+
+CHECKS = ("sanitizer_reports", "kmemleak")
+CONTEXT_LINES = 12  # lines of each report quoted in the check's detail
+
+
+def _excerpt(text: str, first: str) -> str:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if first in line:
+            return "\n".join(lines[i:i + CONTEXT_LINES])
+    return first
+
+
+def reports_check(obs: Observations, console: str, named: tuple[str, ...]) -> Check:
+    """No report from any sanitizer in the kernel's log (console: the boot and the session's lines)."""
+    text = f"{console}\n{obs.dmesg_text}"
+    found = list(dict.fromkeys(sanitizers.reports_in(text)))
+    quoted = [f"{name}: {_excerpt(text, line)}" for name, line in found[:3]]
+    return make_check(
+        "sanitizer_reports", not found, f"no report from {', '.join(n for n in named if n != 'kmemleak')}",
+        f"{len(found)} sanitizer report(s), the first by {found[0][0] if found else ''}:\n" + "\n---\n".join(quoted),
+        [finding(f"{name}: {line}") for name, line in found[:3]])
+
+
+def kmemleak_check(obs: Observations) -> Check:
+    """Nothing the session allocated is left unreferenced once its events are deleted and the module
+    unloaded (the guest cleared what boot left before insmod, then scanned after the reload)."""
+    if obs.kmemleak is None:
+        return Check("kmemleak", FAIL, "the guest did not scan for leaks (the session stopped before the reload)",
+                     ("no scan",))
+    report = obs.kmemleak.output
+    if not obs.kmemleak.ok:
+        return Check("kmemleak", FAIL, f"the scan failed: {report.strip()[:300]}", ("scan failed",))
+    objects = sanitizers.kmemleak_objects(report)
+    first = objects[0] if objects else ""
+    return make_check(
+        "kmemleak", not objects, "no unreferenced object after rmmod and the reload",
+        f"kmemleak: {len(objects)} unreferenced object(s) after the session; the first:\n{first}",
+        [finding(line) for line in first.splitlines()[:1]] + [
+            finding(line.strip()) for line in first.splitlines() if line.strip().startswith("[<")][:4])
+
+
+def sanitizer_checks(obs: Observations, console: str, named: tuple[str, ...]) -> list[Check]:
+    return [reports_check(obs, console, named), *([kmemleak_check(obs)] if "kmemleak" in named else [])]
+
+
+def sanitizer_facts(obs: Observations, console: str) -> dict[str, int]:
+    """Counts for known issues: reports per sanitizer (sanitizer.<name>) and leaked objects."""
+    found = list(dict.fromkeys(sanitizers.reports_in(f"{console}\n{obs.dmesg_text}")))
+    facts = {f"sanitizer.{name}": sum(1 for n, _ in found if n == name) for name, _ in sanitizers.REPORTS}
+    facts["sanitizer.leaked_objects"] = len(sanitizers.kmemleak_objects(obs.kmemleak.output)) if obs.kmemleak else -1
+    return facts
