@@ -29,15 +29,15 @@ def _obs(dmesg: str, kmemleak: str | None = "") -> Observations:
 
 
 def test_each_report_is_named_by_its_sanitizer() -> None:
-    log = "\n".join([
-        "[   12.1] ==================================================================",
-        "[   12.1] BUG: KASAN: slab-use-after-free in trace_kprobe_release+0x5c/0x70",
-        "[   12.1] Read of size 8 at addr ffff888003a1c2a8 by task rmmod/95",
-        "[    9.0] BUG: sleeping function called from invalid context at kernel/locking/mutex.c:283",
-        "[    9.2] WARNING: possible circular locking dependency detected",
-        "[    9.3] UBSAN: array-index-out-of-bounds in kernel/trace/trace_probe.c:99:3",
-        "[    9.4] ODEBUG: free active (active state 0) object: 000000004b3e1f2a object type: timer_list",
-    ])
+    log = (
+        "[   12.1] ==================================================================\n"
+        "[   12.1] BUG: KASAN: slab-use-after-free in trace_kprobe_release+0x5c/0x70\n"
+        "[   12.1] Read of size 8 at addr ffff888003a1c2a8 by task rmmod/95\n"
+        "[    9.0] BUG: sleeping function called from invalid context at kernel/locking/mutex.c:283\n"
+        "[    9.2] WARNING: possible circular locking dependency detected\n"
+        "[    9.3] UBSAN: array-index-out-of-bounds in kernel/trace/trace_probe.c:99:3\n"
+        "[    9.4] ODEBUG: free active (active state 0) object: 000000004b3e1f2a object type: timer_list\n"
+    )
     assert [name for name, _ in sanitizers.reports_in(log)] == ["KASAN", "atomic-sleep", "lockdep", "UBSAN", "ODEBUG"]
     check = sanitizer_checks.reports_check(_obs(log), "", sanitizers.named(True))
     assert check.status == "fail" and "the first by KASAN" in check.detail
