@@ -23,16 +23,16 @@ _KCONFIG_LINE = re.compile(r'CONFIG_[A-Za-z0-9_]+=(?:y|m|n|-?[0-9]+|0x[0-9a-fA-F
 
 
 def kconfig_lines(arch: Arch, extra: tuple[str, ...] = (), version: str = "", toolchain: str = "gcc") -> tuple[str, ...]:
-    """The full fragment for an arch, kernel version and toolchain: common, arch, then the user's lines."""
+    """The full fragment for an arch, kernel version and toolchain: common, arch, then the user's lines
+    (a later line sets the option an earlier one set: an arch can turn a common option off)."""
     for line in extra:
         if not _KCONFIG_LINE.fullmatch(line):
             raise UserError(
                 f"invalid --kconfig-add '{line}': expected CONFIG_NAME=y|m|n|NUMBER|\"STRING\""
             )
-    overridden = {line.partition("=")[0] for line in extra}
-    base = tuple(line for line in COMMON_KCONFIG + arch.kconfig_for(version, toolchain)
-                 if line.partition("=")[0] not in overridden)
-    return base + tuple(extra)
+    lines = (*COMMON_KCONFIG, *arch.kconfig_for(version, toolchain), *extra)
+    last = {line.partition("=")[0]: i for i, line in enumerate(lines)}
+    return tuple(line for i, line in enumerate(lines) if last[line.partition("=")[0]] == i)
 
 
 def parse_config(text: str) -> dict[str, str]:

@@ -336,8 +336,11 @@ def bench(c, arches=ALL_ARCHES, kunit_arches="x86_64,arm64", runs=3, tree=None, 
     return 0
 
 
-@task(help={"unit": "only the unit tests (no QEMU)", "pytest_args": "extra arguments for pytest"})
-def test(c, unit=False, pytest_args=""):  # type: ignore[no-untyped-def]
-    """Run the project's test suite (unit tests and the QEMU integration tests)."""
-    argv = [sys.executable, "-m", "pytest"] + (["-m", "not qemu"] if unit else []) + shlex.split(pytest_args)
+@task(help={"unit": "only the unit tests (no QEMU)", "pytest_args": "extra arguments for pytest",
+            "full": "also the long set (marker full): every arch on both kernels, the sanitizer kernels, the "
+                    "kernel's own probe tests"})
+def test(c, unit=False, full=False, pytest_args=""):  # type: ignore[no-untyped-def]
+    """Run the project's test suite (unit tests and the QEMU integration tests; --full adds the long set)."""
+    select = ["-m", "not qemu"] if unit else ["-m", "full or not full"] if full else []
+    argv = [sys.executable, "-m", "pytest", *select, *shlex.split(pytest_args)]
     c.run(shlex.join(argv), pty=False)

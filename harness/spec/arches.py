@@ -301,6 +301,10 @@ ARCHES: dict[str, Arch] = {
             # (off in tinyconfig; without it SLOF takes a program check before the kernel prints a line)
             "CONFIG_PPC_OF_BOOT_TRAMPOLINE=y",
             "CONFIG_HVC_CONSOLE=y",
+            # ppc64le user space assumes POWER8's vector units: without them busybox dies of SIGILL
+            # (a "facility unavailable" interrupt, 0xf40) before the first prompt
+            "CONFIG_ALTIVEC=y",
+            "CONFIG_VSX=y",
         ),
         probes=(
             # the seed's module has no powerpc strings (its other arches get no fetch args):
@@ -327,6 +331,9 @@ ARCHES: dict[str, Arch] = {
         kconfig=(
             "CONFIG_SCLP_TTY=y",
             "CONFIG_SCLP_CONSOLE=y",
+            # no soft-lockup detector on s390 (lib/Kconfig.debug: depends on !S390); the stage
+            # deadlines still stop a hung guest
+            "CONFIG_SOFTLOCKUP_DETECTOR=n",
         ),
         probes=(
             ("upstream", ("dfd=%r2", "filename=%r3", "flags=%r4", "mode=%r5")),
