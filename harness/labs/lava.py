@@ -32,6 +32,9 @@ MEMORY_MB = 256
 def context(arch: Arch) -> dict[str, object]:
     """The QEMU settings of an arch as a lab job gives them: in the job's context, which the stock
     qemu.jinja2 device type reads (so any lab with a qemu device runs the job unchanged)."""
+    if not arch.lava_context:
+        raise UserError(f"LAVA's stock qemu device type cannot run {arch.name}: lava-dispatcher accepts only the "
+                        "architectures its device type lists; use inv check for this arch")
     return {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in arch.lava_context},
             "no_kvm": True, "memory": MEMORY_MB}
 

@@ -61,6 +61,7 @@ def write_job(opts: CheckOptions, out: Path, base_url: str = "", echo: Echo = pr
         raise UserError(f"unknown --visibility '{visibility}': choose {' or '.join(lava.VISIBILITIES)}")
     if opts.module != "rendered":
         raise UserError("inv lava runs our rendered module; --module in-tree is for inv check and inv matrix")
+    lava.context(opts.arch)  # an arch the device type cannot run is refused before anything is built
     ctx = start_run(opts, echo)
     targets = Targets.new()
     session = ctx.run_dir / "session.sh"

@@ -77,7 +77,8 @@ class Arch:
     first_stack_arg: int = 0
     # profiles whose fetches are the probed function's real arguments, so their values are checked
     value_profiles: tuple[str, ...] = ("abi",)
-    # how a LAVA job's context describes the QEMU machine to the stock qemu device type
+    # how a LAVA job's context describes the QEMU machine to the stock qemu device type (empty: the
+    # device type cannot run the arch)
     lava_context: tuple[tuple[str, object], ...] = ()
     has_kasan: bool = True  # HAVE_ARCH_KASAN: the sanitizer profile builds generic KASAN in
 
@@ -342,8 +343,9 @@ ARCHES: dict[str, Arch] = {
     ),
     "mips64el": Arch(
         name="mips64el",
-        # not in the stock device type's list: its fallback names the binary qemu-system-<arch>
-        lava_context=(("arch", "mips64el"), ("extra_options", ("-machine malta", "-cpu MIPS64R2-generic"))),
+        # none: the stock qemu device type lists mips64 (qemu-system-mips64, big-endian) but not
+        # mips64el, and lava-dispatcher refuses a context arch the device type does not list
+        lava_context=(),
         linux_arch="mips",
         uname_machine="mips64",
         cross_compile="mips64el-linux-gnuabi64-",
@@ -363,6 +365,13 @@ ARCHES: dict[str, Arch] = {
             "CONFIG_CPU_LITTLE_ENDIAN=y",
             "CONFIG_SERIAL_8250=y",
             "CONFIG_SERIAL_8250_CONSOLE=y",
+            # tinyconfig turns floating point off: busybox (built with FP instructions) dies of SIGILL
+            "CONFIG_MIPS_FP_SUPPORT=y",
+            # the panic's reboot goes through the device tree's syscon-reboot node; without it the
+            # guest halts and QEMU never exits
+            "CONFIG_POWER_RESET=y",
+            "CONFIG_POWER_RESET_SYSCON=y",
+            "CONFIG_MFD_SYSCON=y",
         ),
         probes=(
             ("upstream", ("dfd=%r4", "filename=%r5", "flags=%r6", "mode=%r7")),
