@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.build import config as kconfig
@@ -73,7 +73,10 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
     required, wanted = suites.kconfig(opts.suite, opts.arch.suite_kconfig)
     if opts.sanitizers:
         required, wanted = required + sanitizers.kconfig(opts.arch.has_kasan), wanted + sanitizers.WANTED
-    build = kconfig.prepare_build(tree, opts.arch, required + extra, opts.toolchain, wanted)
+    arch = opts.arch
+    if opts.sanitizers and arch.sanitizer_image:
+        arch = replace(arch, kernel_image=arch.sanitizer_image)
+    build = kconfig.prepare_build(tree, arch, required + extra, opts.toolchain, wanted)
     run_dir = paths.new_run_dir(opts.arch.name)
     result = RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir),

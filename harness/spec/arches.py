@@ -81,6 +81,7 @@ class Arch:
     # device type cannot run the arch)
     lava_context: tuple[tuple[str, object], ...] = ()
     has_kasan: bool = True  # HAVE_ARCH_KASAN: the sanitizer profile builds generic KASAN in
+    sanitizer_image: str = ""  # the image the sanitizer profile boots, when not kernel_image
 
     def kconfig_for(self, version: str, toolchain: str = "gcc") -> tuple[str, ...]:
         """The arch fragment for a kernel version (e.g. "6.12.117") and toolchain."""
@@ -125,6 +126,9 @@ ARCHES: dict[str, Arch] = {
         # QEMU boots vmlinux itself through its PVH entry point: no bzImage to compress, no
         # real-mode setup and no decompressor at boot (1.03 -> 0.65 s to the shell under TCG)
         kernel_image="vmlinux",
+        # with KASAN, 6.12's PVH entry runs instrumented C code before KASAN's shadow is mapped: the
+        # guest triple-faults before its first line, so the sanitizer kernel boots the bzImage
+        sanitizer_image="arch/x86/boot/bzImage",
         qemu_binary="qemu-system-x86_64",
         qemu_package="qemu-system-x86",
         qemu_machine_args=(),
