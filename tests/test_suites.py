@@ -251,8 +251,13 @@ def test_the_suite_bench_table_judges_the_warm_target_on_x86_64_and_arm64() -> N
         "arm": {"cold_make_default": 139.0, "cold_make": 300.0, "warm": 200.0, "warm_status": "pass",
                 "boot": 1.0, "session": 190.0}}}
     table = bench_table.format_suite_bench(run)
-    assert "| x86_64 | 134.0 s | 280.0 s | 2.09x | 85.0 s (xfail) | 2.0 s | 80.0 s | < 90 s: met |" in table
-    assert "| arm | 139.0 s | 300.0 s | 2.16x | 200.0 s (pass) | 1.0 s | 190.0 s |  |" in table
+    assert "| x86_64 | 134.0 s | 280.0 s | 2.09x | 85.0 s (xfail) | 2.0 s (- s) | 80.0 s (- s) | < 90 s: met |" in table
+    assert "| arm | 139.0 s | 300.0 s | 2.16x | 200.0 s (pass) | 1.0 s (- s) | 190.0 s (- s) |  |" in table
+    sanitizers = {**run, "suite": "", "sanitizers": True}
+    sanitizers["arches"] = {"x86_64": {**run["arches"]["x86_64"], "boot_default": 0.7, "session_default": 1.5}}
+    table = bench_table.format_suite_bench(sanitizers)
+    assert table.startswith("--sanitizers, Linux 6.12.117")
+    assert "| 2.0 s (0.7 s) | 80.0 s (1.5 s) |  |" in table  # no target for the sanitizer profile
 
 
 def test_a_case_that_writes_argn_where_the_readme_does_not_offer_it_is_not_held_against_the_kernel() -> None:

@@ -304,10 +304,12 @@ def report(c, action, results=None, no_known_issues=False, json=None, junit=None
     "json": "also write every measurement and ratio as JSON to this file",
     "suite": "measure this suite instead (ftrace, boot or all): per arch, its configuration's cold make against "
              "the default one's, and a warm run",
+    "sanitizers": "measure the sanitizer profile instead (with --suite: both): per arch, its cold make, boot and "
+                  "session against the default configuration's",
 })
 @guarded
 def bench(c, arches=ALL_ARCHES, kunit_arches="x86_64,arm64", runs=3, tree=None, kernel=DEFAULT_KERNEL,  # type: ignore[no-untyped-def]
-          json=None, suite=None):
+          json=None, suite=None, sanitizers=False):
     """Time the harness beside a bare make and kunit.py on one tree: cold, warm, after a one-line change."""
     from harness.build import tree as trees
     from harness.results import bench_table
@@ -316,12 +318,13 @@ def bench(c, arches=ALL_ARCHES, kunit_arches="x86_64,arm64", runs=3, tree=None, 
 
     out = json_target(json)
     source = trees.check_tree(Path(tree)) if tree else trees.default_tree(kernel)
-    if suite:
-        if suite not in suites.SUITES or not suites.larger(suite):
+    if suite or sanitizers:
+        if suite and (suite not in suites.SUITES or not suites.larger(suite)):
             raise errors.UserError(f"--suite {suite}: choose ftrace, boot or all (the module's suite is the "
                                    "benchmark without --suite)")
         measured = benchmark.run_suite_bench(paths.cache_root() / "bench", source,
-                                             listed(arches, "--arches", tuple(ARCHES)), int(runs), suite, echo)
+                                             listed(arches, "--arches", tuple(ARCHES)), int(runs), suite or "", echo,
+                                             sanitizers)
         print()
         print(bench_table.format_suite_bench(measured))
         if out:

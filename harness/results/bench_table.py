@@ -108,15 +108,18 @@ SUITE_WARM_TARGET = 90.0  # seconds: a warm --suite ftrace run on x86_64 and arm
 
 
 def format_suite_bench(r: dict) -> str:  # type: ignore[type-arg]
-    """A suite's cost per arch: its larger configuration's cold make against the default one's, and a
-    warm run (target: under 90 s on x86_64 and arm64 for ftrace)."""
-    lines = [f"--suite {r['suite']}, Linux {r['kernel']}, {r['cores']} cores, median of {r['runs']} warm runs",
-             "", ("| arch | cold make (default config) | cold make (suite config) | ratio | warm run | boot | session | "
-             "target |"), "|---|---|---|---|---|---|---|---|"]
+    """A larger configuration's cost per arch (a suite's, the sanitizer profile's): its cold make against
+    the default one's, and a warm run (target: under 90 s on x86_64 and arm64 for the ftrace suite)."""
+    what = " ".join([*([f"--suite {r['suite']}"] if r.get("suite") else []), *(["--sanitizers"] if r.get("sanitizers") else [])])
+    judged = r.get("suite") == "ftrace" and not r.get("sanitizers")
+    lines = [f"{what}, Linux {r['kernel']}, {r['cores']} cores, median of {r['runs']} warm runs",
+             "", ("| arch | cold make (default config) | cold make (this config) | ratio | warm run | boot (default) | "
+             "session (default) | target |"), "|---|---|---|---|---|---|---|---|"]
     for arch, a in r["arches"].items():
         target = f"< {SUITE_WARM_TARGET:.0f} s: {'met' if a['warm'] < SUITE_WARM_TARGET else 'NOT met'}" \
-            if arch in ("x86_64", "arm64") else ""
+            if judged and arch in ("x86_64", "arm64") else ""
         lines.append(f"| {arch} | {a['cold_make_default']} s | {a['cold_make']} s | "
                      f"{_ratio(a['cold_make'], a['cold_make_default'])}x | {a['warm']} s ({a['warm_status']}) | "
-                     f"{a['boot']} s | {a['session']} s | {target} |")
+                     f"{a['boot']} s ({a.get('boot_default', '-')} s) | {a['session']} s "
+                     f"({a.get('session_default', '-')} s) | {target} |")
     return "\n".join(lines)

@@ -331,23 +331,28 @@ def run_bench(root: Path, source: trees.KernelTree, arches: list[str], kunit_arc
 
 
 def run_suite_bench(root: Path, source: trees.KernelTree, arches: list[str], runs: int, suite: str,
-                    echo: Echo = print) -> dict[str, object]:
-    """What a suite beyond the module's costs, per arch, on the benchmark's own copy and cache: the
-    cold build of its larger configuration against the default one, and a warm run of it."""
+                    echo: Echo = print, sanitizers: bool = False) -> dict[str, object]:
+    """What a larger configuration costs, per arch, on the benchmark's own copy and cache (a suite beyond
+    the module's, or the sanitizer profile, or both): its cold build against the default one's, and a
+    warm run of each (boot and session beside the default's)."""
     b = Bench(root, source, echo, runs)
-    echo(f"bench --suite {suite}: Linux {source.version}, copy of {source.path} in {b.tree}, {kbuild.jobs()} cores")
+    flags = (*(("--suite", suite) if suite else ()), *(("--sanitizers",) if sanitizers else ()))
+    echo(f"bench {' '.join(flags)}: Linux {source.version}, copy of {source.path} in {b.tree}, {kbuild.jobs()} cores")
     b.prepare()
     per_arch: dict[str, dict[str, object]] = {}
     for arch in arches:
         default = b.check(arch)
-        cold = b.check(arch, "--suite", suite)
-        warm = b.median(partial(b.check, arch, "--suite", suite))
+        plain = b.median(partial(b.check, arch))
+        cold = b.check(arch, *flags)
+        warm = b.median(partial(b.check, arch, *flags))
         per_arch[arch] = {
             "cold_make_default": default.stage("kernel build"), "cold_make": cold.stage("kernel build"),
             "cold": cold.seconds, "warm": warm.seconds, "warm_status": _status(warm), "boot": warm.stage("boot"),
             "session": warm.stage("guest session"), "cases": warm.stage("ftrace"),
+            "boot_default": plain.stage("boot"), "session_default": plain.stage("guest session"),
         }
         echo(f"  {arch}: cold make {cold.stage('kernel build')} s (default configuration "
              f"{default.stage('kernel build')} s); warm {warm.seconds:.1f} s ({_status(warm)}; boot "
              f"{warm.stage('boot')} s, session {warm.stage('guest session')} s)")
-    return {"kernel": source.version, "cores": kbuild.jobs(), "runs": runs, "suite": suite, "arches": per_arch}
+    return {"kernel": source.version, "cores": kbuild.jobs(), "runs": runs, "suite": suite, "sanitizers": sanitizers,
+            "arches": per_arch}
