@@ -83,3 +83,13 @@ def test_no_arch_name_is_written_outside_the_table() -> None:
              if str(path.relative_to(root)) not in allowed
              for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert not found, f"arch names in code outside the arch table: {found}"
+
+
+def test_the_result_schemas_list_every_arch_of_the_table() -> None:
+    import json
+    from pathlib import Path
+
+    schemas = Path(__file__).resolve().parents[1] / "harness/results/schemas"
+    result = json.loads((schemas / "result.schema.json").read_text())
+    assert result["properties"]["arch"]["enum"] == list(ARCHES)
+    assert f'"{list(ARCHES)[-1]}"' in (schemas / "compare.schema.json").read_text()

@@ -10,7 +10,8 @@ from conftest import KNOWN_612
 from test_integration_bad_kernels import BAD, SUITE_ONLY, check_json
 from test_integration_qemu import qemu_processes
 
-pytestmark = pytest.mark.qemu
+# the long set (inv test --full): two cold builds of the suites' larger configuration
+pytestmark = [pytest.mark.qemu, pytest.mark.full]
 
 # kretprobe_return_suffix.tc: "%return" is accepted and makes an entry probe (our module and the
 # startup test define kretprobes with "r:", so only the tree's case sees it); register_kprobes()

@@ -69,6 +69,7 @@ def test_the_trees_own_module_that_leaks_its_event_fails(tmp_path: Path) -> None
     assert not qemu_processes()
 
 
+@pytest.mark.full  # the long set: a cold LLVM build
 def test_llvm_builds_and_passes_on_arm64(tmp_path: Path) -> None:
     require_tools("qemu-system-aarch64", "clang", "ld.lld", "llvm-ar")
     code, data, stdout = check(tmp_path, "--arch", "arm64", "--toolchain", "llvm")

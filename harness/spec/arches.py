@@ -334,8 +334,9 @@ ARCHES: dict[str, Arch] = {
         arg_registers=("r2", "r3", "r4", "r5", "r6"),
         first_stack_arg=20,  # past the 160-byte register save area the caller reserves
         kconfig=(
-            "CONFIG_SCLP_TTY=y",
-            "CONFIG_SCLP_CONSOLE=y",
+            # QEMU's console on s390-ccw-virtio is the SCLP VT220 one, which Linux names ttysclp0
+            "CONFIG_SCLP_VT220_TTY=y",
+            "CONFIG_SCLP_VT220_CONSOLE=y",
             # no soft-lockup detector on s390 (lib/Kconfig.debug: depends on !S390); the stage
             # deadlines still stop a hung guest
             "CONFIG_SOFTLOCKUP_DETECTOR=n",
