@@ -93,3 +93,31 @@ def test_the_result_schemas_list_every_arch_of_the_table() -> None:
     result = json.loads((schemas / "result.schema.json").read_text())
     assert result["properties"]["arch"]["enum"] == list(ARCHES)
     assert f'"{list(ARCHES)[-1]}"' in (schemas / "compare.schema.json").read_text()
+
+
+def test_the_create_flags_are_the_arch_s_own_on_a_real_mips64el_session() -> None:
+    """mips64el's fcntl.h has O_CREAT 0x100 and O_TRUNC 0x200 (asm-generic: 0100 and 01000): its shell's
+    write opens with flags 0x2301, which register_args must read as O_WRONLY|O_CREAT|O_TRUNC."""
+    import re
+    from dataclasses import replace
+
+    from conftest import DATA
+
+    from harness.spec import render
+    from harness.verdict import session_checks
+    from harness.verdict.observations import Targets
+    from vm import guest
+    from vm.console import ReplayShell, answers_in
+
+    console = (DATA / "console-mips64el-6.12.log").read_text()
+    assert "flags=0x2301" in console
+    token = re.search(r"/tmp/kh-([0-9a-f]{8})", console).group(1)  # type: ignore[union-attr]
+    spec = render.probe_spec(ARCHES["mips64el"], "abi")
+    obs = guest.run_session(ReplayShell(answers_in(console)), spec, "/kh/kprobe_event_gen_test.ko",
+                            targets=Targets.new(token))
+    checks = {c.name: c for c in session_checks.check_session(obs, spec, 64, console)}
+    assert checks["register_args"].status == "pass", checks["register_args"].detail
+    # the same session judged as if mips used the generic values fails, naming the flags it saw
+    generic = replace(spec, arch="x86_64")
+    wrong = {c.name: c for c in session_checks.check_session(obs, generic, 64, console)}
+    assert wrong["register_args"].status == "fail" and "flags=0x2301" in wrong["register_args"].detail

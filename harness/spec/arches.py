@@ -82,6 +82,8 @@ class Arch:
     lava_context: tuple[tuple[str, object], ...] = ()
     has_kasan: bool = True  # HAVE_ARCH_KASAN: the sanitizer profile builds generic KASAN in
     sanitizer_image: str = ""  # the image the sanitizer profile boots, when not kernel_image
+    # O_CREAT | O_TRUNC in the arch's uapi fcntl.h (asm-generic: 0100 | 01000), what a shell's ">" passes
+    create_flags: int = 0o100 | 0o1000
 
     def kconfig_for(self, version: str, toolchain: str = "gcc") -> tuple[str, ...]:
         """The arch fragment for a kernel version (e.g. "6.12.117") and toolchain."""
@@ -361,6 +363,7 @@ ARCHES: dict[str, Arch] = {
         qemu_machine_args=("-machine", "malta", "-cpu", "MIPS64R2-generic"),
         console="ttyS0",
         has_kasan=False,  # no HAVE_ARCH_KASAN on mips
+        create_flags=0x100 | 0x200,  # arch/mips/include/uapi/asm/fcntl.h: O_CREAT 0x0100, O_TRUNC 0x0200
         # n64: a0-a7 are r4-r11 (the kernel's register table knows only the rN names)
         arg_registers=tuple(f"r{i}" for i in range(4, 12)),
         kconfig=(

@@ -336,7 +336,9 @@ def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, conso
     checks.append(placement.location_check(obs.kprobes_list, spec, recorded.trigger_records(recorded.kprobes()),
                                            entry_offsets))
     if value_names:
-        checks.extend(abi_values.value_checks(recorded, word_bits, value_names))
+        arch_row = ARCHES.get(spec.arch)
+        checks.extend(abi_values.value_checks(recorded, word_bits, value_names,
+                                              arch_row.create_flags if arch_row else 0o100 | 0o1000))
     if target:
         checks.extend(grammar_checks.grammar_checks(obs, target))
     rmmod = obs.rmmod
