@@ -168,9 +168,12 @@ def _ftrace(shell: Shell, obs: Observations, plan: SuitePlan, stage: StageFactor
 
 def kmemleak_command() -> str:
     """Wait until what the session allocated is old enough to be reported, scan twice (an object is
-    reported once two scans found it unreferenced), print the report."""
+    reported once two scans found it unreferenced), print the report. The wait reads the uptime with
+    shell builtins (the session's busybox has no sleep)."""
     f = sanitizers.KMEMLEAK_FILE
-    return f"sleep {sanitizers.KMEMLEAK_AGE_S}; echo scan > {f}; echo scan > {f}; cat {f}"
+    wait = (f"read u _ < /proc/uptime; t=$((${{u%%.*}} + {sanitizers.KMEMLEAK_AGE_S})); "
+            "while read u _ < /proc/uptime && [ ${u%%.*} -lt $t ]; do :; done")
+    return f"{wait}; echo scan > {f}; echo scan > {f}; cat {f}"
 
 
 def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactory = default_stage,
