@@ -15,7 +15,7 @@ from harness.labs import lava
 
 pytestmark = pytest.mark.qemu
 BAD = Path(__file__).parent / "bad-kernels"
-QEMU = {"x86_64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"}
+QEMU = {"x86_64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64", "i386": "qemu-system-i386"}
 
 
 def verdict(tmp_path: Path, task: str, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -32,7 +32,8 @@ def failed(data: dict) -> set[str]:  # type: ignore[type-arg]
 
 
 @pytest.mark.parametrize(("arch", "patch"), [("x86_64", ""), ("arm64", ""), ("x86_64", "kprobe-never-fires.patch"),
-                                             ("arm64", "retval-off-by-one.patch")])
+                                             ("arm64", "retval-off-by-one.patch"),
+                                             ("i386", "")])  # a new arch through the stock device type
 def test_a_lava_run_matches_inv_check_verdict_for_verdict(tmp_path: Path, arch: str, patch: str) -> None:
     require_tools("lava-run", QEMU[arch])
     extra = ("--patch", str(BAD / patch)) if patch else ()
