@@ -68,6 +68,7 @@ def test_kmemleak_objects_fail_with_the_first_backtrace() -> None:
     assert len(sanitizers.kmemleak_objects(KMEMLEAK)) == 2
     check = sanitizer_checks.kmemleak_check(_obs("", KMEMLEAK))
     assert check.status == "fail" and "2 unreferenced object(s)" in check.detail and "alloc_trace_kprobe" in check.detail
+    assert "allocated by kstrdup" in check.findings and "allocated by alloc_trace_kprobe" in check.findings
     assert sanitizer_checks.kmemleak_check(_obs("", "")).status == "pass"
     assert sanitizer_checks.kmemleak_check(_obs("", None)).status == "fail"  # no scan proves nothing
     facts = sanitizer_checks.sanitizer_facts(_obs("", KMEMLEAK), "")

@@ -30,6 +30,15 @@ def reports_check(obs: Observations, console: str, named: tuple[str, ...]) -> Ch
         [finding(f"{name}: {line}") for name, line in found[:3]])
 
 
+def _callers(block: str, most: int = 3) -> list[str]:
+    """The first functions of an object's allocation backtrace past the allocator itself ("[<addr>] f+0x1/0x2"
+    on older kernels, "f+0x1/0x2" on newer ones)."""
+    lines = block.splitlines()
+    start = next((i + 1 for i, line in enumerate(lines) if line.strip().startswith("backtrace")), len(lines))
+    names = [line.strip().split()[-1].split("+")[0] for line in lines[start:] if line.strip()]
+    return [n for n in names if "kmalloc" not in n and "alloc_noprof" not in n and not n.startswith("0x")][:most]
+
+
 def kmemleak_check(obs: Observations) -> Check:
     """Nothing the session allocated is left unreferenced once its events are deleted and the module
     unloaded (the guest cleared what boot left before insmod, then scanned after the reload)."""
@@ -44,8 +53,7 @@ def kmemleak_check(obs: Observations) -> Check:
     return make_check(
         "kmemleak", not objects, "no unreferenced object after rmmod and the reload",
         f"kmemleak: {len(objects)} unreferenced object(s) after the session; the first:\n{first}",
-        [finding(line) for line in first.splitlines()[:1]] + [
-            finding(line.strip()) for line in first.splitlines() if line.strip().startswith("[<")][:4])
+        [finding(line) for line in first.splitlines()[:1]] + [finding(f"allocated by {f}") for f in _callers(first)])
 
 
 def sanitizer_checks(obs: Observations, console: str, named: tuple[str, ...]) -> list[Check]:
