@@ -73,3 +73,32 @@ def test_kmemleak_objects_fail_with_the_first_backtrace() -> None:
     assert sanitizer_checks.kmemleak_check(_obs("", None)).status == "fail"  # no scan proves nothing
     facts = sanitizer_checks.sanitizer_facts(_obs("", KMEMLEAK), "")
     assert facts["sanitizer.leaked_objects"] == 2 and facts["sanitizer.KASAN"] == 0
+
+
+def test_a_real_sanitizer_kernel_with_the_three_bugs_is_read_back_from_its_console() -> None:
+    """The console of `inv check --sanitizers` on the three bad kernels of tests/bad-kernels, replayed:
+    KASAN's use-after-free, the atomic-sleep report of the mutex, and the symbols kmemleak found."""
+    import re
+
+    from conftest import DATA
+
+    from harness.spec import render
+    from harness.verdict.observations import SuitePlan
+    from vm import guest
+    from vm.console import ReplayShell, answers_in
+
+    console = (DATA / "console-x86_64-6.12-sanitizers-bad.log").read_text()
+    token = re.search(r"/tmp/kh-([0-9a-f]{8})", console).group(1)  # type: ignore[union-attr]
+    named = sanitizers.named(True)
+    obs = guest.run_session(ReplayShell(answers_in(console)), render.probe_spec(ARCHES["x86_64"], "abi"),
+                            "/kh/kprobe_event_gen_test.ko", targets=Targets.new(token),
+                            plan=SuitePlan(sanitizers=named))
+    checks = {c.name: c for c in sanitizer_checks.sanitizer_checks(obs, console, named)}
+    reports = checks["sanitizer_reports"]
+    assert reports.status == "fail" and set(reports.findings) == {
+        "KASAN: BUG: KASAN: slab-use-after-free in trace_kprobe_release+#/#",
+        "atomic-sleep: BUG: sleeping function called from invalid context at kernel/locking/mutex.c:#"}
+    leak = checks["kmemleak"]
+    assert leak.status == "fail" and "allocated by alloc_trace_kprobe" in leak.findings
+    facts = sanitizer_checks.sanitizer_facts(obs, console)
+    assert facts["sanitizer.KASAN"] == facts["sanitizer.atomic-sleep"] == 1 and facts["sanitizer.leaked_objects"] > 1
