@@ -343,6 +343,12 @@ ARCHES: dict[str, Arch] = {
             # deadlines still stop a hung guest
             "CONFIG_SOFTLOCKUP_DETECTOR=n",
         ),
+        kconfig_versioned=(
+            # 6.1's tracepoints need SRCU, which only options such as PERF_EVENTS select, and nothing in
+            # s390's tinyconfig does (kernel/tracepoint.c: "type defaults to 'int' in declaration of
+            # 'DEFINE_SRCU'"); later kernels build SRCU always
+            ("CONFIG_PERF_EVENTS=y", "", "6.3"),
+        ),
         probes=(
             ("upstream", ("dfd=%r2", "filename=%r3", "flags=%r4", "mode=%r5")),
             ("abi", ("dfd=%r2:s32", "filename=+0(%r3):ustring", "flags=%r4:x32", "mode=%r5:x16")),
