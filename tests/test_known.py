@@ -140,3 +140,24 @@ def test_the_riscv64_mapping_symbol_issue_needs_every_symbol_record_to_name_one(
     assert known_issues.classify("riscv64", "6.1.192", ran, shows, (issue,)).status == "xfail"
     other = {**shows, "grammar.fetch_symbol.mapping_symbols": 0}  # a wrong symbol of another kind
     assert known_issues.classify("riscv64", "6.1.192", ran, other, (issue,)).status == "fail"
+
+
+def test_clang_modules_on_ppc64le_are_explained_and_gcc_ones_are_untouched(data: Path) -> None:
+    """A real ppc64le 6.12 LLVM result: the module's entry probes record nothing (probes on the global
+    entry point); its facts name the issue, which the same cell built by GCC never matches."""
+    import json
+
+    from harness.results.run import RunResult
+    from harness.runs.check import classify
+    from harness.runs.options import CheckOptions
+    from harness.spec.arches import ARCHES
+
+    raw = json.loads((data / "result-ppc64le-6.12-llvm-module-entry.json").read_text())
+    result = RunResult.from_json(raw)
+    classify(CheckOptions(arch=ARCHES["ppc64le"], toolchain="llvm"), result)
+    assert result.status == "xfail"
+    assert [i["id"] for i in result.known_issues] == ["ppc64le-clang-module-entry-probe-at-global-entry"]
+    # the same facts with the entry probes recording (GCC): nothing to explain, and nothing is explained
+    healthy = RunResult.from_json({**raw, "facts": {**raw["facts"], "grammar.fetch_register.records": 3}})
+    classify(CheckOptions(arch=ARCHES["ppc64le"]), healthy)
+    assert healthy.status == "fail"
