@@ -297,8 +297,9 @@ ARCHES: dict[str, Arch] = {
         qemu_package="qemu-system-ppc",
         qemu_machine_args=("-machine", "pseries", "-cpu", "power9"),
         console="hvc0",
-        # ELFv2: a probe on a symbol is armed at the local entry point, past the TOC setup
-        entry_offsets=(0, 8),
+        # ELFv2: a probe on a symbol is armed at the local entry point, past the TOC setup; with the
+        # function tracer (KPROBES_ON_FTRACE) on the ftrace call after "mflr r0", at +12
+        entry_offsets=(0, 8, 12),
         arg_registers=tuple(f"r{i}" for i in range(3, 11)),
         # past the 32-byte frame header and the save area of the eight register arguments
         first_stack_arg=12,
