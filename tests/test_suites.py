@@ -270,3 +270,14 @@ def test_a_case_that_writes_argn_where_the_readme_does_not_offer_it_is_not_held_
     assert check.status == NOT_RUN and not check.offered and "$arg<N>" in check.detail
     obs.readme = CommandResult("cat README", "  $stack<index>, $stack, $retval, $comm, $arg<N>\n", 0)
     assert suite_checks.ftrace_checks(obs, PLAN, "")[0].status == FAIL  # offered, and refused: the kernel's
+
+
+@pytest.mark.parametrize("line", [
+    "[   61.262730] EIP: trace_fprobe_release+0x95/0xd1",  # i386 (a real report)
+    "[   12.000000] RIP: 0010:trace_fprobe_release+0x1a/0x80",
+    "[   12.000000] NIP [c0000000002ea520] trace_fprobe_release+0x7c/0xbc",
+    "[   12.000000] epc   : ffffffff8012a0b4 trace_fprobe_release+0x14/0x60",
+    "[   12.000000] pc : trace_fprobe_release+0x10/0x50",
+])
+def test_the_crash_site_is_read_from_every_arch_s_report(line: str) -> None:
+    assert suite_checks.ftrace_facts(_obs(dmesg=line))["ftrace.crash_in.trace_fprobe_release"] == 1

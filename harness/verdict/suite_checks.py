@@ -100,7 +100,10 @@ def ftrace_checks(obs: Observations, plan: SuitePlan, console: str) -> list[Chec
     return checks
 
 
-_CRASH_IN = re.compile(r"(?:RIP: [0-9a-f]{4}:|pc : |epc : |PC is at )\s*(?P<func>[A-Za-z0-9_.]+)\+0x")
+# where a crash report says the kernel stopped: x86_64 RIP, i386 EIP, arm64/riscv pc and epc (mips
+# adds the address), powerpc NIP, arm "PC is at"
+_CRASH_IN = re.compile(r"(?:RIP: [0-9a-f]{4}:|EIP: |pc : |epc\s*: (?:[0-9a-f]+ )?|NIP\s*\[[0-9a-f]+\] |PC is at )"
+                       r"\s*(?P<func>[A-Za-z0-9_.]+)\+0x")
 
 
 def ftrace_facts(obs: Observations, console: str = "") -> dict[str, int]:
