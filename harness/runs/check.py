@@ -71,6 +71,7 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
                         "(Linux 5.7 or newer); use --module rendered")
     extra = opts.kconfig_add + ((intree.KCONFIG,) if opts.module == intree.IN_TREE else ())
     required, wanted = suites.kconfig(opts.suite, opts.arch.suite_kconfig)
+    named = sanitizers.named(opts.arch.has_kasan) if opts.sanitizers else ()
     if opts.sanitizers:
         required, wanted = required + sanitizers.kconfig(opts.arch.has_kasan), wanted + sanitizers.WANTED
     arch = opts.arch
@@ -85,10 +86,9 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
                               suite=opts.suite, sanitizers=opts.sanitizers)
     echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}, toolchain {opts.toolchain}"
          + (f", suite {opts.suite}" if opts.suite != suites.DEFAULT_SUITE else "")
-         + (f", sanitizers {', '.join(sanitizers.named(opts.arch.has_kasan))}" if opts.sanitizers else ""))
+         + (f", sanitizers {', '.join(named)}" if named else ""))
     echo(f"build dir {build.out}; artifacts {run_dir}")
-    plan = suite_plan(opts.suite, tree.path, sanitizers.named(opts.arch.has_kasan) if opts.sanitizers else ())
-    return Context(spec, build, run_dir, commands, stages, result, cleanup, plan)
+    return Context(spec, build, run_dir, commands, stages, result, cleanup, suite_plan(opts.suite, tree.path, named))
 
 
 def suite_plan(suite: str, tree: Path, named: tuple[str, ...] = ()) -> SuitePlan:

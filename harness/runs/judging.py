@@ -40,12 +40,11 @@ def judge_suites(result: RunResult, obs: Observations, plan: SuitePlan, console:
     if not (plan.ftrace_cases or plan.boot or plan.sanitizers):
         return
     added: list[Check] = []
+    before, after = split_console(console)
     if plan.sanitizers:
-        before = split_console(console)[0]
         added += sanitizer_checks.sanitizer_checks(obs, before, plan.sanitizers)
         result.facts.update(sanitizer_checks.sanitizer_facts(obs, before))
     if plan.ftrace_cases:
-        after = split_console(console)[1]
         added += suite_checks.ftrace_checks(obs, plan, after)
         result.facts.update(suite_checks.ftrace_facts(obs, after))
     if plan.boot:

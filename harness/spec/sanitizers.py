@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 
-LABEL = "sanitizers"  # the cell label's suffix and the build folders' configuration
-
 # Every arch: lock and context checking, object lifetimes, leaks and bounds, on top of the suite's
 # configuration. Built in folders of their own (every header changes with them).
 KCONFIG = (
@@ -44,7 +42,7 @@ REPORTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("atomic-sleep", re.compile(r"BUG: sleeping function called from invalid context.*|BUG: scheduling while atomic.*")),
     ("lockdep", re.compile(r"WARNING: (?:possible (?:circular|recursive|irq lock inversion)|inconsistent lock state"
                            r"|suspicious RCU usage|bad unlock balance|held lock freed|lock held when returning"
-                           r"|Nested lock was not taken|possible circular locking).*")),
+                           r"|Nested lock was not taken).*")),
     ("ODEBUG", re.compile(r"ODEBUG: .*")),
     ("UBSAN", re.compile(r"UBSAN: .*")),
     ("kmemleak", re.compile(r"kmemleak: \d+ new suspected memory leaks.*")),

@@ -31,8 +31,7 @@ def _last_per_pid(records: list[trace.TraceRecord]) -> dict[int, trace.TraceReco
     return {r.pid: r for r in records}
 
 
-def value_checks(recorded: RecordedEvents, bits: int, names: tuple[str, ...] = VALUE_CHECKS,
-                 create: int = 0o100 | 0o1000) -> list[Check]:
+def value_checks(recorded: RecordedEvents, bits: int, names: tuple[str, ...], create: int) -> list[Check]:
     """The value checks among names (a profile that records the filename's address has no filename_arg);
     create: O_CREAT | O_TRUNC as the arch's fcntl.h defines them."""
     t = recorded.obs.targets

@@ -7,7 +7,6 @@ from harness.spec import sanitizers
 from harness.verdict.checks import FAIL, Check, finding, make_check
 from harness.verdict.observations import Observations
 
-CHECKS = ("sanitizer_reports", "kmemleak")
 CONTEXT_LINES = 12  # lines of each report quoted in the check's detail
 
 
@@ -19,10 +18,20 @@ def _excerpt(text: str, first: str) -> str:
     return first
 
 
+def _log(obs: Observations, console: str) -> str:
+    """What the kernel logged: the console (boot and the session's lines) and the session's dmesg."""
+    return f"{console}\n{obs.dmesg_text}"
+
+
+def _reports(text: str) -> list[tuple[str, str]]:
+    """Each report once (the console and dmesg can both hold it)."""
+    return list(dict.fromkeys(sanitizers.reports_in(text)))
+
+
 def reports_check(obs: Observations, console: str, named: tuple[str, ...]) -> Check:
     """No report from any sanitizer in the kernel's log (console: the boot and the session's lines)."""
-    text = f"{console}\n{obs.dmesg_text}"
-    found = list(dict.fromkeys(sanitizers.reports_in(text)))
+    text = _log(obs, console)
+    found = _reports(text)
     quoted = [f"{name}: {_excerpt(text, line)}" for name, line in found[:3]]
     return make_check(
         "sanitizer_reports", not found, f"no report from {', '.join(n for n in named if n != 'kmemleak')}",
@@ -62,7 +71,7 @@ def sanitizer_checks(obs: Observations, console: str, named: tuple[str, ...]) ->
 
 def sanitizer_facts(obs: Observations, console: str) -> dict[str, int]:
     """Counts for known issues: reports per sanitizer (sanitizer.<name>) and leaked objects."""
-    found = list(dict.fromkeys(sanitizers.reports_in(f"{console}\n{obs.dmesg_text}")))
+    found = _reports(_log(obs, console))
     facts = {f"sanitizer.{name}": sum(1 for n, _ in found if n == name) for name, _ in sanitizers.REPORTS}
     facts["sanitizer.leaked_objects"] = len(sanitizers.kmemleak_objects(obs.kmemleak.output)) if obs.kmemleak else -1
     return facts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from harness.spec.arches import ABI_PROFILE, ARCHES, PROBE_FUNC
+from harness.spec.arches import ARCHES, PROBE_FUNC
 from harness.spec.render import ProbeSpec, grammar_of
 from harness.verdict import abi_values, grammar_checks, placement, trace
 from harness.verdict.abi_values import VALUE_CHECKS
@@ -41,11 +41,10 @@ def value_checks_of(profile: str, func: str, arch: str) -> tuple[str, ...]:
     """The value checks a session runs: argument and return values are known on do_sys_open for the
     profiles whose fetches are its real arguments on the arch (abi everywhere; upstream's x86
     strings on i386). A profile that records the filename as an address has no filename_arg."""
-    arch_row = ARCHES.get(arch)
-    if func != PROBE_FUNC or profile not in (arch_row.value_profiles if arch_row else (ABI_PROFILE,)):
+    row = ARCHES[arch]
+    if func != PROBE_FUNC or profile not in row.value_profiles:
         return ()
-    fields = arch_row.probe_fields(profile) if arch_row else ()
-    as_string = any(f.startswith("filename=") and "string" in f for f in fields) or not arch_row
+    as_string = any(f.startswith("filename=") and "string" in f for f in row.probe_fields(profile))
     return tuple(name for name in VALUE_CHECKS if as_string or name != "filename_arg")
 
 
@@ -336,9 +335,7 @@ def check_session(obs: Observations, spec: ProbeSpec, word_bits: int = 64, conso
     checks.append(placement.location_check(obs.kprobes_list, spec, recorded.trigger_records(recorded.kprobes()),
                                            entry_offsets))
     if value_names:
-        arch_row = ARCHES.get(spec.arch)
-        checks.extend(abi_values.value_checks(recorded, word_bits, value_names,
-                                              arch_row.create_flags if arch_row else 0o100 | 0o1000))
+        checks.extend(abi_values.value_checks(recorded, word_bits, value_names, ARCHES[spec.arch].create_flags))
     if target:
         checks.extend(grammar_checks.grammar_checks(obs, target))
     rmmod = obs.rmmod
