@@ -160,7 +160,7 @@ def test_matrix_boots_all_four_arches_and_marks_the_riscv64_known_issue(tmp_path
     require_tools("qemu-system-aarch64", "qemu-system-arm", "qemu-system-riscv64", "aarch64-linux-gnu-gcc",
                   "arm-linux-gnueabihf-gcc", "riscv64-linux-gnu-gcc")
     out = tmp_path / "matrix.json"
-    reports = {name: tmp_path / f"matrix.{name}" for name in ("junit", "ktap", "markdown")}
+    reports = {name: tmp_path / f"matrix.{name}" for name in ("junit", "ktap", "markdown", "kcidb")}
     result = inv("matrix", "--arches", "x86_64,arm64,arm,riscv64", "--kernels", "6.12", "--json", str(out),
                  *(a for name, path in reports.items() for a in (f"--{name}", str(path))), timeout=80 * 60)
     assert out.exists(), result.stdout[-4000:] + result.stderr[-2000:]
@@ -209,6 +209,32 @@ def check_reports_agree_with_the_json(data: dict, reports: dict[str, Path]) -> N
     assert f"Testing complete. Ran {total} tests" in parsed, parsed[-2000:]
     markdown = reports["markdown"].read_text()
     assert markdown.startswith("## kprobe-harness: OK") and "riscv64/6.12: XFAIL" in markdown
+    check_kcidb_agrees_with_the_json(data, json.loads(reports["kcidb"].read_text()))
+
+
+def check_kcidb_agrees_with_the_json(data: dict, doc: dict) -> None:  # type: ignore[type-arg]
+    """The KCIDB document is valid for KernelCI's own kcidb-io, every reference resolves, and it holds one
+    build per cell, a test per check with the check's status, and an incident per check a known issue
+    explains."""
+    import kcidb_io
+
+    from harness.results import kcidb
+
+    kcidb_io.schema.LATEST.validate_exactly(doc)
+    assert kcidb.unresolved(doc) == []
+    builds = {b["misc"]["cell"]: b for b in doc["builds"]}
+    assert set(builds) == {c["cell"] for c in data["cells"]}
+    tests = {(t["build_id"], t["path"]): t for t in doc["tests"]}
+    for cell in data["cells"]:
+        build = builds[cell["cell"]]
+        assert build["id"] == f"kprobe_harness:{cell['result']['run_id']}" and build["status"] == "PASS"
+        assert build["architecture"] == cell["arch"] and build["start_time"] == cell["result"]["started"]
+        for check in cell["result"]["checks"]:
+            assert tests[(build["id"], f"kprobe_event_gen.{kcidb.node(check['name'])}")]["status"] == \
+                kcidb.CHECK_STATUS[check["status"]]
+        failing = {c["name"] for c in cell["result"]["checks"] if c["status"] == "fail"}
+        linked = {i["test_id"].rsplit(".", 1)[-1] for i in doc.get("incidents", []) if i["test_id"].startswith(build["id"])}
+        assert linked == (failing if cell["status"] == "xfail" else set()), cell["cell"]
 
 
 def test_a_terminal_shows_the_build_progress_and_v_streams_the_console() -> None:

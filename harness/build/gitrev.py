@@ -74,6 +74,18 @@ def resolve(repo: Path, ref: str) -> Revision:
     return Revision(ref, sha, subject(repo, sha))
 
 
+def head_commit(tree: Path) -> str:
+    """The commit checked out in tree when tree is the top of a git work tree, else "" (a package's
+    tree, a tarball, a folder inside someone else's repository)."""
+    if not shutil.which("git"):
+        return ""
+    done = _git(tree, "rev-parse", "--show-toplevel", "HEAD", check=False)
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != tree.resolve():
+        return ""
+    return lines[1]
+
+
 KERNEL_PATHS = ("Makefile", "Kconfig", "scripts/kconfig/merge_config.sh", "kernel/trace")
 
 

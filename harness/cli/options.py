@@ -20,7 +20,7 @@ from harness import errors
 from harness.build import patching
 from harness.build.tree import enclosing_tree
 from harness.host import paths, proc
-from harness.results import cells, junit, ktap, markdown
+from harness.results import cells, junit, kcidb, ktap, markdown
 from harness.results.run import RunResult, early_document, write_json
 from harness.results.text import format_result
 from harness.runs.options import CheckOptions, check_options
@@ -62,9 +62,16 @@ REPORT_HELP = {
     "junit": "also write JUnit XML to this file (one testsuite per cell, one testcase per check)",
     "ktap": "also write KTAP version 1 to this file ('-' for stdout)",
     "markdown": "also write a Markdown summary to this file (for a CI job summary or a review comment)",
+    "kcidb": "also write the results as a KCIDB document (KernelCI's common results database, schema v5.3) "
+             "to this file",
+    "kcidb_origin": f"with --kcidb: the origin its objects are submitted as (default {kcidb.ORIGIN})",
+    "kcidb_base_url": "with --kcidb: the URL prefix the run folders are served under, for the logs' URLs "
+                      "(default: file:// URLs of this machine's run folders)",
 }
-RENDERERS: dict[str, Callable[[Sequence[cells.CellReport], str], str]] = {
-    "junit": junit.render, "ktap": ktap.render, "markdown": markdown.render}
+KCIDB_HELP = {k: v for k, v in REPORT_HELP.items() if k.startswith("kcidb")}
+Renderer = Callable[[Sequence[cells.CellReport], str], str]
+RENDERERS: dict[str, Renderer] = {"junit": junit.render, "ktap": ktap.render, "markdown": markdown.render}
+Reports = dict[str, tuple[str, Renderer]]  # report name -> (file or '-', how it is written)
 
 
 def common_help(*leave_out: str, **more: str) -> dict[str, str]:
@@ -188,21 +195,25 @@ def json_target(json: str | None) -> Path | None:
     return paths.check_output_file(Path(json), "--json") if json else None
 
 
-def report_targets(junit: str | None, ktap: str | None, markdown: str | None) -> dict[str, str]:
-    """The report files asked for, each checked writable before any work starts."""
-    targets = {"junit": junit, "ktap": ktap, "markdown": markdown}
+def report_targets(junit: str | None = None, ktap: str | None = None, markdown: str | None = None,
+                   kcidb_file: str | None = None, kcidb_origin: str = kcidb.ORIGIN, kcidb_base_url: str = "") -> Reports:
+    """The reports asked for, each file checked writable (and KCIDB's origin and URL checked) before any
+    work starts."""
+    renderers: dict[str, Renderer] = {**RENDERERS, "kcidb": functools.partial(kcidb.render, origin=kcidb.check_origin(kcidb_origin),
+                                                         base_url=kcidb.check_base_url(kcidb_base_url))}
+    targets = {"junit": junit, "ktap": ktap, "markdown": markdown, "kcidb": kcidb_file}
     for name, target in targets.items():
         if target and target != "-":
             paths.check_output_file(Path(target), f"--{name}")
-    return {k: v for k, v in targets.items() if v}
+    return {k: (v, renderers[k]) for k, v in targets.items() if v}
 
 
-def write_reports(reports: Sequence[cells.CellReport], targets: dict[str, str], line: str) -> None:
-    for name, target in targets.items():
-        cells.write(RENDERERS[name](reports, line), target)
+def write_reports(reports: Sequence[cells.CellReport], targets: Reports, line: str) -> None:
+    for target, render in targets.values():
+        cells.write(render(reports, line), target)
 
 
-def conclude_run(result: RunResult, task: str, json: Path | None, targets: dict[str, str] | None = None) -> int:
+def conclude_run(result: RunResult, task: str, json: Path | None, targets: Reports | None = None) -> int:
     """Print one run's table and verdict, write what was asked for, print the reproducer; the exit code."""
     print()
     print(format_result(result))

@@ -18,10 +18,12 @@ from harness.cli.options import (
     ARCH_HELP,
     ARCHES_HELP,
     COMMON_HELP,
+    KCIDB_HELP,
     KERNELS_HELP,
     REPORT_HELP,
     TOOLCHAINS_HELP,
     HarnessTask,
+    Reports,
     arch_names,
     cell_options,
     command,
@@ -37,6 +39,7 @@ from harness.cli.options import (
 )
 from harness.host import paths
 from harness.host.proc import CommandLog
+from harness.results.kcidb import ORIGIN
 from harness.runs.matrix import MatrixResult
 from harness.spec.arches import ARCHES, DEFAULT_PROFILE, resolve_arch
 from harness.spec.kernels import DEFAULT_KERNEL, KERNELS, TOOLCHAINS
@@ -60,13 +63,14 @@ def setup(c):  # type: ignore[no-untyped-def]
 @guarded
 def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, func=None,  # type: ignore[no-untyped-def]
           kconfig_add=None, patch=None, json=None, no_known_issues=False, junit=None, ktap=None, markdown=None,
-          toolchain="gcc", verbose=False, module="rendered", suite="module", sanitizers=False):
+          toolchain="gcc", verbose=False, module="rendered", suite="module", sanitizers=False, kcidb=None,
+          kcidb_origin=ORIGIN, kcidb_base_url=""):
     """Build, boot under QEMU, run the checks. Exit 0 pass or XFAIL (known issue), 1 fail or XPASS, 2 usage, 125 kernel build failed."""
     from harness.runs.check import run_check
 
     opts = cell_options("check", arch, tree, kernel, profile, func, kconfig_add, patch, no_known_issues, toolchain,
                         module, verbose, suite, sanitizers)
-    out, targets = json_target(json), report_targets(junit, ktap, markdown)
+    out, targets = json_target(json), report_targets(junit, ktap, markdown, kcidb, kcidb_origin, kcidb_base_url)
     return conclude_run(run_check(opts, echo=echo), "check", out, targets)
 
 
@@ -109,7 +113,7 @@ def boot(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     return run_boot(opts, load=not no_load, echo=echo)
 
 
-def _conclude_matrix(m: MatrixResult, task: str, json: Path | None, targets: dict[str, str],
+def _conclude_matrix(m: MatrixResult, task: str, json: Path | None, targets: Reports,
                      reproduce: bool = True) -> int:
     """Print a matrix, write what was asked for; exit 0 only when every cell passed or is an XFAIL."""
     from harness.runs import matrix as matrix_run
@@ -133,7 +137,8 @@ def _conclude_matrix(m: MatrixResult, task: str, json: Path | None, targets: dic
 @guarded
 def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFAULT_PROFILE,  # type: ignore[no-untyped-def]
            kconfig_add=None, patch=None, no_known_issues=False, json=None, junit=None, ktap=None, markdown=None,
-           toolchains="gcc", verbose=False, module="rendered", suite="module", sanitizers=False):
+           toolchains="gcc", verbose=False, module="rendered", suite="module", sanitizers=False, kcidb=None,
+           kcidb_origin=ORIGIN, kcidb_base_url=""):
     """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if every cell passes or is an XFAIL."""
     from harness.runs.matrix import run_matrix
 
@@ -142,7 +147,7 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
     cells = [cell_options("matrix", a, tree, k, profile, None, kconfig_add, patch, no_known_issues, t, module, verbose,
                           suite, sanitizers)
              for k in (versions[:1] if tree else versions) for t in chains for a in listed(arches, "--arches")]
-    out, targets = json_target(json), report_targets(junit, ktap, markdown)
+    out, targets = json_target(json), report_targets(junit, ktap, markdown, kcidb, kcidb_origin, kcidb_base_url)
     result = run_matrix(cells, echo=echo)
     print()
     return _conclude_matrix(result, "matrix", out, targets)
@@ -159,13 +164,16 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
     "allow_warnings": "do not fail this commit (SHA or prefix) for compiler warnings in the files it touches "
                       "(repeatable)",
     "json": "also write the comparison as JSON to this file",
+    **KCIDB_HELP,
 })
 @guarded
 def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False, allow_warnings=None,  # type: ignore[no-untyped-def]
             profile=DEFAULT_PROFILE, kconfig_add=None, json=None, toolchain="gcc", verbose=False,
-            module="rendered", suite="module", sanitizers=False):
+            module="rendered", suite="module", sanitizers=False, kcidb=None, kcidb_origin=ORIGIN,
+            kcidb_base_url=""):
     """Check base and head of a git tree (or every commit between) per arch; print what regressed or changed, what was fixed, what failed on both. Exit 1 on a regression, 125 when a step built and booted on neither side, 0 otherwise, 2 usage."""
     from harness.runs import compare as comparing
+    from harness.runs import matrix as matrix_run
     from harness.runs.options import CheckOptions, check_choices
 
     if not base:
@@ -179,12 +187,14 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     waived = set(allow_warnings or [])
     plan = comparing.plan(Path(where), base, head, each, names, template, waived)
     out = json_target(json)
+    targets = report_targets(kcidb_file=kcidb, kcidb_origin=kcidb_origin, kcidb_base_url=kcidb_base_url)
     echo(f"compare {plan.repo}: " + " -> ".join(r.label for r in plan.revisions) + f" on {', '.join(names)}")
     result = comparing.run_compare(plan.repo, plan.revisions, names, template, waived, echo=echo)
     print()
     print(comparing.format_compare(result))
     if out:
         comparing.write_json(result, out, command("compare"))
+    write_reports(matrix_run.cell_reports(result.cells), targets, command("compare"))
     print("reproduce: " + command("compare"))
     return result.exit_code
 
@@ -201,19 +211,23 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
     insecure="with --submit: allow a plain http:// server that is not on this machine (the token crosses "
              "the network in clear text)",
     visibility="who may see the job on the server: personal (default) or public",
+    **KCIDB_HELP,
 ))
 @guarded
 def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PROFILE, kconfig_add=None,  # type: ignore[no-untyped-def]
          patch=None, toolchain="gcc", no_known_issues=False, out=None, base_url="", run=False, results=None,
-         verbose=False, json=None, submit=None, insecure=False, visibility="personal", suite="module", sanitizers=False):
+         verbose=False, json=None, submit=None, insecure=False, visibility="personal", suite="module", sanitizers=False,
+         kcidb=None, kcidb_origin=ORIGIN, kcidb_base_url=""):
     """Write a cell as a standard LAVA job (stock qemu device type); --run runs it here with lava-run, --results judges a job's log. Exit codes as inv check."""
     from harness.labs import lava
     from harness.runs import lava_check
     from harness.runs.check import finish
 
     target = json_target(json)
+    targets = report_targets(kcidb_file=kcidb, kcidb_origin=kcidb_origin, kcidb_base_url=kcidb_base_url)
     if results:
-        return conclude_run(lava_check.results_of(Path(results), known_issues=not no_known_issues), "lava", target)
+        return conclude_run(lava_check.results_of(Path(results), known_issues=not no_known_issues), "lava", target,
+                            targets)
     if not out:
         raise errors.UserError("--out is required: the folder to write the LAVA job into")
     if submit:
@@ -224,9 +238,9 @@ def lava(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PRO
     if submit:
         token = os.environ.get(lava_check.TOKEN_ENV, "")
         return conclude_run(lava_check.submit_job(opts, folder, base_url, submit, token, echo, visibility, insecure),
-                            "lava", target)
+                            "lava", target, targets)
     if run:
-        return conclude_run(lava_check.run_job(opts, folder, echo=echo), "lava", target)
+        return conclude_run(lava_check.run_job(opts, folder, echo=echo), "lava", target, targets)
     _, ctx = lava_check.write_job(opts, folder, base_url, echo=echo, visibility=visibility)
     finish(ctx)
     print(f"run it here: inv lava --arch {opts.arch.name} --out {folder} --run; or submit "
@@ -279,7 +293,7 @@ def ci(c, engine="github", arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, toolchains
 })
 @guarded
 def report(c, action, results=None, no_known_issues=False, json=None, junit=None, ktap=None,  # type: ignore[no-untyped-def]
-           markdown=None, expect=""):
+           markdown=None, expect="", kcidb=None, kcidb_origin=ORIGIN, kcidb_base_url=""):
     """Merge results from local runs, CI jobs and other machines into one matrix, classified as inv matrix does. Exit 0 only if every cell passes or is an XFAIL."""
     from harness.runs import merge as merging
 
@@ -289,7 +303,7 @@ def report(c, action, results=None, no_known_issues=False, json=None, junit=None
         raise errors.UserError("give the results to merge: --results FILE_OR_FOLDER (repeatable)")
     expected = merging.check_expected(listed(expect, "--expect")) if expect else []
     runs = [r for path in results for r in merging.results_in(Path(path))]
-    out, targets = json_target(json), report_targets(junit, ktap, markdown)
+    out, targets = json_target(json), report_targets(junit, ktap, markdown, kcidb, kcidb_origin, kcidb_base_url)
     merged = merging.merge(runs, known_issues=not no_known_issues, expect=expected)
     return _conclude_matrix(merged, "report", out, targets, reproduce=False)
 

@@ -25,6 +25,7 @@ class CellReport:
     note: str = ""
     error: str = ""
     toolchain: str = "gcc"
+    build_error: bool = False  # the kernel did not build (the cell never reached a run)
 
 
 def console_tail(result: RunResult | None, lines: int = CONSOLE_LINES) -> str:

@@ -41,6 +41,9 @@ class RunResult:
     revision: str = ""  # the commit checked out for this run (inv compare), else ""
     suite: str = "module"  # what ran beside the module's session (spec.suites)
     sanitizers: bool = False  # built with the sanitizer profile (spec.sanitizers)
+    run_id: str = ""  # unique per run: what a KCIDB document's build and test ids are made of
+    started: str = ""  # when the run started (ISO 8601, UTC, with its offset)
+    source: str = ""  # the checked-out commit of a git tree, else the identity of the package it came from
 
     def to_json(self) -> dict[str, object]:
         """The documented JSON form (schemas/result.schema.json)."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.build import config as kconfig
@@ -57,6 +59,7 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
     else:
         with stages.stage("kernel tree", f"linux-source-{opts.kernel}"):
             tree = trees.default_tree(opts.kernel, commands)
+    source = tree.source or (opts.revision if opts.revision else gitrev.head_commit(tree.path))
     if opts.patches:
         # the private copy is shared by every patched run of this tree: hold it for the whole run
         cleanup.enter_context(paths.locked(patching.copy_dir(tree), "the patched copy of this tree", echo))
@@ -83,7 +86,8 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir),
                               patches=[str(p) for p in opts.patches], command=opts.command,
                               revision=opts.revision, toolchain=opts.toolchain, module=opts.module,
-                              suite=opts.suite, sanitizers=opts.sanitizers)
+                              suite=opts.suite, sanitizers=opts.sanitizers, run_id=uuid.uuid4().hex,
+                              started=datetime.now(UTC).isoformat(timespec="seconds"), source=source)
     echo(f"kprobe-harness: {opts.arch.name}, Linux {tree.version} at {tree.path}, toolchain {opts.toolchain}"
          + (f", suite {opts.suite}" if opts.suite != suites.DEFAULT_SUITE else "")
          + (f", sanitizers {', '.join(named)}" if named else ""))

@@ -208,5 +208,6 @@ def write_json(m: MatrixResult, path: Path, command: str = "") -> None:
 def cell_reports(m: MatrixResult) -> list[CellReport]:
     """The matrix's cells as the report formats read them."""
     return [CellReport(label=c.label, arch=c.arch, kernel=c.result.kernel_version if c.result else c.kernel,
-                       status=c.status, result=c.result, note=c.note, error=c.error, toolchain=c.toolchain)
+                       status=c.status, result=c.result, note=c.note, error=c.error, toolchain=c.toolchain,
+                       build_error=c.build_error)
             for c in m.cells]
