@@ -20,6 +20,13 @@ class UserError(HarnessError):
     exit_code = EXIT_USAGE
 
 
+class DiskFull(HarnessError):
+    """The disk holding the cache (or an output) filled up during a build or a run: a setup error of
+    this machine, not a verdict on the tree."""
+
+    exit_code = EXIT_USAGE
+
+
 class SetupError(HarnessError):
     """Installing prerequisites failed."""
 

@@ -131,6 +131,9 @@ def build_kernel(build: KernelBuild, log: Path, commands: CommandLog,
         before_make()
     built, started = build.out / BUILT_STAMP, build.out / STARTED_STAMP
     built.unlink(missing_ok=True)
+    if build.image.exists() and build.image.stat().st_nlink > 1:
+        # runs boot hard links to the image: make must write a new file, never through a link into them
+        build.image.unlink()
     (build.out / MODULE_DIR).mkdir(parents=True, exist_ok=True)  # made later, it would change the folder's mtime
     stamp_start(started)
     if run_logged(argv, log, commands, env_extra=ccache_env(build), on_line=on_line) != 0:

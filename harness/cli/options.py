@@ -19,7 +19,7 @@ from invoke.tasks import Task
 from harness import errors
 from harness.build import patching
 from harness.build.tree import enclosing_tree
-from harness.host import paths, proc
+from harness.host import cache, paths, proc
 from harness.results import cells, junit, kcidb, ktap, markdown
 from harness.results.run import RunResult, early_document, write_json
 from harness.results.text import format_result
@@ -102,7 +102,10 @@ def guarded(body: Callable[..., int]) -> Callable[..., None]:
         signal.signal(signal.SIGTERM, _sigterm)
         try:
             code = body(*args, **kwargs)
-        except errors.HarnessError as e:
+        except (errors.HarnessError, OSError) as raised:
+            e = cache.as_disk_full(raised) or raised
+            if not isinstance(e, errors.HarnessError):
+                raise
             _early_result(body.__name__, kwargs, e.exit_code, str(e))
             raise Exit(f"error: {e}", e.exit_code) from None
         except KeyboardInterrupt:

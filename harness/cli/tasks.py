@@ -308,6 +308,31 @@ def report(c, action, results=None, no_known_issues=False, json=None, junit=None
     return _conclude_matrix(merged, "report", out, targets, reproduce=False)
 
 
+@task(klass=HarnessTask, positional=["action"], auto_shortflags=False, help={
+    "action": "du: space per kind (sources, trees, builds, patched copies, compare clones, runs, ccache), largest "
+              "first, with when each was last used; prune: delete least recently used entries",
+    "older_than": "prune: delete what was not used for this many days",
+    "max_size": "prune: delete the least recently used until the cache holds at most this many GB",
+    "runs": "prune: keep only the newest N run folders",
+    "dry_run": "prune: list what would be deleted, delete nothing",
+})
+@guarded
+def cache(c, action, older_than=None, max_size=None, runs=None, dry_run=False):  # type: ignore[no-untyped-def]
+    """Show what the cache holds (du) or make room in it (prune), never touching what a running job holds."""
+    from harness.host import cache as caches
+    from harness.runs import housekeeping
+
+    root = paths.cache_root()
+    if action == "du":
+        print(housekeeping.du_report(caches.entries(root), root, caches.now()))
+        return 0
+    if action != "prune":
+        raise errors.UserError(f"unknown cache action '{action}': choose du or prune")
+    days, max_bytes, keep = housekeeping.limits(older_than, max_size, runs)
+    housekeeping.prune(root, days, max_bytes, keep, dry_run, echo=echo)
+    return 0
+
+
 @task(auto_shortflags=False, help={
     "arches": ARCHES_HELP,
     "kunit_arches": "architectures to run the kernel's own kunit.py on, beside the harness (default x86_64,arm64)",

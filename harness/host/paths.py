@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -86,6 +88,17 @@ def new_run_dir(label: str) -> Path:
     raise RuntimeError(f"cannot create a run folder under {runs}")
 
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """target as a hard link to source, or a copy where the file system cannot link (another disk)."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copy2(source, target)
+
+
 @contextmanager
 def locked(path: Path, what: str, echo: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold an exclusive lock on path+'.lock' (waits for another run that holds it)."""
@@ -98,6 +111,25 @@ def locked(path: Path, what: str, echo: Callable[[str], None] | None = None) -> 
             if echo:
                 echo(f"waiting for another run that is using {what} ({lock_path})")
             fcntl.flock(f, fcntl.LOCK_EX)
+        os.utime(f.fileno())  # the lock's mtime says when the thing was last used (inv cache)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextmanager
+def in_use(path: Path) -> Iterator[None]:
+    """A shared hold on something of the cache (its path+'.lock') for as long as a run reads it, so
+    `inv cache prune` leaves it alone; several runs may hold it at once. Nothing outside the cache is
+    touched: a user's own tree gets no lock file beside it."""
+    if not path.resolve().is_relative_to(cache_root()):
+        yield
+        return
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_SH)
+        os.utime(f.fileno())
         try:
             yield
         finally:

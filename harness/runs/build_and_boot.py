@@ -81,6 +81,7 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kbuild.KernelBu
     # busybox needs nothing from the kernel: it builds beside it, on the cores the kernel's serial
     # steps (linking, kallsyms, modpost) leave idle
     with (ThreadPoolExecutor(max_workers=1) as pool,
+          paths.in_use(build.tree.path),
           paths.locked(build.out, "this kernel build folder", stages.echo)):
         busybox_built = pool.submit(initramfs.build_busybox, opts.arch, run_dir / "busybox.log", commands,
                                     full_busybox)
@@ -111,9 +112,11 @@ def build_everything(opts: CheckOptions, spec: ProbeSpec, build: kbuild.KernelBu
                 busybox = busybox_built.result()
                 initrd = initramfs.build_initramfs(build, busybox, [ko, *guest_files], run_dir, log, commands,
                                                    tree_files, real_sh=bool(tree_files))
-            # boot a private copy, so a concurrent run may rebuild the folder while this one boots
+            # boot a private link (a copy where the file system has none): a make in this folder first
+            # unlinks an image that has links (harness.build.make), so a concurrent run may rebuild
+            # the folder while this one boots
             image = run_dir / build.image.name
-            shutil.copy2(build.image, image)
+            paths.link_or_copy(build.image, image)
     return Built(spec, build, ko, initrd, image, plan.boot_args)
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from harness.build import config as kconfig
 from harness.build import gitrev, intree, kbuild, patching, selftests
 from harness.build import tree as trees
-from harness.errors import BuildError, StageError, UserError
-from harness.host import paths
+from harness.errors import BuildError, KernelBuildError, StageError, UserError
+from harness.host import cache, paths
 from harness.host.proc import CommandLog, Echo
 from harness.results.run import RunResult, write_json
 from harness.runs import judging
@@ -82,6 +82,7 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
         arch = replace(arch, kernel_image=arch.sanitizer_image)
     build = kconfig.prepare_build(tree, arch, required + extra, opts.toolchain, wanted)
     run_dir = paths.new_run_dir(opts.arch.name)
+    cleanup.enter_context(paths.locked(run_dir, "this run's folder"))  # inv cache prune leaves it alone
     result = RunResult(arch=opts.arch.name, kernel_version=tree.version, tree=str(tree.path),
                               profile=spec.profile, func=spec.func, artifacts=str(run_dir),
                               patches=[str(p) for p in opts.patches], command=opts.command,
@@ -124,7 +125,12 @@ def build_cell(opts: CheckOptions, ctx: Context) -> Built | None:
     """Build everything; a module or initramfs failure becomes a failed check (None)."""
     try:
         return build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages, plan=ctx.plan)
-    except BuildError as e:
+    except (BuildError, KernelBuildError, OSError) as e:
+        # a full disk is this machine's trouble, not the tree's: never a failed check or a skipped commit
+        if full := cache.as_disk_full(e, ctx.build.out):
+            raise full from None
+        if not isinstance(e, BuildError):
+            raise
         ctx.result.checks = [Check(e.check, FAIL, str(e), (e.check,))]
         ctx.result.error = str(e)
         return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError, KernelBuildError
-from harness.host import paths, proc
+from harness.host import cache, paths, proc
 from harness.host.proc import Echo
 from harness.results.cells import CellReport
 from harness.results.run import SCHEMA_VERSION, RunResult
@@ -67,7 +67,8 @@ def _prefixed(echo: Echo, label: str, lock: threading.Lock) -> Echo:
 
 def _failed(cell: Cell, error: Exception, echo: Echo) -> None:
     """A cell that raised: its error says what (a harness error's message, else the exception's type
-    and text: ENOSPC, a failed checkout or tar)."""
+    and text: a failed checkout or tar); a full disk says so, and how to make room."""
+    error = cache.as_disk_full(error) or error
     cell.error = str(error) if isinstance(error, HarnessError) else f"{type(error).__name__}: {error}"
     cell.build_error = isinstance(error, KernelBuildError)
     cell.status = FAIL
