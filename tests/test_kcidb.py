@@ -102,7 +102,7 @@ def test_a_cell_that_never_ran_is_a_miss_and_its_build_says_why(tmp_path: Path) 
     reports = cells(tmp_path)
     doc = valid(kcidb.document(reports, "inv matrix"))
     assert len(doc["builds"]) == len(reports)
-    never = [b for b in doc["builds"] if b["misc"]["cell"] == "arm/6.12"][0]
+    never = next(b for b in doc["builds"] if b["misc"]["cell"] == "arm/6.12")
     assert never["status"] == "ERROR" and "kernel build failed" in never["log_excerpt"]
     parent = [t for t in doc["tests"] if t["build_id"] == never["id"]]
     assert [t["status"] for t in parent] == ["MISS"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.build.kbuild import MODULE_DIR, KernelBuild, ccache_env, jobs
 from harness.errors import KernelBuildError
-from harness.host import integrity
+from harness.host import integrity, paths
 from harness.host.proc import CommandLog, run_logged, tail
 
 # The last make of a build folder: BUILT_STAMP holds what it ran with (command, environment, tools,
@@ -131,9 +131,7 @@ def build_kernel(build: KernelBuild, log: Path, commands: CommandLog,
         before_make()
     built, started = build.out / BUILT_STAMP, build.out / STARTED_STAMP
     built.unlink(missing_ok=True)
-    if build.image.exists() and build.image.stat().st_nlink > 1:
-        # runs boot hard links to the image: make must write a new file, never through a link into them
-        build.image.unlink()
+    paths.unshare(build.image)  # runs boot hard links to it: make must write a new file, not through them
     (build.out / MODULE_DIR).mkdir(parents=True, exist_ok=True)  # made later, it would change the folder's mtime
     stamp_start(started)
     if run_logged(argv, log, commands, env_extra=ccache_env(build), on_line=on_line) != 0:

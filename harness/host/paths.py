@@ -99,6 +99,14 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def unshare(path: Path) -> None:
+    """Remove path when other names link to its file, so that whatever writes path next creates a new
+    file instead of writing into theirs (make writes some outputs in place)."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_nlink > 1:
+            path.unlink()
+
+
 @contextmanager
 def locked(path: Path, what: str, echo: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold an exclusive lock on path+'.lock' (waits for another run that holds it)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from contextlib import ExitStack
@@ -190,7 +191,10 @@ def run_check(opts: CheckOptions, echo: Echo = print) -> RunResult:
         if built is not None:
             boot_and_check(opts, ctx, built)
         classify(opts, ctx.result)
-        return ctx.result
-    finally:
-        finish(ctx)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk while saving must not hide what stopped the run
+            finish(ctx)
+        raise
+    finish(ctx)
+    return ctx.result
 
