@@ -9,7 +9,7 @@ from vm import qemu
 def test_x86_64_argv_is_exact() -> None:
     boot = qemu.BootSpec(kernel=Path("/k/bzImage"), initrd=Path("/r/initramfs.cpio"), accel="tcg")
     assert qemu.qemu_argv(ARCHES["x86_64"], boot) == [
-        "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-smp", "1", "-nodefaults",
+        "qemu-system-x86_64", "-bios", "/usr/share/qemu/qboot.rom", "-accel", "tcg", "-m", "256", "-smp", "1", "-nodefaults",
         "-display", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
         "-kernel", "/k/bzImage", "-initrd", "/r/initramfs.cpio",
         "-append", "console=ttyS0 panic=-1 loglevel=1 printk.time=1",

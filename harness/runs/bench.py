@@ -254,7 +254,10 @@ def run_bench(root: Path, source: trees.KernelTree, arches: list[str], kunit_arc
     bares: dict[str, kbuild.KernelBuild] = {}
     for arch in arches:
         cold = b.check(arch)
-        per_arch[arch].update(cold=cold.seconds, cold_status=_status(cold), cold_make=cold.stage("kernel build"))
+        per_arch[arch].update(cold=cold.seconds, cold_status=_status(cold), cold_make=cold.stage("kernel build"),
+                              cold_config=cold.stage("kernel config"), cold_module=cold.stage("module build"),
+                              cold_initramfs=cold.stage("initramfs"),
+                              cold_guest=round(cold.stage("boot") + cold.stage("guest session"), 2))
         bares[arch] = b.bare_build(arch)
         config = Path(str(cold.result.get("artifacts", ""))) / "kernel.config"
         per_arch[arch]["bare_make"] = b.bare_make(bares[arch], config) if config.is_file() else None
