@@ -130,6 +130,22 @@ def test_prune_never_deletes_what_a_running_job_holds(root: Path) -> None:
         holder.wait()
 
 
+def test_a_patched_copy_held_by_its_run_is_not_locked_again(root: Path) -> None:
+    """A patched run holds its copy's lock; building from the copy must not wait on that same lock."""
+    import threading
+
+    copy = root / "patched/linux-source-6.12-bbbb/linux"
+    done = threading.Event()
+
+    def build() -> None:
+        with paths.locked(copy, "the patched copy"), paths.in_use(copy):
+            done.set()
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    assert done.wait(10), "building from a held patched copy waited on its own lock"
+
+
 def test_a_shared_hold_of_a_tree_keeps_it_and_a_users_tree_gets_no_lock_file(root: Path, tmp_path: Path) -> None:
     tree = root / "trees/linux-source-6.12"
     with paths.in_use(tree):

@@ -128,10 +128,12 @@ def locked(path: Path, what: str, echo: Callable[[str], None] | None = None) -> 
 
 @contextmanager
 def in_use(path: Path) -> Iterator[None]:
-    """A shared hold on something of the cache (its path+'.lock') for as long as a run reads it, so
-    `inv cache prune` leaves it alone; several runs may hold it at once. Nothing outside the cache is
-    touched: a user's own tree gets no lock file beside it."""
-    if not path.resolve().is_relative_to(cache_root()):
+    """A shared hold on a distribution tree unpacked in the cache (its path+'.lock') for as long as a
+    run builds from it, so `inv cache prune` leaves it alone; several runs may hold it at once. Any
+    other tree is left as it is: a user's own tree gets no lock file beside it, and a patched copy or
+    a compare clone is already held whole by its run (a second, shared lock on the same file from
+    the same process would wait for that run forever)."""
+    if not path.resolve().is_relative_to(trees_dir().resolve()):
         yield
         return
     lock_path = path.with_name(path.name + ".lock")
