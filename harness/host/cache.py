@@ -186,5 +186,5 @@ def as_disk_full(error: BaseException, folder: Path | None = None) -> DiskFull |
         where = Path(error.filename).parent if error.filename else (folder or paths.cache_root())
         return disk_full(where, f"{os.strerror(error.errno)} writing {error.filename or 'a file'}")
     if DISK_FULL_TEXT in str(error):
-        return disk_full(folder or paths.cache_root(), str(error).strip().splitlines()[0])
+        return disk_full(folder or paths.cache_root(), str(error).strip().splitlines()[0].rstrip(":"))
     return None
