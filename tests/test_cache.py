@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -181,6 +182,18 @@ def test_a_full_disk_names_the_folder_and_the_way_out(tmp_path: Path) -> None:
                                                 "No space left on device"), tmp_path / "builds/x")
     assert built is not None and str(tmp_path / "builds/x") in str(built) and built.exit_code == 2
     assert cache.as_disk_full(KernelBuildError("kernel build failed: error: 'x' undeclared")) is None
+
+
+def test_a_step_that_failed_on_a_disk_with_nothing_left_is_a_full_disk(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kconfig only says it could not write the configuration: the free space says why."""
+    error = KernelBuildError("kernel configuration failed; see b.log:\n*** Error during writing of the configuration.")
+    real = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(cache.shutil, "disk_usage", lambda path: real._replace(free=4096))
+    full = cache.as_disk_full(error, tmp_path)
+    assert full is not None and "kernel configuration failed; see b.log. Make room" in str(full)
+    monkeypatch.setattr(cache.shutil, "disk_usage", lambda path: real._replace(free=1 << 30))
+    assert cache.as_disk_full(error, tmp_path) is None
     assert cache.as_disk_full(OSError(errno.EACCES, "Permission denied")) is None
 
 

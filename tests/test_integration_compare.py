@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import kcidb_io
 import pytest
 from conftest import KNOWN_612, require_tools, validate_json
 from test_compare import GIT_ENV, git
@@ -15,6 +16,7 @@ from test_integration_qemu import inv, qemu_processes
 
 from harness.build import tree as trees
 from harness.host import paths
+from harness.results import kcidb
 
 pytestmark = pytest.mark.qemu
 BAD = Path(__file__).parent / "bad-kernels"
@@ -83,7 +85,7 @@ def regressed(data: dict, after: str) -> list[str]:  # type: ignore[type-arg]
 
 def test_compare_names_the_regression_and_leaves_the_repository_as_it_was(series: Path, tmp_path: Path) -> None:
     before = snapshot(series)
-    result, data = compare(series, tmp_path, "--base", "HEAD~2")
+    result, data = compare(series, tmp_path, "--base", "HEAD~2", "--kcidb", str(tmp_path / "kcidb.json"))
     assert result.returncode == 1, result.stdout[-4000:]
     head = git(series, "rev-parse", "HEAD")
     assert data["regression"] and data["first_regression"] == head
@@ -96,6 +98,14 @@ def test_compare_names_the_regression_and_leaves_the_repository_as_it_was(series
     base_failed = [c["name"] for c in data["cells"][0]["result"]["checks"] if c["status"] == "fail"]
     assert base_failed == KNOWN_612
     assert "reproduce: inv compare --tree" in result.stdout
+    # KCIDB: a checkout per revision, named by its commit, each with its build and a failing kprobe_records on head
+    doc = json.loads((tmp_path / "kcidb.json").read_text())
+    kcidb_io.schema.LATEST.validate_exactly(doc)
+    assert kcidb.unresolved(doc) == []
+    assert {c["git_commit_hash"] for c in doc["checkouts"]} == {git(series, "rev-parse", "HEAD~2"), head}
+    head_build = next(b for b in doc["builds"] if b["checkout_id"] == f"kprobe_harness:{head}")
+    assert next(t for t in doc["tests"] if t["build_id"] == head_build["id"]
+                and t["path"] == "kprobe_event_gen.kprobe_records")["status"] == "FAIL"
     assert snapshot(series) == before, "compare wrote into the user's repository"
     assert not qemu_processes()
 

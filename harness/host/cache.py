@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import DiskFull
+from harness.errors import BuildError, DiskFull, KernelBuildError
 from harness.host import paths
 
 # (folder under the cache root, what it is, whether prune may delete its entries), in the order du
@@ -35,6 +35,7 @@ OTHER = "other"
 COMPANIONS = (".lock", ".kh-seal")  # files beside an entry that belong to it
 DISK_FULL_TEXT = "No space left on device"
 GB = 1 << 30
+NEARLY_FULL = 1 << 20  # bytes: below this, a step that failed to write is taken to have found the disk full
 
 
 @dataclass(frozen=True)
@@ -178,13 +179,23 @@ def disk_full(folder: Path, detail: str = "") -> DiskFull:
                     "half-written is trusted by the next one")
 
 
+def nearly_full(folder: Path) -> bool:
+    """Less than NEARLY_FULL bytes left on the disk holding folder (False when that cannot be read)."""
+    try:
+        return shutil.disk_usage(folder if folder.exists() else paths.cache_root()).free < NEARLY_FULL
+    except OSError:
+        return False
+
+
 def as_disk_full(error: BaseException, folder: Path | None = None) -> DiskFull | None:
-    """A DiskFull for an error that is a full disk (ENOSPC, EDQUOT, or a tool's log that says so)."""
+    """A DiskFull for an error that is a full disk: ENOSPC or EDQUOT, a tool's log that says so, or a
+    failed step whose folder's disk has next to nothing left (a tool that only says it could not write)."""
     if isinstance(error, DiskFull):
         return error
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         where = Path(error.filename).parent if error.filename else (folder or paths.cache_root())
         return disk_full(where, f"{os.strerror(error.errno)} writing {error.filename or 'a file'}")
-    if DISK_FULL_TEXT in str(error):
-        return disk_full(folder or paths.cache_root(), str(error).strip().splitlines()[0].rstrip(":"))
+    where = folder or paths.cache_root()
+    if DISK_FULL_TEXT in str(error) or (isinstance(error, (BuildError, KernelBuildError)) and nearly_full(where)):
+        return disk_full(where, str(error).strip().splitlines()[0].rstrip(":"))
     return None
