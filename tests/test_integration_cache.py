@@ -19,7 +19,7 @@ from harness.host import paths
 
 pytestmark = pytest.mark.qemu
 
-SIZE = "20m"  # room for the kernel's configuration, not for its objects
+SIZE = "10m"  # room for the build folder's first files, not for the kernel's objects
 
 
 @pytest.fixture
