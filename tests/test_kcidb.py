@@ -137,3 +137,22 @@ def test_a_reference_to_nothing_is_found() -> None:
     doc["incidents"][0]["issue_id"] = "kprobe_harness:no-such-issue"
     found = kcidb.unresolved(doc)
     assert len(found) == 2 and "kprobe_harness:gone is not in builds" in found[0]
+
+
+def test_report_merge_writes_it_and_a_bad_origin_stops_before_any_work(tmp_path: Path) -> None:
+    """The option as a user gives it: inv report merge --kcidb, and --kcidb-origin refused with exit 2."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / "kcidb.json"
+    argv = [sys.executable, "-m", "invoke", "report", "merge", "--results", str(DATA / "result-riscv64-6.12-xfail.json"),
+            "--kcidb", str(out), "--kcidb-base-url", "https://ci.example.org/runs"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    doc = valid(json.loads(out.read_text()))
+    assert {t["log_url"].rsplit("/", 2)[0] for t in doc["tests"]} == {"https://ci.example.org/runs"}
+    bad = subprocess.run([*argv[:-4], "--kcidb", str(tmp_path / "x.json"), "--kcidb-origin", "KH"], cwd=ROOT,
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "--kcidb-origin 'KH'" in bad.stderr and not (tmp_path / "x.json").exists()
