@@ -298,7 +298,8 @@ def report(c, action, results=None, no_known_issues=False, json=None, junit=None
     from harness.runs import merge as merging
 
     if action != "merge":
-        raise errors.UserError(f"unknown report action '{action}': the action is merge")
+        raise errors.UserError(f"unknown report action '{action}': the action is merge ('inv --help report' lists "
+                               "the options)")
     if not results:
         raise errors.UserError("give the results to merge: --results FILE_OR_FOLDER (repeatable)")
     expected = merging.check_expected(listed(expect, "--expect")) if expect else []
@@ -327,7 +328,8 @@ def cache(c, action, older_than=None, max_size=None, runs=None, dry_run=False): 
         print(housekeeping.du_report(caches.entries(root), root, caches.now()))
         return 0
     if action != "prune":
-        raise errors.UserError(f"unknown cache action '{action}': choose du or prune")
+        raise errors.UserError(f"unknown cache action '{action}': choose du or prune ('inv --help cache' lists "
+                               "the options)")
     days, max_bytes, keep = housekeeping.limits(older_than, max_size, runs)
     housekeeping.prune(root, days, max_bytes, keep, dry_run, echo=echo)
     return 0
