@@ -137,21 +137,23 @@ def held(entry: Entry) -> Iterator[bool]:
 
 
 def delete(entry: Entry) -> None:
-    """The entry and the files beside it that belong to it (its seal, then its lock)."""
+    """The entry and the files beside it that belong to it (its lock and its seal)."""
     if entry.path.is_dir() and not entry.path.is_symlink():
         shutil.rmtree(entry.path)
     else:
         entry.path.unlink(missing_ok=True)
-    for suffix in (".kh-seal", ".lock"):
+    for suffix in COMPANIONS:
         entry.path.with_name(entry.path.name + suffix).unlink(missing_ok=True)
 
 
 def human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(size) < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    if abs(size) < 1024:
+        return f"{size:.0f} B"
+    for unit in ("KB", "MB"):
         size /= 1024
-    return f"{size:.1f} GB"
+        if abs(size) < 1024:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1024:.1f} GB"
 
 
 def ago(when: float, now: float) -> str:
@@ -168,11 +170,18 @@ def now() -> float:
     return time.time()
 
 
+def free_bytes(folder: Path) -> int | None:
+    """The space left on the disk holding folder (the cache root's when folder is gone), or None."""
+    try:
+        return shutil.disk_usage(folder if folder.exists() else paths.cache_root()).free
+    except OSError:
+        return None
+
+
 def disk_full(folder: Path, detail: str = "") -> DiskFull:
     """The error of a full disk: which folder, and how to make room."""
-    free = ""
-    with contextlib.suppress(OSError):
-        free = f" ({human(shutil.disk_usage(folder if folder.exists() else paths.cache_root()).free)} free)"
+    left = free_bytes(folder)
+    free = "" if left is None else f" ({human(left)} free)"
     return DiskFull(f"the disk holding {folder} is full{free}{': ' + detail if detail else ''}. Make room with "
                     f"'inv cache prune --max-size GB' or '--older-than DAYS' ('inv cache du' shows what the cache "
                     f"holds), or set ${paths.CACHE_ENV} to a folder on a larger disk; nothing this run left "
@@ -181,10 +190,8 @@ def disk_full(folder: Path, detail: str = "") -> DiskFull:
 
 def nearly_full(folder: Path) -> bool:
     """Less than NEARLY_FULL bytes left on the disk holding folder (False when that cannot be read)."""
-    try:
-        return shutil.disk_usage(folder if folder.exists() else paths.cache_root()).free < NEARLY_FULL
-    except OSError:
-        return False
+    left = free_bytes(folder)
+    return left is not None and left < NEARLY_FULL
 
 
 def as_disk_full(error: BaseException, folder: Path | None = None) -> DiskFull | None:

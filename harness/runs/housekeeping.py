@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,10 +32,8 @@ def du_report(found: Sequence[cache.Entry], root: Path, now: float) -> str:
 
 
 def _free(root: Path) -> str:
-    try:
-        return f" (the disk has {cache.human(shutil.disk_usage(root).free)} free)"
-    except OSError:
-        return ""
+    left = cache.free_bytes(root)
+    return "" if left is None else f" (the disk has {cache.human(left)} free)"
 
 
 def limits(older_than: str | None, max_size: str | None, runs: str | None) -> tuple[float | None, int | None, int | None]:
@@ -84,9 +81,9 @@ def prune(root: Path, days: float | None, max_bytes: int | None, keep_runs: int 
             cache.delete(entry)
         freed += entry.size
         echo("deleted      " + line)
-    total = sum(e.size for e in found) - freed
+    total, done = sum(e.size for e in found) - freed, len(chosen) - len(kept)
     verb = "would free" if dry_run else "freed"
-    echo(f"{verb} {cache.human(freed)} in {len(chosen) - len(kept)} entr{'y' if len(chosen) - len(kept) == 1 else 'ies'}"
+    echo(f"{verb} {cache.human(freed)} in {done} entr{'y' if done == 1 else 'ies'}"
          f"; the cache {'would hold' if dry_run else 'holds'} {cache.human(total)}" + _free(root)
          + (f"; {len(kept)} in use by a running job, kept" if kept else ""))
     if max_bytes is not None and total > max_bytes:
