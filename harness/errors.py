@@ -2,41 +2,50 @@
 
 from __future__ import annotations
 
+# The exit codes are chosen for `git bisect run`, which reads 0 as good, 125 as "skip this commit",
+# 1-127 otherwise as bad, and anything above 127 as "stop the bisect": only the tree's own failure may
+# say bad, what cannot be tested at one commit skips it, and what no commit can change stops.
 EXIT_PASS = 0
-EXIT_FAIL = 1
-EXIT_USAGE = 2
-EXIT_BUILD_SKIP = 125  # `git bisect run` skips a commit whose kernel does not build
+EXIT_FAIL = 1  # the tree failed a check: a bad commit
+EXIT_UNTESTABLE = 125  # nothing could be tested at this commit (it does not build, a patch does not apply)
+EXIT_SETUP = 128  # the command or this machine is at fault (usage, a missing tool, a full disk): stop
 
 
 class HarnessError(Exception):
     """Base class: str(error) is the whole message, exit_code what the CLI returns."""
 
-    exit_code = EXIT_USAGE
+    exit_code = EXIT_SETUP
 
 
 class UserError(HarnessError):
     """Bad input or a missing prerequisite the user can fix (arch, tree, toolchain, probe spec)."""
 
-    exit_code = EXIT_USAGE
+    exit_code = EXIT_SETUP
 
 
 class DiskFull(HarnessError):
     """The disk holding the cache (or an output) filled up during a build or a run: a setup error of
     this machine, not a verdict on the tree."""
 
-    exit_code = EXIT_USAGE
+    exit_code = EXIT_SETUP
 
 
 class SetupError(HarnessError):
-    """Installing prerequisites failed."""
+    """Installing prerequisites failed, or a host-side build the run needs (busybox, gen_init_cpio,
+    the sample modules' install) did not work: this machine's trouble, not the tree's."""
 
-    exit_code = EXIT_USAGE
+    exit_code = EXIT_SETUP
 
 
-class KernelBuildError(HarnessError):
+class Untestable(HarnessError):
+    """This tree (at this commit) cannot be tested as asked: a patch that does not apply to it, a
+    toolchain or module or selftest it predates. Neither good nor bad: `git bisect run` skips it."""
+
+    exit_code = EXIT_UNTESTABLE
+
+
+class KernelBuildError(Untestable):
     """The kernel itself did not configure or build."""
-
-    exit_code = EXIT_BUILD_SKIP
 
 
 class BuildError(HarnessError):

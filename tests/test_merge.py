@@ -75,9 +75,9 @@ def test_nothing_to_merge_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="holds no kprobe-harness result"):
         merge.results_in(tmp_path / "empty")
     done = inv("report", "merge", cache=tmp_path / "cache")
-    assert done.returncode == 2 and "--results" in done.stderr
+    assert done.returncode == 128 and "--results" in done.stderr
     done = inv("report", "split", "--results", str(tmp_path), cache=tmp_path / "cache")
-    assert done.returncode == 2 and "unknown report action 'split'" in done.stderr
+    assert done.returncode == 128 and "unknown report action 'split'" in done.stderr
 
 
 def test_a_local_check_a_lava_run_and_a_matrix_file_make_one_table(tmp_path: Path) -> None:
@@ -170,10 +170,10 @@ def test_an_expected_cell_no_result_names_fails_the_merge(tmp_path: Path) -> Non
 def test_check_writes_its_json_also_when_it_stops_before_any_check(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     done = inv("check", "--arch", "x86_64", "--profile", "nonsense", "--json", str(out), cache=tmp_path / "cache")
-    assert done.returncode == 2
+    assert done.returncode == 128
     data = json.loads(out.read_text())
     validate_json(data, "result")
-    assert (data["status"], data["exit_code"], data["arch"]) == ("error", 2, "x86_64")
+    assert (data["status"], data["exit_code"], data["arch"]) == ("error", 128, "x86_64")
     assert "unknown probe profile 'nonsense'" in data["error"]
     merged = inv("report", "merge", "--results", str(out), cache=tmp_path / "cache")
     assert merged.returncode == 1 and "x86_64/6.12: FAIL" in merged.stdout

@@ -9,7 +9,7 @@ from test_kernel import make_tree
 
 from harness.build import make, patching
 from harness.build import tree as trees
-from harness.errors import UserError
+from harness.errors import SetupError, Untestable, UserError
 from harness.host.proc import CommandLog
 
 PATCH_A = """--- a/kernel/trace/x.c
@@ -113,9 +113,10 @@ def test_the_next_patch_restores_the_last_one_and_marks_it_for_rebuild(tree: tre
     assert "y_broken" in (second.path / "kernel/trace/y.c").read_text()
 
 
-def test_a_patch_that_does_not_apply_is_a_clear_error(tree: trees.KernelTree, tmp_path: Path) -> None:
+def test_a_patch_that_does_not_apply_leaves_the_tree_untested(tree: trees.KernelTree, tmp_path: Path) -> None:
+    """A patch written for another commit: neither good nor bad there (git bisect run skips it)."""
     bad = write(tmp_path, "bad.diff", PATCH_A.replace("int b;", "int zzz;"))
-    with pytest.raises(UserError, match="does not apply"):
+    with pytest.raises(Untestable, match="does not apply.*skip this commit"):
         patching.prepare(tree, [bad], CommandLog())
     assert (tree.path / "kernel/trace/x.c").read_text() == "int a;\nint b;\n"
 
@@ -233,7 +234,7 @@ def test_a_sync_that_failed_is_done_again_by_the_next_run(tree: trees.KernelTree
     (broken / "rsync").chmod(0o755)
     path = os.environ["PATH"]
     monkeypatch.setenv("PATH", f"{broken}{os.pathsep}{path}")
-    with pytest.raises(UserError, match="could not sync"):
+    with pytest.raises(SetupError, match="could not sync"):
         patching.prepare(tree, [a], CommandLog())
     monkeypatch.setenv("PATH", path)
     patching.prepare(tree, [a], CommandLog())

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from harness.build.kbuild import KernelBuild, jobs
-from harness.errors import BuildError, UserError
+from harness.errors import SetupError, UserError
 from harness.host import integrity, paths
 from harness.host.proc import CommandLog, run_logged, tail
 from harness.spec.arches import Arch
@@ -129,14 +129,14 @@ def _build_busybox(arch: Arch, tarball: Path, out: Path, changes: dict[str, str]
         src = next(p for p in work.iterdir() if p.is_dir())
         make = ["make", "-C", str(src)] + ([f"CROSS_COMPILE={prefix}"] if prefix else [])
         if run_logged(make + ["defconfig" if full else "allnoconfig"], log, commands) != 0:
-            raise BuildError(f"busybox configuration failed; see {log}:\n{tail(log)}")
+            raise SetupError(f"busybox configuration failed; see {log}:\n{tail(log)}")
         config = src / ".config"
         config.write_text(edit_busybox_config(config.read_text(), changes))
         # the options the new ones bring into view take their defaults
         if not full and run_logged(["sh", "-c", f"yes '' | {shlex.join(make)} oldconfig"], log, commands) != 0:
-            raise BuildError(f"busybox oldconfig failed; see {log}:\n{tail(log)}")
+            raise SetupError(f"busybox oldconfig failed; see {log}:\n{tail(log)}")
         if run_logged(make + [f"-j{jobs()}", "busybox"], log, commands) != 0:
-            raise BuildError(
+            raise SetupError(
                 f"busybox build for {arch.name} failed; see {log}:\n{tail(log)}\n"
                 f"(a static link needs {' '.join(arch.toolchain_packages)}: run 'inv setup')"
             )
@@ -190,7 +190,7 @@ def build_initramfs(
     gen = build.out / "usr/gen_init_cpio"
     if not gen.exists() and (run_logged(build.make_argv("usr/gen_init_cpio"), log, commands) != 0
                              or not gen.exists()):
-        raise BuildError(f"could not build usr/gen_init_cpio in {build.out}; see {log}")
+        raise SetupError(f"could not build usr/gen_init_cpio in {build.out}; see {log}")
     out_dir.mkdir(parents=True, exist_ok=True)
     init = out_dir / "init"
     init.write_text(INIT_SCRIPT)
@@ -202,5 +202,5 @@ def build_initramfs(
     with open(image, "wb") as f:
         result = subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=False)
     if result.returncode != 0:
-        raise BuildError(f"gen_init_cpio failed: {result.stderr.decode(errors='replace')}")
+        raise SetupError(f"gen_init_cpio failed: {result.stderr.decode(errors='replace')}")
     return image

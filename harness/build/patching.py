@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.build.make import newer_file, settle, stamp_start
 from harness.build.tree import KernelTree, check_tree
-from harness.errors import UserError
+from harness.errors import EXIT_UNTESTABLE, HarnessError, SetupError, Untestable, UserError
 from harness.host import paths
 from harness.host.proc import CommandLog
 
@@ -61,11 +61,11 @@ def copy_dir(tree: KernelTree) -> Path:
     return paths.cache_root() / "patched" / f"{tree.path.name}-{paths.digest(str(tree.path))}" / "linux"
 
 
-def _run(argv: list[str], commands: CommandLog, what: str) -> str:
+def _run(argv: list[str], commands: CommandLog, what: str, error: type[HarnessError] = SetupError) -> str:
     commands.record(argv)
     result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
     if result.returncode != 0:
-        raise UserError(f"{what}:\n{(result.stdout + result.stderr).strip()}")
+        raise error(f"{what}:\n{(result.stdout + result.stderr).strip()}")
     return result.stdout
 
 
@@ -146,8 +146,7 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
     so each build folder recompiles exactly what differs from what it compiled last.
     """
     for patch in patches:
-        if not patch.is_file():
-            raise UserError(f"patch file '{patch}' does not exist")
+        check_patch_file(patch)  # a file that is no patch at all is the command's error, not the tree's
     if not shutil.which("rsync") or not shutil.which("patch"):
         raise UserError("--patch needs rsync and patch: run 'inv setup'")
     copy = copy_dir(tree)
@@ -170,9 +169,10 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
         starting.replace(copy.parent / SYNCED)
     _refresh(copy, sticky, tree.path)
     for patch in patches:
-        what = f"patch {patch} does not apply to {tree.path} (Linux {tree.version})"
+        what = (f"patch {patch} does not apply to {tree.path} (Linux {tree.version}): nothing was tested "
+                f"(exit {EXIT_UNTESTABLE}, which git bisect run reads as 'skip this commit')")
         listing = _run(["patch", *PATCH_ARGS, "--dry-run", "-d", str(copy), "-i", str(patch.resolve())],
-                       commands, what)
+                       commands, what, Untestable)
         rels = touched_paths(listing)
         if not rels:
             raise UserError(f"patch {patch} changes no file: is it a unified diff, a quilt patch or a "
@@ -181,7 +181,7 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
             _own_copy(copy / rel)
         sticky = list(dict.fromkeys(sticky + rels))
         manifest.write_text("\n".join(sticky) + "\n")
-        _run(["patch", *PATCH_ARGS, "-d", str(copy), "-i", str(patch.resolve())], commands, what)
+        _run(["patch", *PATCH_ARGS, "-d", str(copy), "-i", str(patch.resolve())], commands, what, Untestable)
     _keep_unchanged_times(seen)
     (copy.parent / PREPARED).write_text("")
     changed = [p for rel in sticky for p in (copy / rel, (copy / rel).parent) if p.exists()]

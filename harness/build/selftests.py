@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from harness.build.kbuild import KernelBuild
-from harness.errors import BuildError, UserError
+from harness.errors import SetupError, Untestable, UserError
 from harness.host.proc import CommandLog, run_logged, tail
 
 GuestFile = tuple[str, Path, int]  # a file the guest gets: its path there, the host file and its mode
@@ -31,8 +31,8 @@ def ftrace_cases(tree: Path) -> tuple[str, ...]:
     top = tree / FTRACE_DIR
     missing = [f for f in FRAMEWORK if not (top / f).exists()]
     if missing:
-        raise UserError(f"{tree} has no {FTRACE_DIR}/{missing[0]}: --suite ftrace runs the tree's own ftrace "
-                        "selftests (Linux 4.1 or newer); choose --suite module or boot")
+        raise Untestable(f"{tree} has no {FTRACE_DIR}/{missing[0]}: --suite ftrace runs the tree's own ftrace "
+                         "selftests (Linux 4.1 or newer); choose --suite module or boot")
     cases = [str(p.relative_to(top / "test.d")) for d in CASE_DIRS for p in (top / "test.d" / d).glob("*.tc")]
     return tuple(sorted(cases, key=lambda c: (c.endswith("_module.tc"), CASE_DIRS.index(c.split("/")[0]), c)))
 
@@ -50,7 +50,7 @@ def installed_modules(build: KernelBuild, root: Path, log: Path, commands: Comma
     shutil.rmtree(root, ignore_errors=True)
     argv = build.make_argv("modules_install", f"INSTALL_MOD_PATH={root}", "INSTALL_MOD_STRIP=1")
     if run_logged(argv, log, commands) != 0:
-        raise BuildError(f"make modules_install failed (the ftrace cases' sample modules); see {log}:\n{tail(log)}")
+        raise SetupError(f"make modules_install failed (the ftrace cases' sample modules); see {log}:\n{tail(log)}")
     return tuple((f"/{p.relative_to(root)}", p, 0o644) for p in sorted(root.rglob("*"))
                  if p.is_file() and not p.is_symlink())
 

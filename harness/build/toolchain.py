@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 from harness.build.tree import KernelTree
-from harness.errors import UserError
+from harness.errors import Untestable, UserError
 from harness.spec.arches import Arch
 from harness.spec.kernels import LLVM_PACKAGES, LLVM_TOOLS, version_tuple
 
@@ -42,8 +42,8 @@ def check_llvm(tree: KernelTree, arch: Arch) -> str:
     require_llvm_tools()
     have, need = clang_version(), min_llvm_version(tree, arch)
     if need and version_tuple(have) < version_tuple(need):
-        raise UserError(f"Linux {tree.version} needs LLVM {need} or newer for {arch.name} (its "
-                        f"scripts/min-tool-version.sh says so); the installed clang is {have or 'of unknown version'}. "
-                        "Install a newer clang, lld and llvm, or use --toolchain gcc")
+        raise Untestable(f"Linux {tree.version} needs LLVM {need} or newer for {arch.name} (its "
+                         f"scripts/min-tool-version.sh says so); the installed clang is {have or 'of unknown version'}. "
+                         "Install a newer clang, lld and llvm, or use --toolchain gcc")
     return have
 

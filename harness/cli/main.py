@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import sys
+
 from invoke.collection import Collection
+from invoke.exceptions import ParseError
 from invoke.program import Program
 
 from harness.cli import tasks
+from harness.errors import EXIT_SETUP
 
-program = Program(namespace=Collection.from_module(tasks), name="kprobe-harness", binary="kprobe-harness",
-                  version="0.1.0")
+
+class HarnessProgram(Program):
+    """invoke's program, but a command line it cannot parse exits 128 like every other usage error,
+    so that `git bisect run` stops instead of marking every commit bad (invoke's own exit is 1)."""
+
+    def parse_core(self, argv: list[str] | None) -> None:
+        try:
+            super().parse_core(argv)
+        except ParseError as e:
+            print(f"{e}; see 'kprobe-harness --help TASK'", file=sys.stderr)
+            sys.exit(EXIT_SETUP)
+
+    def parse_tasks(self) -> None:
+        try:
+            super().parse_tasks()
+        except ParseError as e:
+            print(f"{e}; see 'kprobe-harness --help TASK'", file=sys.stderr)
+            sys.exit(EXIT_SETUP)
+
+
+program = HarnessProgram(namespace=Collection.from_module(tasks), name="kprobe-harness", binary="kprobe-harness",
+                         version="0.1.0")
 
 
 def main() -> None:

@@ -180,7 +180,7 @@ def cell_options(task: str, arch: str, tree: str | None, kernel: str = DEFAULT_K
                  patch: Sequence[str] | None = None, no_known_issues: bool = False, toolchain: str = "gcc",
                  module: str = "rendered", verbose: bool = False, suite: str = "module",
                  sanitizers: bool = False) -> CheckOptions:
-    """One cell's options, every one checked before any work starts (UserError, exit 2)."""
+    """One cell's options, every one checked before any work starts (UserError, exit 128)."""
     if tree is None and (here := kernel_tree_here()) is not None:
         tree = str(here)
     opts = CheckOptions(

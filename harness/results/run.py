@@ -12,7 +12,8 @@ from harness.verdict.checks import Check
 SCHEMA_VERSION = 2  # of schemas/result.schema.json, matrix.schema.json and compare.schema.json
 READABLE_VERSIONS = (1, 2)  # what a merge reads: 2 only added statuses and fields
 # the status of a run that never reached its checks, by the exit code it ended with
-EARLY_STATUS = {2: "error", 125: "untested", 130: "interrupted"}
+# (2 is the setup error of results written before setup errors exited 128)
+EARLY_STATUS = {2: "error", 128: "error", 125: "untested", 130: "interrupted"}
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.build import config as kconfig
 from harness.build import gitrev, intree, kbuild, patching, selftests
 from harness.build import tree as trees
-from harness.errors import BuildError, KernelBuildError, StageError, UserError
+from harness.errors import BuildError, KernelBuildError, StageError, Untestable
 from harness.host import cache, paths
 from harness.host.proc import CommandLog, Echo
 from harness.results.run import RunResult, write_json
@@ -71,7 +71,7 @@ def start_run(opts: CheckOptions, echo: Echo) -> Context:
             cleanup.close()
             raise
     if opts.module == intree.IN_TREE and not intree.module_source(tree.path).exists():
-        raise UserError(f"{tree.path} has no {intree.SOURCE}: --module in-tree needs a tree that has the module "
+        raise Untestable(f"{tree.path} has no {intree.SOURCE}: --module in-tree needs a tree that has the module "
                         "(Linux 5.7 or newer); use --module rendered")
     extra = opts.kconfig_add + ((intree.KCONFIG,) if opts.module == intree.IN_TREE else ())
     required, wanted = suites.kconfig(opts.suite, opts.arch.suite_kconfig)

@@ -83,12 +83,21 @@ class CompareResult:
 def cell_checks(cell: matrix.Cell) -> list[Check]:
     """A cell's checks, after a kernel_build check: failed when the kernel did not build."""
     checks = list(cell.result.checks) if cell.result else []
-    built = Check("kernel_build", FAIL, cell.error) if cell.error else Check("kernel_build", PASS, "built")
+    built = Check("kernel_build", FAIL, cell.error) if cell.build_error else Check("kernel_build", PASS, "built")
     return [built, *checks]
+
+
+def not_the_trees(cell: matrix.Cell) -> str:
+    """Why a cell that stopped with an error says nothing about its revision ('' when it did not, or
+    its error was the tree's: a kernel that does not build): a patch that does not apply there, a
+    toolchain it predates, a full disk, a missing tool."""
+    return f"{cell.label}: {first_line(cell.error)}" if cell.error and not cell.build_error else ""
 
 
 def tested(cell: matrix.Cell) -> str:
     """'' when the cell got as far as its guest session (it has an insmod check), else why not."""
+    if why := not_the_trees(cell):
+        return why
     checks = cell_checks(cell)
     if any(c.name == "insmod" for c in checks):
         return ""
@@ -136,9 +145,13 @@ def steps(revisions: list[Revision], arches: list[str], cells: list[matrix.Cell]
     for before, after in itertools.pairwise(revisions):
         for arch in arches:
             b, a = by_key[(before.sha, arch)], by_key[(after.sha, arch)]
+            # a side that errored for a reason of its own (not the tree's) leaves nothing to compare; a
+            # side the tree stopped (no build, no boot) is compared: a base that booted and a head
+            # that did not is a regression
             why = [w for w in (tested(b), tested(a)) if w]
+            foreign = [w for w in (not_the_trees(b), not_the_trees(a)) if w]
             out.append(Step(arch, before, after, diff_checks(cell_checks(b), cell_checks(a)),
-                            "; ".join(why) if len(why) == 2 else ""))
+                            "; ".join(foreign or why) if foreign or len(why) == 2 else ""))
     return out
 
 
@@ -209,7 +222,7 @@ def _status_rows(c: CompareResult) -> list[tuple[str, ...]]:
         row = [rev.short, clip(rev.subject, 48)]
         for arch in c.arches:
             cell = by_key[(rev.sha, arch)]
-            row.append(cell.status.upper() if not cell.error else "NO BUILD")
+            row.append(cell.status.upper() if not cell.error else "NO BUILD" if cell.build_error else "UNTESTED")
         rows.append(tuple(row))
     return rows
 
@@ -220,7 +233,7 @@ def format_compare(c: CompareResult) -> str:
     for step in c.steps:
         head = f"{step.arch}: {step.before.label} -> {step.after.label}"
         if step.untested:
-            lines.append(f"{head}: untested, neither side was built and booted ({step.untested})")
+            lines.append(f"{head}: untested, nothing to compare ({step.untested})")
             continue
         if not step.changes:
             lines.append(f"{head}: no check failed on either")

@@ -3,7 +3,7 @@
 
 Nothing missing or broken reads as a pass: a file that cannot be read whole or does not validate
 against its schema, a cell without a result, a result with fewer checks than its profile defines,
-a run that stopped early (exit 2, 125, 130) and an expected cell that no file holds are failed cells
+a run that stopped early (exit 125, 128, 130) and an expected cell that no file holds are failed cells
 that say why."""
 
 from __future__ import annotations

@@ -1,0 +1,80 @@
+"""`git bisect run` with the README's recipe on a real git history: only the tree can mark a commit
+bad; what cannot be tested at a commit skips it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import require_tools
+from test_compare import GIT_ENV, git
+from test_integration_qemu import qemu_processes
+
+from harness.build import tree as trees
+from harness.host import paths
+
+pytestmark = pytest.mark.qemu
+BAD = Path(__file__).parent / "bad-kernels"
+HARNESS = Path(sys.executable).parent / "kprobe-harness"  # the installed command the README's recipe runs
+KCONFIG = "kernel/trace/Kconfig"
+
+
+@pytest.fixture(scope="module")
+def history() -> Path:
+    """The distribution's 6.12 source, two commits whose kernel does not configure (a Kconfig syntax
+    error), the commit that mends it, and one that breaks entry kprobes. A stable path in the cache
+    with fixed dates (the same hashes every time), so a re-run reuses its build folder."""
+    require_tools("git", "make", "gcc", "patch", "rsync", "qemu-system-x86_64")
+    source = trees.default_tree("6.12").path
+    repo = paths.cache_root() / "test-repos" / "linux-6.12-bisect"
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(source), str(repo)], check=True)
+    (repo / trees.UNPACKED_STAMP).unlink()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A", "-f", ".")
+    git(repo, "commit", "-qm", "Linux 6.12 from the distribution source")
+    good = (repo / KCONFIG).read_text()
+    for n in (1, 2):
+        (repo / KCONFIG).write_text(good + f"config KH_BROKEN_{n}\n\tbool \"broken\n")
+        git(repo, "commit", "-qam", f"tracing: a Kconfig entry that does not parse ({n})")
+    (repo / KCONFIG).write_text(good)
+    git(repo, "commit", "-qam", "tracing: mend the Kconfig")
+    subprocess.run(["git", "-C", str(repo), "apply", str(BAD / "kprobe-never-fires.patch")], check=True,
+                   env={**os.environ, **GIT_ENV})
+    git(repo, "commit", "-qam", "kprobes: break entry probes")
+    return repo
+
+
+def bisect_run(repo: Path, *extra: str) -> str:
+    """git bisect start HEAD (bad) root (good), then the README's recipe; the bisect log."""
+    git(repo, "bisect", "reset")
+    git(repo, "bisect", "start", "HEAD", "HEAD~4")
+    try:
+        done = subprocess.run(["git", "-C", str(repo), "bisect", "run", str(HARNESS), "check", "--arch", "x86_64",
+                               "--tree", str(repo), *extra], capture_output=True, text=True, timeout=3600,
+                              stdin=subprocess.DEVNULL, check=False, env={**os.environ, **GIT_ENV})
+        return done.stdout + done.stderr + git(repo, "bisect", "log")
+    finally:
+        git(repo, "bisect", "reset")
+
+
+def test_bisect_skips_a_commit_that_does_not_build_and_names_the_one_that_broke(history: Path) -> None:
+    out = bisect_run(history)
+    broke = git(history, "rev-parse", "HEAD")
+    assert f"{broke} is the first bad commit" in out, out[-5000:]
+    assert "git bisect skip" in out, out[-5000:]  # a commit whose kernel does not configure was skipped
+    assert not qemu_processes()
+
+
+def test_a_patch_that_applies_to_no_commit_names_no_first_bad_commit(history: Path, tmp_path: Path) -> None:
+    stray = tmp_path / "stray.patch"
+    stray.write_text((BAD / "retval-off-by-one.patch").read_text().replace("regs_return_value(regs);", "nothing;"))
+    out = bisect_run(history, "--patch", str(stray))
+    assert "is the first bad commit" not in out, out[-5000:]
+    assert "only 'skip'ped commits left" in out, out[-5000:]
+    assert "does not apply" in out and "skip this commit" in out
