@@ -20,13 +20,13 @@ from harness.host import paths
 pytestmark = pytest.mark.qemu
 BAD = Path(__file__).parent / "bad-kernels"
 HARNESS = Path(sys.executable).parent / "kprobe-harness"  # the installed command the README's recipe runs
-KCONFIG = "kernel/trace/Kconfig"
+MAKEFILE = "Makefile"
 
 
 @pytest.fixture(scope="module")
 def history() -> Path:
-    """The distribution's 6.12 source, two commits whose kernel does not configure (a Kconfig syntax
-    error), the commit that mends it, and one that breaks entry kprobes. A stable path in the cache
+    """The distribution's 6.12 source, two commits whose kernel does not configure (make stops on an
+    $(error) in the top Makefile), the commit that mends it, and one that breaks entry kprobes. A stable path in the cache
     with fixed dates (the same hashes every time), so a re-run reuses its build folder."""
     require_tools("git", "make", "gcc", "patch", "rsync", "qemu-system-x86_64")
     source = trees.default_tree("6.12").path
@@ -38,12 +38,12 @@ def history() -> Path:
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A", "-f", ".")
     git(repo, "commit", "-qm", "Linux 6.12 from the distribution source")
-    good = (repo / KCONFIG).read_text()
+    good = (repo / MAKEFILE).read_text()
     for n in (1, 2):
-        (repo / KCONFIG).write_text(good + f"config KH_BROKEN_{n}\n\tbool \"broken\n")
-        git(repo, "commit", "-qam", f"tracing: a Kconfig entry that does not parse ({n})")
-    (repo / KCONFIG).write_text(good)
-    git(repo, "commit", "-qam", "tracing: mend the Kconfig")
+        (repo / MAKEFILE).write_text(f"$(error this commit does not build ({n}))\n" + good)
+        git(repo, "commit", "-qam", f"kbuild: a Makefile that stops make ({n})")
+    (repo / MAKEFILE).write_text(good)
+    git(repo, "commit", "-qam", "kbuild: mend the Makefile")
     subprocess.run(["git", "-C", str(repo), "apply", str(BAD / "kprobe-never-fires.patch")], check=True,
                    env={**os.environ, **GIT_ENV})
     git(repo, "commit", "-qam", "kprobes: break entry probes")

@@ -27,11 +27,11 @@ def _suite(cell: CellReport, command: str) -> ET.Element:
         case = ET.SubElement(suite, "testcase", classname=classname, name=check.name)
         if check.status == FAIL and cell.status == "xfail":
             ET.SubElement(case, "skipped", message=f"XFAIL: {cell.note}")
-        elif check.status == FAIL:
+        elif check.excuse:
+            ET.SubElement(case, "skipped", message=f"not run ({check.excuse}): {check.detail}")
+        elif check.status in (FAIL, NOT_RUN):  # a check not run without an excuse counts as failed
             failure = ET.SubElement(case, "failure", message=first_line(check.detail))
             failure.text = check.detail + (f"\n\nlast console lines:\n{console}" if console else "")
-        elif check.status == NOT_RUN:
-            ET.SubElement(case, "skipped", message=f"not run: {check.detail}")
     if cell.status == "xpass":
         case = ET.SubElement(suite, "testcase", classname=classname, name="known_issues")
         ET.SubElement(case, "failure", message=f"XPASS: {cell.note}").text = cell.note

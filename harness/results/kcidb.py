@@ -144,10 +144,12 @@ class _Writer:
             test_id = f"{build_id}:{SUITE}.{node(check.name)}"
             self.add("tests", {
                 "id": test_id, "build_id": build_id, "path": f"{SUITE}.{node(check.name)}",
-                "status": CHECK_STATUS.get(check.status, "ERROR"), "comment": first_line(check.detail),
+                "status": "SKIP" if check.excuse else "FAIL" if check.status == NOT_RUN else CHECK_STATUS.get(
+                    check.status, "ERROR"), "comment": first_line(check.excuse or check.detail),
                 "log_url": console, "log_excerpt": check.detail[:EXCERPT] if check.status != PASS else "",
                 "start_time": r.started if r else "",
-                "misc": {"check": check.name, **({"findings": list(check.findings)} if check.findings else {})},
+                "misc": {"check": check.name, **({"findings": list(check.findings)} if check.findings else {}),
+                         **({"excuse": check.excuse} if check.excuse else {})},
             })
             for issue_id in sorted(explained):
                 issue = self.catalogue.get(issue_id)

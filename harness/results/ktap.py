@@ -1,11 +1,12 @@
-"""KTAP version 1: one subtest per cell, one test per check, XFAIL and SKIP as directives."""
+"""KTAP version 1: one subtest per cell, one test per check, XFAIL and SKIP as directives (an XFAIL is
+`ok ... # XFAIL`, as kselftest writes one; SKIP only for an excused check, with its excuse)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from harness.results.cells import CellReport
-from harness.verdict.checks import FAIL, NOT_RUN, PASS
+from harness.verdict.checks import FAIL, PASS
 
 
 def _one_line(text: str) -> str:
@@ -29,11 +30,11 @@ def _cell(cell: CellReport, number: int) -> list[str]:
     for i, check in enumerate(checks, start=1):
         if check.status == PASS:
             lines.append(f"  ok {i} {check.name}")
-        elif check.status == NOT_RUN:
-            lines.append(f"  ok {i} {check.name} # SKIP {_one_line(check.detail)}")
-        elif check.status == FAIL and cell.status == "xfail":
+        elif check.excuse:
+            lines.append(f"  ok {i} {check.name} # SKIP {_one_line(check.excuse)}")
+        elif check.status == FAIL and cell.status == "xfail":  # as kselftest writes an expected failure
             lines += _diagnostics(check.detail, "  ")
-            lines.append(f"  not ok {i} {check.name} # XFAIL {_issues(cell.note)}")
+            lines.append(f"  ok {i} {check.name} # XFAIL {_issues(cell.note)}")
         else:
             lines += _diagnostics(check.detail, "  ")
             lines.append(f"  not ok {i} {check.name}")
@@ -41,7 +42,7 @@ def _cell(cell: CellReport, number: int) -> list[str]:
         lines.append(f"ok {number} {cell.label}")
     elif cell.status == "xfail":
         lines += _diagnostics(cell.note, "")
-        lines.append(f"not ok {number} {cell.label} # XFAIL {_issues(cell.note)}")
+        lines.append(f"ok {number} {cell.label} # XFAIL {_issues(cell.note)}")
     else:
         lines += _diagnostics(cell.note, "") if cell.note else []
         lines.append(f"not ok {number} {cell.label}")

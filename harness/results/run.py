@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from harness.host import paths
-from harness.verdict.checks import Check
+from harness.verdict.checks import NO_EXPECTATION, NOT_RUN, NOTHING_TO_READ, Check
 
 SCHEMA_VERSION = 2  # of schemas/result.schema.json, matrix.schema.json and compare.schema.json
 READABLE_VERSIONS = (1, 2)  # what a merge reads: 2 only added statuses and fields
@@ -52,7 +53,7 @@ class RunResult:
         data["stages"] = [{"name": n, "seconds": round(s, 2)} for n, s in self.stages]
         data["checks"] = [{"name": c.name, "status": c.status, "detail": c.detail,
                            **({"findings": list(c.findings)} if c.findings else {}),
-                           **({} if c.offered else {"offered": False})} for c in self.checks]
+                           **({"excuse": c.excuse} if c.excuse else {})} for c in self.checks]
         return data
 
     @classmethod
@@ -60,10 +61,21 @@ class RunResult:
         """The inverse of to_json (fields a newer or older writer lacks take their defaults)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["checks"] = [Check(**{**c, "findings": tuple(c.get("findings", ()))})
-                            for c in data.get("checks", []) or []]  # type: ignore[attr-defined]
+        values["checks"] = [_check(c) for c in data.get("checks", []) or []]  # type: ignore[attr-defined]
         values["stages"] = [(s["name"], float(s["seconds"])) for s in data.get("stages", []) or []]  # type: ignore[attr-defined]
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _check(data: dict[str, object]) -> Check:
+    """A check as to_json wrote it; one written before excuses had reasons says offered: false, or (a
+    check a known issue left nothing to read) 'nothing to check while <issue> shows'."""
+    excuse, detail = str(data.get("excuse") or ""), str(data.get("detail", ""))
+    if data.get("offered") is False and not excuse:
+        excuse = f"{NO_EXPECTATION}: written before excuses had reasons"
+    elif data.get("status") == NOT_RUN and (m := re.match(r"nothing to check while (\S+) shows", detail)) and not excuse:
+        excuse = f"{NOTHING_TO_READ}: known issue {m.group(1)} shows"
+    return Check(str(data["name"]), str(data["status"]), detail,
+                 tuple(data.get("findings", ()) or ()), excuse)  # type: ignore[arg-type]
 
 
 def write_json(result: RunResult, path: Path) -> None:

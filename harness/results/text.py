@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.results.run import RunResult
-from harness.verdict.checks import clip
+from harness.verdict.checks import clip, excused_count
 
 
 def format_table(rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]) -> str:
@@ -25,7 +25,8 @@ def first_line(text: str, limit: int = 0) -> str:
 
 def format_result(result: RunResult) -> str:
     """The table of checks, failures in full below it, then the verdict line."""
-    rows = [(c.name, c.status.upper(), first_line(c.detail, 110)) for c in result.checks]
+    rows = [(c.name, c.status.upper(), first_line(f"({c.excuse.split(':')[0]}) {c.detail}" if c.excuse else c.detail, 110))
+            for c in result.checks]
     parts = [format_table(rows, ("check", "result", "detail"))] if rows else []
     for c in result.checks:
         if c.status == "fail" and "\n" in c.detail.strip():
@@ -39,6 +40,8 @@ def format_result(result: RunResult) -> str:
         + ("the tree's own module, " if result.module == "in-tree" else "")
         + ("LLVM, " if result.toolchain == "llvm" else "")
         + (f"suite {result.suite}, " if result.suite != "module" else "")
-        + f"profile {result.profile}, {result.func} ({result.seconds:.1f} s; artifacts in {result.artifacts})"
+        + f"profile {result.profile}, {result.func} ({result.seconds:.1f} s; "
+        + (f"{excused}; " if (excused := excused_count(result.checks)) else "")
+        + f"artifacts in {result.artifacts})"
     )
     return "\n".join(parts)

@@ -102,7 +102,8 @@ def suite_plan(suite: str, tree: Path, named: tuple[str, ...] = ()) -> SuitePlan
     the sanitizers the kernel is built with)."""
     wanted = suites.parts(suite)
     cases = selftests.ftrace_cases(tree) if suites.FTRACE in wanted else ()
-    return SuitePlan(ftrace_cases=cases, ftrace_dir=selftests.GUEST_DIR, boot=suites.BOOT in wanted,
+    return SuitePlan(ftrace_cases=cases, ftrace_dir=selftests.GUEST_DIR, ftrace=suites.FTRACE in wanted,
+                     boot=suites.BOOT in wanted,
                      boot_args=suites.boot_args(suite), sanitizers=named)
 
 

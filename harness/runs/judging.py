@@ -9,9 +9,10 @@ from pathlib import Path
 from harness.build import selftests
 from harness.errors import StageError
 from harness.results.run import RunResult
+from harness.spec import offers
 from harness.spec.arches import Arch
 from harness.spec.render import ProbeSpec, grammar_of
-from harness.verdict import grammar_checks, sanitizer_checks, session_checks, suite_checks
+from harness.verdict import expectations, grammar_checks, sanitizer_checks, session_checks, suite_checks
 from harness.verdict.checks import FAIL, Check, verdict
 from harness.verdict.observations import Observations, SuitePlan, split_console
 from harness.verdict.placement import OOT_MODULE
@@ -29,6 +30,12 @@ def judge_session(result: RunResult, obs: Observations, spec: ProbeSpec, arch: A
     result.checks = [*session_checks.check_session(obs, spec, arch.word_bits, console, events, arch.entry_offsets,
                                                    (0 if in_tree else OOT_MODULE) | taint), *extra]
     result.facts = session_checks.facts(obs, spec, events)
+    _held(result)
+
+
+def _held(result: RunResult) -> None:
+    """The checks held to what the arch and series must offer, and the verdict over them."""
+    result.checks = expectations.hold(result.checks, offers.expected(result.arch, result.kernel_version), result.arch)
     result.verdict = verdict(result.checks)
 
 
@@ -37,14 +44,14 @@ def judge_suites(result: RunResult, obs: Observations, plan: SuitePlan, console:
     """The plan's suites beside the module's checks: the ftrace cases, and the boot self tests read
     from the kernel log by the KUnit parser of tree (None, or a tree not on this machine: no parser;
     offered: the KUnit suites the configuration has). Nothing to add for the module's session alone."""
-    if not (plan.ftrace_cases or plan.boot or plan.sanitizers):
+    if not (plan.ftrace or plan.ftrace_cases or plan.boot or plan.sanitizers):
         return
     added: list[Check] = []
     before, after = split_console(console)
     if plan.sanitizers:
         added += sanitizer_checks.sanitizer_checks(obs, before, plan.sanitizers)
         result.facts.update(sanitizer_checks.sanitizer_facts(obs, before))
-    if plan.ftrace_cases:
+    if plan.ftrace or plan.ftrace_cases:
         added += suite_checks.ftrace_checks(obs, plan, after)
         result.facts.update(suite_checks.ftrace_facts(obs, after))
     if plan.boot:
@@ -53,7 +60,7 @@ def judge_suites(result: RunResult, obs: Observations, plan: SuitePlan, console:
         result.facts.update(suite_checks.boot_facts(boot))
         added += boot
     result.checks = [*result.checks, *added]
-    result.verdict = verdict(result.checks)
+    _held(result)
 
 
 def finished_before(error: StageError, spec: ProbeSpec) -> list[Check]:
@@ -73,4 +80,5 @@ def stage_failed(result: RunResult, error: StageError, console: str, extra: Sequ
     result.checks = [Check(error.stage, FAIL, f"{error.reason}\n{error.console_tail}"),
                      session_checks.kernel_log_check(None, console), *extra]
     result.error = f"stage '{error.stage}' failed: {error.reason}" + (f" ({where})" if where else "")
+    _held(result)
     result.verdict = FAIL

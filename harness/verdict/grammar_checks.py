@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from harness.spec import grammar
 from harness.spec.grammar import CALLS, Element, Event, Expected, Grammar
 from harness.verdict import trace
-from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, clip
+from harness.verdict.checks import FAIL, NO_EXPECTATION, NOT_RUN, PASS, Check, clip, excused
 from harness.verdict.observations import REFUSAL_LINE, CommandResult, Observations, read_problem
 
 REFUSALS = "api_refusals"
@@ -202,8 +202,8 @@ class GrammarSession:
 def _element_check(session: GrammarSession, element: Element) -> Check:
     missing = grammar.offered(element, session.readme, session.files)
     if missing:
-        return Check(element.check, NOT_RUN, f"not offered by this kernel: it lacks "
-                                             f"{', '.join(repr(m) for m in missing)} ({element.what})", offered=False)
+        return excused(element.check, NO_EXPECTATION, f"this kernel's README lacks "
+                                                      f"{', '.join(repr(m) for m in missing)} ({element.what})")
     results = [session.result(i) for i, e in enumerate(session.target.events) if e.element == element.check]
     problems, findings = [], []
     for r in results:

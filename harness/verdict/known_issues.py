@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.spec.kernels import version_tuple
-from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check
+from harness.verdict.checks import FAIL, NOT_RUN, NOTHING_TO_READ, PASS, Check
 
 KNOWN_ISSUES = Path(__file__).with_name("known_issues.toml")
 XFAIL, XPASS = "xfail", "xpass"
@@ -111,7 +111,8 @@ def classify(arch: str, version: str, checks: list[Check], facts: Mapping[str, i
                      and any(c.name in i.checks and c.offered for c in checks))
     showing = tuple(i for i in relevant if not i.unmet(facts))
     impossible = {name: i for i in showing for name in i.impossible}
-    result = tuple(replace(c, status=NOT_RUN, detail=f"nothing to check while {impossible[c.name].id} shows")
+    result = tuple(replace(c, status=NOT_RUN, detail=f"nothing to check while {impossible[c.name].id} shows",
+                           excuse=f"{NOTHING_TO_READ}: known issue {impossible[c.name].id} shows")
                    if c.name in impossible and c.status != PASS else c for c in checks)
     failed = {c.name for c in result if c.counts_against and c.name not in impossible}
     has_checks = bool(checks)

@@ -72,6 +72,7 @@ class SuitePlan:
     # the sanitizers the kernel was built with (spec/sanitizers.py): their reports are read from the
     # kernel log, and with kmemleak the guest scans for leaks once the session is over
     sanitizers: tuple[str, ...] = ()
+    ftrace: bool = False  # the ftrace suite was asked for (a tree may hold no case of it: a failure)
 
 
 MODULE_ONLY = SuitePlan()  # the module's session alone

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 
 from harness.spec import suites
 from harness.verdict import session_checks
-from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check
+from harness.verdict.checks import FAIL, NO_EXPECTATION, PASS, SKIPPED_BY_TEST, Check, excused
+from harness.verdict.expectations import needs
 from harness.verdict.observations import CommandResult, Observations, SuitePlan
 
 FTRACE, BOOT = "ftrace:", "boot:"
@@ -68,11 +69,11 @@ def _case_checks(case: str, result: CommandResult, readme: str = "") -> list[Che
         elif outcome in NOT_RUN_RESULTS:
             reasons = [line for line in log if _REASON.fullmatch(line)]
             why = reasons[-1] if reasons else "the case printed no reason (it found nothing to test on this kernel)"
-            checks.append(Check(name, NOT_RUN, f"{outcome}: {title}: {why}", offered=False))
+            checks.append(excused(name, NO_EXPECTATION, f"{outcome}: {title}: {why}"))
         elif outcome == "FAIL" and (refused := _refused_argn(log, readme)):
-            checks.append(Check(name, NOT_RUN, f"{outcome}, but not the kernel's: {title}: it writes {refused}, and "
-                                f"this kernel's README does not offer {ARGN} (the case does not require it)",
-                                offered=False))
+            checks.append(excused(name, NO_EXPECTATION, needs("fetch_argn", f"{outcome}, but not the kernel's: {title}: "
+                                  f"it writes {refused}, and this kernel's README does not offer {ARGN} (the case "
+                                  "does not require it)")))
         else:
             checks.append(Check(name, FAIL, f"{outcome}: {title}; the end of its log: " + " | ".join(log[-8:]),
                                 (f"{outcome.lower()}: {title}",)))
@@ -85,6 +86,9 @@ def ftrace_checks(obs: Observations, plan: SuitePlan, console: str) -> list[Chec
     ran = dict(obs.ftrace_cases)
     readme = obs.readme.output if obs.readme else ""
     checks: list[Check] = []
+    if not plan.ftrace_cases:
+        checks.append(Check(f"{FTRACE}cases", FAIL, "the tree holds no kprobe or dynevent case under "
+                            "tools/testing/selftests/ftrace/test.d: the suite tested nothing", ("no cases",)))
     for case in plan.ftrace_cases:
         if case in ran:
             checks += _case_checks(case, ran[case], readme)
@@ -170,8 +174,8 @@ def kunit_checks(kunit: Mapping[str, object] | None, offered: Mapping[str, bool]
     groups, checks = _suites(kunit), []
     for suite in KUNIT_SUITES:
         if not offered.get(suite):
-            checks.append(Check(f"{BOOT}{suite}", NOT_RUN, "not built: this arch and kernel do not offer "
-                                f"{suites.KUNIT_OPTIONS[suite]} (or what it depends on)", offered=False))
+            checks.append(excused(f"{BOOT}{suite}", NO_EXPECTATION, "not built: this configuration lacks "
+                                  f"{suites.KUNIT_OPTIONS[suite]} (or what it depends on)"))
             continue
         group = groups.get(suite)
         cases = list(group.get("test_cases", []) or []) if group else []  # type: ignore[call-overload]
@@ -179,12 +183,16 @@ def kunit_checks(kunit: Mapping[str, object] | None, offered: Mapping[str, bool]
             checks.append(Check(f"{BOOT}{suite}", FAIL, "the suite is built in but printed no results in the kernel "
                                 "log", ("no results",)))
             continue
+        if all(str(case.get("status")) in _KUNIT_SKIP for case in cases):
+            checks.append(Check(f"{BOOT}{suite}", FAIL, f"every one of its {len(cases)} cases skipped: the suite "
+                                "tested nothing", ("every case skipped",)))
+            continue
         for case in cases:
             name, status = f"{BOOT}{suite}/{case.get('name')}", str(case.get("status"))
             if status in _KUNIT_PASS:
                 checks.append(Check(name, PASS, "ok"))
             elif status in _KUNIT_SKIP:
-                checks.append(Check(name, NOT_RUN, "skipped by the test", offered=False))
+                checks.append(excused(name, SKIPPED_BY_TEST, "the case skipped itself; its suite ran others"))
             else:
                 log = _case_log(dmesg, str(case.get("name")))
                 checks.append(Check(name, FAIL, f"{status}: {log or 'nothing in the kernel log names it'}",
