@@ -5,6 +5,7 @@ it keeps) is the real one."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -92,7 +93,8 @@ def test_a_known_issue_makes_an_xfail_only_when_its_facts_hold(opts: CheckOption
         id="entry-silent", arch="x86_64", since="6.12", before="", reason="entry probes record nothing",
         facts=(known_issues.parse_predicate("kprobe.records", "== 0"), known_issues.parse_predicate("kprobe.hits", "> 0")),
         checks=("kprobe_records", "kprobe_hit_counts"), reference="-", evidence="-",
-        impossible=("filename_arg", "register_args"))
+        impossible=("filename_arg", "register_args"),
+        findings=(re.compile("hit but never recorded"), re.compile("hits without records")))
     monkeypatch.setattr(known_issues, "load", lambda: (issue,))
     fake_process_boundary(monkeypatch, FakeConsole(healthy_rules(no_entry, hits=5)))
     assert check.run_check(opts, echo=lambda line: None).status == "xfail"

@@ -179,7 +179,7 @@ def classify(opts: CheckOptions, result: RunResult, issues: tuple[known_issues.K
         result.status = result.verdict
         return
     c = known_issues.classify(opts.arch.name, result.kernel_version, result.checks, result.facts,
-                       known_issues.load() if issues is None else issues)
+                              known_issues.load() if issues is None else issues, opts.toolchain)
     result.checks, result.status, result.note = list(c.checks), c.status, c.note
     result.known_issues = [{"id": i.id, "reason": i.reason, "reference": i.reference} for i in c.issues]
 

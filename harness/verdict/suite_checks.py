@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from harness.spec import suites
 from harness.verdict import session_checks
-from harness.verdict.checks import FAIL, NO_EXPECTATION, PASS, SKIPPED_BY_TEST, Check, excused
+from harness.verdict.checks import FAIL, NO_EXPECTATION, PASS, SKIPPED_BY_TEST, Check, excused, finding
 from harness.verdict.expectations import needs
 from harness.verdict.observations import CommandResult, Observations, SuitePlan
 
@@ -76,8 +76,18 @@ def _case_checks(case: str, result: CommandResult, readme: str = "") -> list[Che
                                   "does not require it)")))
         else:
             checks.append(Check(name, FAIL, f"{outcome}: {title}; the end of its log: " + " | ".join(log[-8:]),
-                                (f"{outcome.lower()}: {title}",)))
+                                (f"{outcome.lower()}: {title}", *_last_step(log))))
     return checks
+
+
+_EXIT = re.compile(r"\+ (exit_\w+|trap|kill)\b")
+
+
+def _last_step(log: list[str]) -> tuple[str, ...]:
+    """The case's last command before it gave up (its shell trace, without the framework's exit): a
+    finding, so two failures of one case for different reasons differ."""
+    steps = [line for line in log if line.startswith("+ ") and not _EXIT.match(line)]
+    return (f"log: {finding(steps[-1])}",) if steps else ()
 
 
 def ftrace_checks(obs: Observations, plan: SuitePlan, console: str) -> list[Check]:
