@@ -102,12 +102,12 @@ def healthy_rules(trace_text: str, hits: int | None = None, kret_hits: int | Non
         (r"/trace$", trace_now),
         (r"kprobe_profile", lambda c: (profile, 0)),
         (r"/stats$", lambda c: (stats, 0)),
-        (r"wc -l", lambda c: ("100\n", 0)),
+        (r"^echo kh-insmod-[0-9a-f]+ > /dev/kmsg$", lambda c: ("", 0)),
         (r"^stty -echo 2>/dev/null; dmesg -n 1$", lambda c: ("", 0)),
         (r"^echo kprobe-harness > /tmp/kh-[0-9a-f]+; echo 0 > ", lambda c: ("", 0)),  # prepare
         (r"^cat /tmp/kh-[0-9a-f]+ >/dev/null$", lambda c: ("", 0)),  # the opens after rmmod
         (r"^dmesg$", lambda c: ("[    0.000000] Linux version 6.12.117\n", 0)),
-        (r"^dmesg \| tail -n \+\d+$", lambda c: ("", 0)),
+        (r"^dmesg \| sed -n '/kh-insmod-[0-9a-f]+\$/,\$p'$", lambda c: ("", 0)),
         (r"/error_log$", lambda c: ("", 0)),
         (r"kprobes/list$", lambda c: (KPROBES_LIST if state["loaded"] else "", 0)),
         (r"/proc/sys/kernel/tainted$", lambda c: ("4096\n", 0)),  # O: our module is out of tree

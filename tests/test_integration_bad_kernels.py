@@ -39,6 +39,9 @@ EXPECTED = {
     # a kernel that stops offering what its arch and series must offer: its README drops the word
     # and its parser refuses it, so the check was "not offered" and passed before offers.toml
     "argn-is-no-longer-offered.patch": "fetch_argn",
+    # a parser bug in an element whose records the riscv64 NMI issue makes go missing: the event is
+    # never built, which that issue does not predict (a FAIL on riscv64 6.12 as on x86_64)
+    "bitfield-at-offset-0-is-refused.patch": "fetch_bitfield",
 }
 # kernels only the kernel's own tests catch (tests/test_integration_suites.py runs them with --suite all)
 SUITE_ONLY = {
@@ -59,7 +62,7 @@ ALSO = {"comm-fetch-skips-a-byte.patch": ("probe_offset",), "deref-chain-skips-a
 GRAMMAR = ("stack-arg-fetch-off-by-one.patch", "comm-fetch-skips-a-byte.patch", "bitfield-shift-off-by-one.patch",
            "array-fetch-drops-the-last-element.patch", "deref-chain-skips-a-level.patch",
            "string-fetch-truncates-at-256.patch", "bitfield-check-accepts-any-width.patch",
-           "maxactive-is-forgotten.patch", "argn-is-no-longer-offered.patch")
+           "maxactive-is-forgotten.patch", "argn-is-no-longer-offered.patch", "bitfield-at-offset-0-is-refused.patch")
 # the arches a patch breaks (every one of the test's arches when it is not listed): x86 arms kprobes
 # through its own arch_adjust_kprobe_addr, so the generic one's fault shows on arm64
 ONLY_ON = {"entry-probe-past-the-entry.patch": ("arm64",),
@@ -68,7 +71,7 @@ ONLY_ON = {"entry-probe-past-the-entry.patch": ("arm64",),
            **{patch: ("x86_64",) for patch in GRAMMAR}}
 CASES = [(arch, patch) for patch in sorted(EXPECTED) for arch in ("x86_64", "arm64") if arch in ONLY_ON.get(patch, (arch,))]
 # different bugs that fail some of the same checks as the riscv64 known issue: never an XFAIL
-NOT_THE_KNOWN_ISSUE = ("kprobe-never-fires.patch", "kretprobe-loses-records.patch")
+NOT_THE_KNOWN_ISSUE = ("kprobe-never-fires.patch", "kretprobe-loses-records.patch", "bitfield-at-offset-0-is-refused.patch")
 TOOLS = {"x86_64": ("qemu-system-x86_64", "gcc"), "arm64": ("qemu-system-aarch64", "aarch64-linux-gnu-gcc"),
          "arm": ("qemu-system-arm", "arm-linux-gnueabihf-gcc"),
          "riscv64": ("qemu-system-riscv64", "riscv64-linux-gnu-gcc")}
@@ -144,7 +147,7 @@ def test_riscv64_bad_kernel_is_a_fail_not_an_xfail_in_the_matrix(tmp_path: Path,
     cell = matrix["cells"][0]
     assert cell["status"] == "fail", result.stdout[-4000:]
     assert result.returncode == 1
-    assert "does not explain" in cell["note"], cell["note"]
+    assert "does not explain" in cell["note"] or "only in part" in cell["note"], cell["note"]
     failed = [c["name"] for c in cell["result"]["checks"] if c["status"] == "fail"]
     assert EXPECTED[patch] in failed, failed
     assert not qemu_processes()

@@ -18,10 +18,12 @@ PLAN = SuitePlan(ftrace_cases=("kprobe/add_and_remove.tc", "kprobe/kprobe_args_c
 
 
 def _obs(*cases: tuple[str, str, int], stopped: str = "", dmesg: str = "") -> Observations:
+    """Observations of the cases that finished, the first case's kernel log holding dmesg."""
     obs = Observations(module_path="/kh/m.ko", targets=Targets.new("00000000"))
     obs.ftrace_cases = [(c, CommandResult("x", out, status)) for c, out, status in cases]
+    obs.ftrace_logs = [(c, CommandResult("dmesg", f"[ 1.0] kh-case-{i}-run\n" + (dmesg if i == 0 else ""), 0))
+                       for i, (c, _, _) in enumerate(cases)]
     obs.ftrace_stopped = stopped
-    obs.ftrace_dmesg = CommandResult("dmesg", dmesg, 0)
     return obs
 
 
@@ -69,7 +71,6 @@ def test_the_framework_results_that_pass_fail_or_did_not_run(result: str, status
 
 def test_a_case_that_never_finished_fails_and_the_rest_say_why() -> None:
     obs = _obs(stopped="kprobe/add_and_remove.tc: timed out after 240 s")
-    obs.ftrace_dmesg = None
     checks = suite_checks.ftrace_checks(obs, PLAN, "")
     assert checks[0].status == FAIL and "never finished" in checks[0].detail
     assert all(c.status == FAIL and "earlier case never finished" in c.detail for c in checks[1:3])
@@ -80,10 +81,37 @@ def test_a_case_with_no_result_line_fails() -> None:
     assert suite_checks.ftrace_checks(obs, PLAN, "")[0].status == FAIL
 
 
-def test_a_warn_while_the_cases_ran_fails_the_suites_kernel_log() -> None:
-    obs = _obs(dmesg="WARNING: CPU: 0 PID: 77 at kernel/trace/trace_kprobe.c:100 foo+0x1/0x2\n")
+def test_a_warn_while_the_cases_ran_fails_the_suites_kernel_log_naming_the_case() -> None:
+    obs = _obs(("kprobe/add_and_remove.tc", "[1] Kprobe add\t[PASS]\n", 0),
+               dmesg="WARNING: CPU: 0 PID: 77 at kernel/trace/trace_kprobe.c:100 foo+0x1/0x2\n")
     log = suite_checks.ftrace_checks(obs, PLAN, "")[-1]
     assert log.name == "ftrace:kernel_log" and log.status == FAIL
+    assert "while kprobe/add_and_remove.tc ran:" in log.detail
+    assert log.findings == ("WARNING: CPU: # PID: # at kernel/trace/trace_kprobe.c:# foo+#/#",)
+
+
+def test_a_warn_seen_only_in_the_kernel_log_is_kept_when_a_later_case_crashes() -> None:
+    """The WARN of an earlier case is in its own kernel log (the console, at log level 1, never showed
+    it); the crash that stopped the suite is read from the console after it."""
+    warn = "WARNING: CPU: 0 PID: 77 at kernel/trace/trace_eprobe.c:10 __trace_eprobe_create+0x1/0x2\n"
+    obs = _obs(("kprobe/add_and_remove.tc", "[1] Kprobe add\t[PASS]\n", 0), dmesg=warn,
+               stopped="kprobe/kprobe_args_char.tc: the kernel reported a crash")
+    console = ("KH-SUITES-START\n[1] Kprobe add\t[PASS]\n" + obs.ftrace_logs[0][1].output
+               + "BUG: kernel NULL pointer dereference, address: 0000000000000026\nRIP: 0010:trace_fprobe_release+0xbe/0x105\n")
+    log = suite_checks.ftrace_checks(obs, PLAN, console)[-1]
+    assert log.status == FAIL and "while kprobe/add_and_remove.tc ran:" in log.detail
+    assert "while kprobe/kprobe_args_char.tc ran (the console):" in log.detail
+    assert "WARNING: CPU: # PID: # at kernel/trace/trace_eprobe.c:# __trace_eprobe_create+#/#" in log.findings
+    assert "RIP: #:trace_fprobe_release+#/#" in log.findings
+    assert log.detail.count("trace_eprobe.c") == 1  # the WARN once, under its own case
+    facts = suite_checks.ftrace_facts(obs, console)
+    assert facts["ftrace.crash_in.trace_fprobe_release"] == 1
+
+
+def test_a_case_whose_kernel_log_was_not_read_fails_the_suites_kernel_log() -> None:
+    obs = _obs(("kprobe/add_and_remove.tc", "[1] Kprobe add\t[PASS]\n", 0))
+    obs.ftrace_logs = [("kprobe/add_and_remove.tc", CommandResult("dmesg", "", 1))]
+    assert suite_checks.ftrace_checks(obs, PLAN, "")[-1].status == FAIL
 
 
 def test_facts_name_each_case_and_result() -> None:
@@ -92,9 +120,10 @@ def test_facts_name_each_case_and_result() -> None:
 
 
 def test_the_ftrace_command_keeps_the_frameworks_status_and_shows_the_log_of_a_case_that_did_not_pass() -> None:
-    command = guest.ftrace_command("/kh/ftrace", "kprobe/add_and_remove.tc")
-    assert command.startswith("cd /kh/ftrace && ./ftracetest -k -l /tmp/kh-ftrace test.d/kprobe/add_and_remove.tc")
-    assert command.endswith("[ $s = 0 ]")
+    command = guest.ftrace_command("/kh/ftrace", "kprobe/add_and_remove.tc", "kh-case-0-abcd")
+    assert command.startswith("echo kh-case-0-abcd > /dev/kmsg; "
+                              "cd /kh/ftrace && ./ftracetest -k -l /tmp/kh-ftrace test.d/kprobe/add_and_remove.tc")
+    assert command.endswith("echo KH-''KERNEL-LOG; dmesg | sed -n '/kh-case-0-abcd$/,$p'; [ $s = 0 ]")
     assert "tail -q -n 12 /tmp/kh-ftrace/*-log.*" in command
 
 
@@ -281,4 +310,4 @@ def test_a_case_that_writes_argn_where_the_readme_does_not_offer_it_is_not_held_
     "[   12.000000] pc : trace_fprobe_release+0x10/0x50",
 ])
 def test_the_crash_site_is_read_from_every_arch_s_report(line: str) -> None:
-    assert suite_checks.ftrace_facts(_obs(dmesg=line))["ftrace.crash_in.trace_fprobe_release"] == 1
+    assert suite_checks.ftrace_facts(_obs(("kprobe/add_and_remove.tc", "", 0), dmesg=line))["ftrace.crash_in.trace_fprobe_release"] == 1

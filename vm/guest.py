@@ -68,13 +68,24 @@ def _cat(shell: Shell, path: str, stage: Stage) -> CommandResult:
     return shell.run(f"cat {path}", stage)
 
 
+def kmsg_mark(mark: str) -> str:
+    """A command that writes mark into the kernel log (dmesg shows it whatever the console level)."""
+    return f"echo {mark} > /dev/kmsg"
+
+
+def since_mark(mark: str) -> str:
+    """The kernel log from mark on: read live, so nothing depends on what an earlier command printed
+    (the same command works on the console and in a LAVA job's script)."""
+    return f"dmesg | sed -n '/{mark}$/,$p'"
+
+
 def _insmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage) -> bool:
     """Load the module and read its events; False when insmod failed."""
-    dmesg_lines = shell.run("dmesg | wc -l", s).output.strip()
+    mark = f"kh-insmod-{obs.token}"
+    shell.run(kmsg_mark(mark), s)
     obs.insmod = shell.run(f"insmod {obs.module_path}", s)
     if not obs.insmod.ok:
-        since = int(dmesg_lines) + 1 if dmesg_lines.isdigit() else 1
-        obs.insmod_dmesg = shell.run(f"dmesg | tail -n +{since}", s).output
+        obs.insmod_dmesg = shell.run(since_mark(mark), s).output
         obs.insmod_error_log = _cat(shell, f"{TRACEFS}/error_log", s).output
         obs.dmesg = shell.run("dmesg", s)
         return False
@@ -87,12 +98,20 @@ def _insmod(shell: Shell, obs: Observations, events: tuple[str, ...], s: Stage) 
 
 def _read_trace(shell: Shell, obs: Observations, s: Stage) -> None:
     # Stop recording and take two profile snapshots in one command line (the shell opens files of
-    # its own between lines): the hits between them bound the hits taken while tracing was off.
-    obs.kprobe_profile = shell.run(f"echo 0 > {TRACEFS}/tracing_on; cat {TRACEFS}/kprobe_profile; "
-                                   f"echo {PROFILE_SPLIT}; cat {TRACEFS}/kprobe_profile", s)
+    # its own between lines): the hits between them bound the hits taken while tracing was off. Each
+    # part must work: the status is the first that failed.
+    obs.kprobe_profile = shell.run(f"echo 0 > {TRACEFS}/tracing_on && cat {TRACEFS}/kprobe_profile && "
+                                   f"echo {PROFILE_SPLIT} && cat {TRACEFS}/kprobe_profile", s)
     obs.ring_stats = shell.run(f"cat {TRACEFS}/per_cpu/cpu*/stats", s)
     obs.trace = _cat(shell, f"{TRACEFS}/trace", s)
     shell.run(f"echo 1 > {TRACEFS}/tracing_on", s)
+
+
+def read_stopped(path: str) -> str:
+    """Read path with tracing off, then switch tracing back on: the status says whether every part
+    worked (the read, and both switches), not only the last."""
+    on = f"echo 1 > {TRACEFS}/tracing_on"
+    return f"echo 0 > {TRACEFS}/tracing_on && cat {path} && {on} || {{ {on}; false; }}"
 
 
 def _grammar(shell: Shell, obs: Observations, spec: ProbeSpec, target: grammar.Grammar, s: Stage) -> None:
@@ -111,7 +130,7 @@ def _grammar(shell: Shell, obs: Observations, spec: ProbeSpec, target: grammar.G
               f"echo > {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on", s)
     obs.grammar_built = shell.run(f"echo > {log}; echo 1 > {GRAMMAR}/create; cat {log}", s)
     obs.grammar_call = shell.run(f"sh -c 'echo $$; exec {grammar.CALLER} go > {GRAMMAR}/call'", s)
-    obs.grammar_trace = shell.run(f"echo 0 > {TRACEFS}/tracing_on; cat {TRACEFS}/trace; echo 1 > {TRACEFS}/tracing_on", s)
+    obs.grammar_trace = shell.run(read_stopped(f"{TRACEFS}/trace"), s)
     # The malformed definitions come after the calls: refused between the builds and the first
     # records, they leave 6.1 to oops in tracefs when rmmod deletes the events (2 runs in 3; 0 in 8
     # in this order)
@@ -140,30 +159,38 @@ FTRACE_NOT_PASSED = r"\[(FAIL|UNRESOLVED|UNTESTED|UNSUPPORTED|UNDEFINED)\]"
 FTRACE_LOG_LINES = 12
 
 
-def ftrace_command(directory: str, case: str) -> str:
-    """One case through the tree's own framework, its log kept; its result lines, and for a case
-    that did not pass the end of its log (why it was unsupported, or the shell's trace of what
-    failed). The status is the framework's."""
-    return (f"cd {directory} && ./ftracetest -k -l {FTRACE_LOG} test.d/{case} > {FTRACE_OUT} 2>&1; s=$?; "
-            f"cat {FTRACE_OUT}; if grep -q -E '{FTRACE_NOT_PASSED}' {FTRACE_OUT}; then "
+KERNEL_LOG_SPLIT = "KH-KERNEL-LOG"  # between a case's output and the kernel log it made
+
+
+def ftrace_command(directory: str, case: str, mark: str) -> str:
+    """One case through the tree's own framework, after mark in the kernel log, its log kept; its
+    result lines, and for a case that did not pass the end of its log (why it was unsupported, or the
+    shell's trace of what failed); then a split line and the kernel log from mark on (every message
+    the case made, whatever the console log level). The status is the framework's."""
+    split = f"{KERNEL_LOG_SPLIT[:3]}''{KERNEL_LOG_SPLIT[3:]}"
+    return (f"{kmsg_mark(mark)}; cd {directory} && ./ftracetest -k -l {FTRACE_LOG} test.d/{case} > {FTRACE_OUT} 2>&1; "
+            f"s=$?; cat {FTRACE_OUT}; if grep -q -E '{FTRACE_NOT_PASSED}' {FTRACE_OUT}; then "
             f"tail -q -n {FTRACE_LOG_LINES} {FTRACE_LOG}/*-log.*; fi; "
-            f"rm -rf {FTRACE_LOG} {FTRACE_OUT}; cd /; [ $s = 0 ]")
+            f"rm -rf {FTRACE_LOG} {FTRACE_OUT}; cd /; echo {split}; {since_mark(mark)}; [ $s = 0 ]")
 
 
 def _ftrace(shell: Shell, obs: Observations, plan: SuitePlan, stage: StageFactory, s: Stage) -> None:
-    """After a marker (in stage s), each case in its own command with its own deadline; one that never
-    finishes stops the rest (the console is no longer at a prompt), and says so."""
+    """After a marker on the console (in stage s), each case in its own command with its own deadline,
+    a marker in the kernel log before it and the kernel log from there read after it, so every
+    message is the case's that ran; one that never finishes stops the rest (the console is no longer
+    at a prompt), and says so."""
     marker = f"{SUITES_START[:3]}''{SUITES_START[3:]}"  # split, so an echoed command line never matches
-    before = shell.run(f"echo {marker}; dmesg | wc -l", s).output.strip().rsplit("\n", 1)[-1].strip()
-    for case in plan.ftrace_cases:
+    shell.run(f"echo {marker}", s)
+    for i, case in enumerate(plan.ftrace_cases):
+        mark = f"kh-case-{i}-{obs.token}"
         try:
-            obs.ftrace_cases.append((case, shell.run(ftrace_command(plan.ftrace_dir, case), stage("ftrace"),
-                                                     may_fail=True)))
+            done = shell.run(ftrace_command(plan.ftrace_dir, case, mark), stage("ftrace"), may_fail=True)
         except StageError as e:
             obs.ftrace_stopped = f"{case}: {e.reason}"
             return
-    since = int(before) + 1 if before.isdigit() else 1
-    obs.ftrace_dmesg = shell.run(f"dmesg | tail -n +{since}", stage("ftrace"))
+        output, _, log = done.output.partition(f"{KERNEL_LOG_SPLIT}\n")
+        obs.ftrace_cases.append((case, CommandResult(done.command, output, done.status)))
+        obs.ftrace_logs.append((case, CommandResult(since_mark(mark), log, 0 if log else 1)))
 
 
 def kmemleak_command() -> str:
@@ -171,7 +198,7 @@ def kmemleak_command() -> str:
     reported once two scans found it unreferenced), print the report."""
     f = sanitizers.KMEMLEAK_FILE
     wait = f"sleep {sanitizers.KMEMLEAK_AGE_S}"
-    return f"{wait}; echo scan > {f}; echo scan > {f}; cat {f}"
+    return f"{wait}; echo scan > {f} && echo scan > {f} && cat {f}"
 
 
 def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFactory = default_stage,
@@ -180,12 +207,12 @@ def run_session(shell: Shell, spec: ProbeSpec, module_path: str, stage: StageFac
     -> reload, then the plan's ftrace cases. A StageError carries what the guest showed before it
     (error.observations)."""
     targets = targets or Targets.new()
-    marker = f"kh-after-rmmod-{targets.existing.rsplit('-', 1)[-1]}"  # unique per run, as the targets are
-    obs = Observations(module_path=module_path, targets=targets, marker=marker)
+    token = targets.existing.rsplit('-', 1)[-1]  # unique per run, as the targets are
+    obs = Observations(module_path=module_path, targets=targets, marker=f"kh-after-rmmod-{token}", token=token)
     leaks = "kmemleak" in plan.sanitizers
     try:
         if leaks:  # what boot left unreferenced is not the session's
-            shell.run(f"echo clear > {sanitizers.KMEMLEAK_FILE}", stage("prepare"))
+            obs.kmemleak_clear = shell.run(f"echo clear > {sanitizers.KMEMLEAK_FILE}", stage("prepare"), may_fail=True)
         _session(shell, spec, module_path, stage, targets, obs)
         if leaks and obs.reload:
             s = stage("kmemleak")

@@ -40,7 +40,7 @@ exec /bin/sh
 BUSYBOX_CONFIG = {"CONFIG_STATIC": "y", "CONFIG_TC": "n", "CONFIG_EXTRA_LDFLAGS": '"-Wl,-z,separate-code"'}
 # The session's busybox: allnoconfig plus the applets init and vm/guest.py run (ash with its echo,
 # test and printf builtins), built in about 10 s instead of 30.
-SESSION_APPLETS = ("CAT", "DMESG", "ECHO", "INSMOD", "MOUNT", "RMMOD", "SLEEP", "STTY", "TAIL", "TEST", "UNAME",
+SESSION_APPLETS = ("CAT", "DMESG", "ECHO", "INSMOD", "MOUNT", "RMMOD", "SED", "SLEEP", "STTY", "TAIL", "TEST", "UNAME",
                    "WC")  # sleep: the sanitizer kernel's wait before kmemleak's scan
 SESSION_CONFIG = {f"CONFIG_{name}": "y" for name in (
     "STATIC", "BUSYBOX", "FEATURE_INSTALLER", "SH_IS_ASH", "ASH", "ASH_ECHO", "ASH_TEST", "ASH_PRINTF",

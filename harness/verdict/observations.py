@@ -85,6 +85,7 @@ class Observations:
     module_path: str
     targets: Targets
     marker: str = ""  # written to trace_marker after rmmod, to prove tracing still records
+    token: str = "run"  # this run's own token: the kernel-log markers carry it
     insmod: CommandResult | None = None
     insmod_dmesg: str = ""
     insmod_error_log: str = ""
@@ -118,8 +119,10 @@ class Observations:
     # the kernel's own ftrace selftests for probes, one command per case, after the module's session
     ftrace_cases: list[tuple[str, CommandResult]] = field(default_factory=list)
     ftrace_stopped: str = ""  # the case that never finished (the rest did not run), and why
-    ftrace_dmesg: CommandResult | None = None  # what the kernel logged while the cases ran
+    # per case that finished, the kernel log from the marker written before it on (guest.since_mark)
+    ftrace_logs: list[tuple[str, CommandResult]] = field(default_factory=list)
     kmemleak: CommandResult | None = None  # the kmemleak report after the session (a sanitizer kernel)
+    kmemleak_clear: CommandResult | None = None  # the clear of what boot left, before the session
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def pids(self, kind: str) -> set[int]:
@@ -128,6 +131,11 @@ class Observations:
     @property
     def dmesg_text(self) -> str:
         return self.dmesg.output if self.dmesg else ""
+
+    @property
+    def suite_log(self) -> str:
+        """What the kernel logged while the suites' cases ran, case after case."""
+        return "\n".join(read.output for _, read in self.ftrace_logs)
 
 
 PROFILE_SPLIT = "KH-PROFILE-AGAIN"

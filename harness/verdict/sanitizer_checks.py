@@ -19,8 +19,9 @@ def _excerpt(text: str, first: str) -> str:
 
 
 def _log(obs: Observations, console: str) -> str:
-    """What the kernel logged: the console (boot and the session's lines) and the session's dmesg."""
-    return f"{console}\n{obs.dmesg_text}"
+    """What the kernel logged: the console (boot and the session's lines), the session's dmesg, and
+    the kernel log of every suite case (a report from any step counts)."""
+    return f"{console}\n{obs.dmesg_text}\n{obs.suite_log}"
 
 
 def _reports(text: str) -> list[tuple[str, str]]:
@@ -55,6 +56,10 @@ def kmemleak_check(obs: Observations) -> Check:
         return Check("kmemleak", FAIL, "the guest did not scan for leaks (the session stopped before the reload)",
                      ("no scan",))
     report = obs.kmemleak.output
+    if obs.kmemleak_clear is not None and not obs.kmemleak_clear.ok:  # kmemleak switched itself off
+        return Check("kmemleak", FAIL, f"kmemleak refused to clear what boot left "
+                     f"({obs.kmemleak_clear.output.strip()[:200] or 'no message'}): it has switched itself off, so "
+                     "no scan can be trusted", ("clear refused",))
     if not obs.kmemleak.ok:
         return Check("kmemleak", FAIL, f"the scan failed: {report.strip()[:300]}", ("scan failed",))
     objects = sanitizers.kmemleak_objects(report)

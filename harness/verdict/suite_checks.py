@@ -10,9 +10,9 @@ from collections.abc import Mapping
 
 from harness.spec import suites
 from harness.verdict import session_checks
-from harness.verdict.checks import FAIL, NO_EXPECTATION, PASS, SKIPPED_BY_TEST, Check, excused, finding
+from harness.verdict.checks import FAIL, NO_EXPECTATION, NOT_RUN, PASS, SKIPPED_BY_TEST, Check, excused, finding
 from harness.verdict.expectations import needs
-from harness.verdict.observations import CommandResult, Observations, SuitePlan
+from harness.verdict.observations import CommandResult, Observations, SuitePlan, read_problem
 
 FTRACE, BOOT = "ftrace:", "boot:"
 # what the framework prints per case: "[N]" (instance) description, a tab, "[RESULT]"
@@ -109,9 +109,41 @@ def ftrace_checks(obs: Observations, plan: SuitePlan, console: str) -> list[Chec
             why = f"an earlier case never finished ({obs.ftrace_stopped})" if obs.ftrace_stopped else \
                 "the guest session stopped before the ftrace cases"
             checks.append(Check(case_name(case), FAIL, f"not reached: {why}", ("not reached",)))
-    log = session_checks.kernel_log_check(obs.ftrace_dmesg, console if obs.ftrace_dmesg is None else "")
-    checks.append(Check(f"{FTRACE}kernel_log", log.status, log.detail, log.findings))
+    checks.append(kernel_log_check(obs, console))
     return checks
+
+
+def _stopped_console(obs: Observations, console: str) -> str:
+    """What the console showed of the case that never finished: after the kernel log read of the case
+    before it (that log is on the console too, and is that case's), or all of it ('' when none stopped)."""
+    if not obs.ftrace_stopped:
+        return ""
+    last = obs.ftrace_logs[-1][1].output.strip() if obs.ftrace_logs else ""
+    return console.rsplit(last, 1)[-1] if last and last in console else console
+
+
+def kernel_log_check(obs: Observations, console: str) -> Check:
+    """ftrace:kernel_log: no WARN, BUG, Oops or lockup in the kernel log of any case, each report named
+    by the case it came in; for a case that never finished, what the console showed of it (a crash
+    prints there whatever the log level). The findings are every report's site."""
+    name, reports, sites = f"{FTRACE}kernel_log", [], []
+    for case, read in obs.ftrace_logs:
+        if problem := read_problem(read, f"the kernel log after {case}"):
+            return Check(name, FAIL, problem, ("kernel log unreadable",))
+        if excerpt := session_checks.kernel_problems(read.output):
+            reports.append(f"while {case} ran:\n{excerpt}")
+            sites += session_checks.kernel_sites(read.output)
+    stopped = _stopped_console(obs, console)
+    if excerpt := session_checks.kernel_problems(stopped):
+        reports.append(f"while {obs.ftrace_stopped.split(': ', 1)[0]} ran (the console):\n{excerpt}")
+        sites += session_checks.kernel_sites(stopped)
+    if reports:
+        return Check(name, FAIL, f"the kernel reported {len(reports)} problem(s):\n" + "\n---\n".join(reports),
+                     tuple(dict.fromkeys(sites)))
+    if not obs.ftrace_logs and not obs.ftrace_stopped:
+        return Check(name, NOT_RUN, "no case ran, so no kernel log of one was read")
+    return Check(name, PASS, f"no WARN, BUG, Oops, panic or lockup report in the kernel log of "
+                             f"{len(obs.ftrace_logs)} case(s)" + (" or on the console" if obs.ftrace_stopped else ""))
 
 
 # where a crash report says the kernel stopped: x86_64 RIP, i386 EIP, arm64/riscv pc and epc (mips
@@ -131,7 +163,7 @@ def ftrace_facts(obs: Observations, console: str = "") -> dict[str, int]:
             facts[f"{key}.{m.group('result').lower()}"] = 1
     if obs.ftrace_stopped:
         facts[f"ftrace.{obs.ftrace_stopped.split(': ', 1)[0].removesuffix('.tc')}.unfinished"] = 1
-    log = obs.ftrace_dmesg.output if obs.ftrace_dmesg else console
+    log = f"{obs.suite_log}\n{_stopped_console(obs, console)}"
     for m in _CRASH_IN.finditer(log):
         facts[f"ftrace.crash_in.{m.group('func')}"] = 1
     return facts
