@@ -315,3 +315,20 @@ def test_a_side_that_errored_for_a_reason_not_the_trees_is_untested_never_a_regr
         assert result.first_regression is None and result.exit_code == compare.EXIT_UNTESTED
         assert error.split(":")[0] in result.steps[0].untested
         assert "UNTESTED" in compare.format_compare(result) and "NO BUILD" not in compare.format_compare(result)
+
+
+def test_a_check_that_passed_and_then_is_excused_or_gone_is_a_change() -> None:
+    """pass -> not run (the head's kernel stopped offering it) and a check gone from a session that
+    ran to its end are changes that fail the comparison; a check not run without an excuse counts."""
+    full = [Check("insmod", PASS), Check("fetch_argn", PASS), Check("fetch_char", PASS), Check("kernel_log", PASS),
+            Check("reload", PASS)]
+    later = [Check("insmod", PASS), Check("fetch_argn", "not run", "lacks it", excuse="not offered, no expectation: x"),
+             Check("kernel_log", "not run", "dmesg was not read"), Check("reload", PASS)]
+    changes = {c.check: c for c in compare.diff_checks(full, later)}
+    assert changes["fetch_argn"].kind == compare.STOPPED and "no expectation" in changes["fetch_argn"].detail
+    assert changes["fetch_char"].kind == compare.STOPPED and "no such check" in changes["fetch_char"].detail
+    assert changes["kernel_log"].kind == compare.REGRESSED
+    assert compare.STOPPED in compare.BAD
+    # a session that stopped early: the checks it never reached are not each a change
+    stopped = [Check("insmod", PASS), Check("boot", "fail", "no answer")]
+    assert {c.check for c in compare.diff_checks(full, stopped)} == {"boot"}

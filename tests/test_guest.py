@@ -543,10 +543,13 @@ def test_rmmod_failing_for_another_reason_is_a_change_to_compare() -> None:
     assert compare.diff_checks([busy], [failing("Segmentation fault\n")])[0].kind == compare.CHANGED
 
 
-def test_a_session_that_dies_after_the_grammar_stage_still_reports_its_elements(data: Path) -> None:
-    """A kernel that oopses on rmmod: the grammar checks come from what the guest showed before."""
+def test_a_session_that_dies_at_rmmod_keeps_every_check_of_the_stages_before(data: Path) -> None:
+    """A kernel that oopses on rmmod: the checks of insmod, the trigger, the trace and the grammar
+    come from what the guest showed before; none of rmmod's or later is judged."""
     from harness.errors import StageError
+    from harness.results.run import RunResult
     from harness.runs import judging
+    from harness.spec.arches import ARCHES
     log = (data / X86_LOG).read_text()
     token = re.search(r"/tmp/kh-([0-9a-f]{8})\"", log)
     assert token
@@ -556,7 +559,14 @@ def test_a_session_that_dies_after_the_grammar_stage_still_reports_its_elements(
     with pytest.raises(StageError) as caught:
         guest.run_session(shell, FULL, MODULE, targets=guest.Targets.new(token.group(1)))
     assert caught.value.stage == "rmmod"
-    checks = by_name(judging.finished_before(caught.value, FULL))
+    result = RunResult(arch="x86_64", kernel_version="6.12.117", tree="", profile="abi", func="do_sys_open")
+    checks = by_name(judging.finished_before(result, caught.value, FULL, ARCHES["x86_64"]))
     assert checks["fetch_stack_args"].status == checks["api_refusals"].status == "pass"
-    assert "grammar_events_removed" not in checks
-    assert judging.finished_before(caught.value, SPEC) == []  # no grammar target, nothing to add
+    for name in ("insmod", "kprobe_registered", "kretprobe_enabled", "trigger", "kprobe_records",
+                 "kretprobe_hit_counts", "retval", "filename_arg", "kprobe_location"):
+        assert checks[name].status == "pass", (name, checks[name].detail)
+    assert not {"grammar_events_removed", "rmmod", "events_removed", "reload", "taint", "kernel_log"} & set(checks)
+    assert result.facts["kprobe.trigger_records"] == 3  # for the known issues
+    # without a grammar target, the module's own checks are still kept
+    seed = by_name(judging.finished_before(result, caught.value, SPEC, ARCHES["x86_64"]))
+    assert seed["kprobe_records"].status == "pass" and "fetch_stack_args" not in seed

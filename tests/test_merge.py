@@ -181,3 +181,21 @@ def test_check_writes_its_json_also_when_it_stops_before_any_check(tmp_path: Pat
     assert "unknown probe profile 'nonsense'" in data["error"]
     merged = inv("report", "merge", "--results", str(out), cache=tmp_path / "cache")
     assert merged.returncode == 1 and "x86_64/6.12: FAIL" in merged.stdout
+
+
+def test_a_stored_verdict_is_never_trusted_and_a_result_lacking_its_suites_checks_is_incomplete() -> None:
+    from harness.runs import merge as merging
+    from harness.verdict.checks import Check
+
+    data = recorded()
+    data["checks"] = [c for c in data["checks"] if c["name"] != "kernel_log"] + [
+        {"name": "kernel_log", "status": "fail", "detail": "WARNING", "findings": ["WARNING: x"]}]
+    data["verdict"] = data["status"] = "pass"
+    raw = merging.merge([RunResult.from_json(data)], known_issues=False)
+    assert raw.cells[0].status == "fail"  # the checks decide, not what the file says
+    complete = RunResult.from_json(recorded())
+    complete.suite = "all"
+    merged = merging.merge([complete])
+    check = next(c for c in merged.cells[0].result.checks if c.name == merging.COMPLETE)  # type: ignore[union-attr]
+    assert check.status == "fail" and "ftrace:kernel_log" in check.detail and "boot:kprobe_tracing" in check.detail
+    assert isinstance(check, Check)

@@ -26,6 +26,7 @@ from harness.spec.render import ProbeSpec
 from harness.verdict import build_warnings, known_issues
 from harness.verdict.checks import FAIL, Check, verdict
 from harness.verdict.observations import MODULE_ONLY, SuitePlan
+from harness.verdict.placement import OOT_MODULE
 from vm import guest
 from vm.console import Console
 
@@ -161,8 +162,10 @@ def _boot_and_verify(opts: CheckOptions, ctx: Context, built: Built) -> None:
             consoles.append(console)
             obs = guest.run_session(console, spec, built.module_path, plan=ctx.plan)
     except StageError as e:
+        taint = (0 if opts.module == intree.IN_TREE else OOT_MODULE) | suites.expected_taint(opts.suite)
         judging.stage_failed(result, e, consoles[0].transcript() if consoles else e.console_tail,
-                             judging.finished_before(e, spec), where=f"console log: {ctx.run_dir / 'console.log'}")
+                             judging.finished_before(result, e, spec, opts.arch, taint),
+                             where=f"console log: {ctx.run_dir / 'console.log'}")
         return
     ctx.stages.timings.extend((f"  {k}", v) for k, v in obs.stage_seconds.items())
     (ctx.run_dir / "trace.txt").write_text(obs.trace.output if obs.trace else "")

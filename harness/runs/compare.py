@@ -17,11 +17,13 @@ from harness.results.text import first_line, format_table
 from harness.runs import matrix
 from harness.runs.options import CheckOptions, check_choices, check_host, check_options
 from harness.spec.arches import resolve_arch
-from harness.verdict.checks import FAIL, PASS, Check, clip
+from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, clip
 
 REGRESSED, CHANGED, FIXED, BOTH = "regressed", "changed", "fixed", "failed on both"
 NOT_RUN_AFTER = "not run after"  # failed before; the later revision never got as far as this check
-BAD = (REGRESSED, CHANGED)  # the kinds that make a regression (exit 1)
+LAST_STAGE = "reload"  # the check of the session's last stage
+STOPPED = "stopped running"  # passed before; the later revision did not run it (excused or not) or lacks it
+BAD = (REGRESSED, CHANGED, STOPPED)  # the kinds that make a regression (exit 1)
 PER_REVISION = "build_warnings"  # judges only the files its own revision changed
 EXIT_UNTESTED = 125  # neither side of a step was tested: nothing to say, as git bisect run's skip
 
@@ -114,13 +116,22 @@ def diff_checks(before: list[Check], after: list[Check]) -> list[Change]:
     old = {c.name: c for c in before}
     new = {c.name: c for c in after}
     changes = []
+    after_ran = any(c.name == LAST_STAGE for c in after)  # the later session got to its end
     for name in list(dict.fromkeys([*old, *new])):
         b, a = old.get(name), new.get(name)
-        b_failed, a_failed = b is not None and b.status == FAIL, a is not None and a.status == FAIL
+        # failed: what the verdict holds against the kernel (a check not run without an excuse too)
+        b_failed, a_failed = b is not None and b.counts_against, a is not None and a.counts_against
         if not (b_failed or a_failed):
+            # a check that passed and now is excused, or is gone from a session that ran to its end
+            if (b is not None and b.status == PASS and name != PER_REVISION
+                    and (a is not None and a.excuse or a is None and after_ran)):
+                why = a.excuse if a is not None else "the later revision has no such check"
+                changes.append(Change(name, STOPPED, PASS, a.status if a else "-", first_line(why)))
             continue
         detail = first_line(a.detail if a_failed and a else b.detail if b else "")
-        if b_failed and a_failed:
+        if b_failed and a_failed and a is not None and b is not None and a.status == NOT_RUN and b.status == FAIL:
+            kind = NOT_RUN_AFTER
+        elif b_failed and a_failed:
             assert a is not None and b is not None
             fresh = [f for f in a.findings if f not in b.findings]
             kind = CHANGED if fresh and name != PER_REVISION else BOTH
@@ -134,7 +145,7 @@ def diff_checks(before: list[Check], after: list[Check]) -> list[Change]:
         if kind in (FIXED, NOT_RUN_AFTER) and name == PER_REVISION:
             continue  # each revision's warnings are about its own files: nothing was fixed
         changes.append(Change(name, kind, b.status if b else "-", a.status if a else "-", detail))
-    order = {REGRESSED: 0, CHANGED: 1, FIXED: 2, BOTH: 3, NOT_RUN_AFTER: 4}
+    order = {REGRESSED: 0, CHANGED: 1, STOPPED: 2, FIXED: 3, BOTH: 4, NOT_RUN_AFTER: 5}
     return sorted(changes, key=lambda c: order[c.kind])
 
 

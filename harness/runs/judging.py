@@ -63,13 +63,22 @@ def judge_suites(result: RunResult, obs: Observations, plan: SuitePlan, console:
     _held(result)
 
 
-def finished_before(error: StageError, spec: ProbeSpec) -> list[Check]:
-    """The grammar target's checks when its stage finished before the one that failed (a kernel that
-    oopses on rmmod still says which elements of the grammar it recorded right)."""
-    obs, target = error.observations, grammar_of(spec)
-    if not isinstance(obs, Observations) or target is None or obs.grammar_status is None or error.stage == "grammar":
+def finished_before(result: RunResult, error: StageError, spec: ProbeSpec, arch: Arch, taint: int = OOT_MODULE) -> list[Check]:
+    """Every check of the stages that finished before the one that failed, judged from what the guest
+    showed there (a kernel that oopses on rmmod still says whether its events registered, recorded
+    the right values and counted every hit), and the facts known issues read from them."""
+    obs = error.observations
+    if not isinstance(obs, Observations) or obs.insmod is None or error.stage not in session_checks.STAGES:
         return []
-    return grammar_checks.grammar_checks(obs, target)
+    done = session_checks.STAGES[:session_checks.STAGES.index(error.stage)]
+    events = RecordedEvents(obs, spec)
+    checks = session_checks.check_session(obs, spec, arch.word_bits, "", events, arch.entry_offsets, taint)
+    target = grammar_of(spec)
+    grammar_names = set(grammar_checks.check_names(target)) - {grammar_checks.REMOVED} if target else set()
+    kept = [c for c in checks if session_checks.stage_of(c.name, grammar_names) in done]
+    if "trace" in done:
+        result.facts = session_checks.facts(obs, spec, events)
+    return kept
 
 
 def stage_failed(result: RunResult, error: StageError, console: str, extra: Sequence[Check] = (),

@@ -23,6 +23,7 @@ from harness.spec import suites
 from harness.spec.arches import resolve_arch
 from harness.spec.render import ProbeSpec, probe_spec
 from harness.verdict.observations import SuitePlan, Targets
+from harness.verdict.placement import OOT_MODULE
 from vm import initramfs, qemu, script
 
 JOB_FILE, DEVICE_FILE, META_FILE = "job.yaml", "device.yaml", "kh-job.json"
@@ -126,7 +127,9 @@ def judge(log_text: str, meta: JobMeta, result: RunResult) -> None:
     try:
         obs = script.observations_from_log(log.target, spec, meta.module_path, Targets.new(meta.token), plan)
     except StageError as e:
-        judging.stage_failed(result, e, log.target, lava_checks)
+        taint = OOT_MODULE | suites.expected_taint(meta.suite)
+        judging.stage_failed(result, e, log.target, [*judging.finished_before(result, e, spec, resolve_arch(meta.arch),
+                                                                              taint), *lava_checks])
         return
     judging.judge_session(result, obs, spec, resolve_arch(meta.arch), log.target, lava_checks,
                           taint=suites.expected_taint(meta.suite))

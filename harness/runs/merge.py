@@ -19,9 +19,11 @@ from harness.results.run import EARLY_STATUS, READABLE_VERSIONS, RunResult
 from harness.runs.check import classify
 from harness.runs.matrix import Cell, MatrixResult
 from harness.runs.options import CheckOptions
+from harness.spec import suites
 from harness.spec.arches import resolve_arch
 from harness.spec.cell import series
-from harness.verdict.checks import FAIL, PASS, Check
+from harness.verdict import suite_checks
+from harness.verdict.checks import FAIL, PASS, Check, verdict
 from harness.verdict.known_issues import KnownIssue
 from harness.verdict.known_issues import load as load_known_issues
 from harness.verdict.session_checks import expected_checks
@@ -92,12 +94,21 @@ def _result(data: dict[str, object], source: Path) -> RunResult:
     return RunResult.from_json(data)
 
 
+def suite_checks_of(result: RunResult) -> list[str]:
+    """The checks its suite and sanitizers imply beside the module's: the ftrace suite's kernel log,
+    the boot suite's startup test, the sanitizers' report check (and kmemleak's where it ran)."""
+    parts = suites.parts(result.suite) if result.suite in suites.SUITES else set()
+    return [*([f"{suite_checks.FTRACE}kernel_log"] if suites.FTRACE in parts else []),
+            *([f"{suite_checks.BOOT}kprobe_tracing"] if suites.BOOT in parts else []),
+            *(["sanitizer_reports", "kmemleak"] if result.sanitizers else [])]
+
+
 def _complete(result: RunResult) -> RunResult:
     """The result with a failed complete_result check when it lacks checks its profile defines."""
     names = {c.name for c in result.checks}
     if not result.checks or not ("insmod" in names or result.verdict == PASS):
         return result  # it stopped before the session: its own checks fail it
-    expected = expected_checks(result.profile, result.func, result.arch)
+    expected = [*expected_checks(result.profile, result.func, result.arch), *suite_checks_of(result)]
     missing = [n for n in expected if n not in names]
     if not missing:
         return result
@@ -124,6 +135,7 @@ def merge(results: list[RunResult], known_issues: bool = True,
         except UserError:
             arch = None
         if arch is not None and result.checks:
+            result.verdict = verdict(result.checks)  # never the stored one: the checks decide
             opts = CheckOptions(arch=arch, toolchain=result.toolchain, kernel=series(result.kernel_version),
                                 known_issues=known_issues, module=result.module)
             classify(opts, result, issues)

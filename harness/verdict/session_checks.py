@@ -34,6 +34,23 @@ CORE_CHECKS = (
     "rmmod", "events_removed", "no_records_after_rmmod", "reload",
 )
 CHECKS_AFTER_INSMOD = (*CORE_CHECKS, *PLACEMENT_CHECKS)
+# the module session's stages in order (vm/guest.py), and the checks each one's reads decide
+STAGES = ("prepare", "insmod", "trigger", "trace", "grammar", "rmmod", "reload", "kmemleak")
+_STAGE_OF = {
+    **dict.fromkeys(("insmod", "kprobe_registered", "kretprobe_registered", "kprobe_enabled", "kretprobe_enabled"),
+                    "insmod"),
+    "trigger": "trigger",
+    **dict.fromkeys(("kprobe_records", "kretprobe_records", "kprobe_hit_counts", "kretprobe_hit_counts",
+                     "no_lost_events", "kprobe_location", *VALUE_CHECKS), "trace"),
+    **dict.fromkeys(("rmmod", "events_removed", "kprobes_released", "grammar_events_removed",
+                     "no_records_after_rmmod"), "rmmod"),
+    **dict.fromkeys(("reload", "taint", "kernel_log"), "reload"),
+}
+
+
+def stage_of(check: str, grammar_names: set[str]) -> str:
+    """The stage whose reads decide a check ('' for one of no stage of the session)."""
+    return "grammar" if check in grammar_names else _STAGE_OF.get(check, "")
 _STAT = re.compile(r"^(overrun|commit overrun|dropped events):\s*(\d+)\s*$", re.MULTILINE)
 
 
