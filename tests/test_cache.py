@@ -221,3 +221,43 @@ def test_the_lock_file_says_when_it_was_last_taken(tmp_path: Path) -> None:
     assert lock.stat().st_mtime > time.time() - 60
     with open(lock) as f:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released
+
+
+def test_max_size_and_printed_sizes_are_in_the_decimal_gigabytes_the_readme_names() -> None:
+    from harness.runs import housekeeping
+
+    assert housekeeping.limits(None, "20", None)[1] == 20_000_000_000
+    assert cache.human(20_000_000_000) == "20.0 GB" and cache.human(1500) == "1.5 kB"
+
+
+def test_a_run_waiting_on_a_lock_that_prune_deletes_locks_the_new_file(tmp_path: Path) -> None:
+    """prune deletes an entry with its lock while a run waits on that lock: the run must not go on
+    holding the unlinked file (a second run would take the new one, and both would build)."""
+    import fcntl
+    import threading
+
+    from harness.host import paths
+
+    entry = tmp_path / "builds" / "x"
+    entry.mkdir(parents=True)
+    lock = entry.with_name("x.lock")
+    lock.touch()
+    got: list[int] = []
+    with open(lock, "a") as pruning:
+        fcntl.flock(pruning, fcntl.LOCK_EX)
+
+        def run() -> None:
+            with paths.locked(entry, "x"), open(lock, "a") as other:
+                try:  # the lock file at the path must be the one this run holds
+                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    got.append(0)
+                except BlockingIOError:
+                    got.append(1)
+
+        waiter = threading.Thread(target=run)
+        waiter.start()
+        time.sleep(0.3)
+        lock.unlink()  # what cache.delete does while prune holds the lock
+        lock.touch()
+    waiter.join(5)
+    assert got == [1]

@@ -188,3 +188,23 @@ def test_no_task_option_shares_a_name_with_an_invoke_core_flag() -> None:
                for arg in namespace[name].get_arguments() for arg in arg.names
                if len(arg) > 1 and arg in core]
     assert not clashes, f"task options that invoke's own flags would swallow: {clashes}"
+
+
+def test_the_reproduce_line_keeps_the_program_invokes_flags_and_the_tree_found_here(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.cli import options
+
+    monkeypatch.setattr(options.sys, "argv", ["/home/me/kh/.venv/bin/inv", "-r", "/home/me/kh", "check", "--arch", "arm64"])
+    monkeypatch.setattr(options, "_announced", set())
+    assert options.command("check") == "inv -r /home/me/kh check --arch arm64"
+    monkeypatch.setattr(options, "_announced", {Path("/src/linux")})
+    monkeypatch.setattr(options.sys, "argv", ["/usr/bin/kprobe-harness", "check", "--arch", "arm64"])
+    assert options.command("check") == "kprobe-harness check --arch arm64 --tree /src/linux"
+
+
+def test_the_matrix_refuses_several_kernels_with_one_tree_and_takes_an_arch_once(tmp_path: Path) -> None:
+    from harness.cli.options import arch_names
+
+    assert arch_names("arm64,aarch64,x86_64,arm64") == ["arm64", "x86_64"]
+    result = inv("matrix", "--tree", str(tmp_path), "--kernels", "6.12,6.1", cache=tmp_path)
+    assert result.returncode == 128 and "a tree is one kernel" in result.stderr, result.stderr

@@ -398,6 +398,15 @@ def test_entries_written_beyond_the_buffer_fail_no_lost_events() -> None:
     assert checks["no_lost_events"].status == "fail" and "5 entries written" in checks["no_lost_events"].detail
 
 
+def test_a_garbled_trace_line_is_a_finding_not_a_silently_lost_record() -> None:
+    lines = abi_trace().splitlines()
+    at = next(i for i, line in enumerate(lines) if "gen_kprobe_test:" in line)
+    lines[at] = lines[at][:25] + "<6>[ 1.0] printk in the middle" + lines[at][25:40]
+    checks = run(healthy_rules("\n".join(lines) + "\n"))
+    lost = checks["no_lost_events"]
+    assert lost.status == "fail" and "1 trace line(s) that are no record" in lost.detail, lost.detail
+
+
 def failing(pattern: str, output: str = "cat: can't open: No such file or directory\n", status: int = 1) -> list:  # type: ignore[type-arg]
     """Healthy rules, except that the commands matching pattern after rmmod fail."""
     rules = healthy_rules(abi_trace())

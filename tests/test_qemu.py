@@ -34,3 +34,16 @@ def test_a_boot_without_initrd_has_no_initrd_option() -> None:
     argv = qemu.qemu_argv(ARCHES["x86_64"], qemu.BootSpec(kernel=Path("/k/bzImage"), initrd=None, accel="kvm"))
     assert "-initrd" not in argv
     assert argv[argv.index("-accel") + 1] == "kvm"
+
+
+def test_a_kvm_probe_that_timed_out_is_not_kept(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A probe that timed out on a loaded host asks again next time; a real answer is kept."""
+    monkeypatch.setenv("KPROBE_HARNESS_CACHE", str(tmp_path))
+    monkeypatch.setattr(qemu.platform, "machine", lambda: ARCHES["x86_64"].uname_machine)
+    monkeypatch.setattr(qemu.os, "access", lambda path, mode: True)
+    answers = [None, True]
+    monkeypatch.setattr(qemu, "_probe_kvm", lambda arch, kernel: answers.pop(0))
+    assert qemu.pick_accel(ARCHES["x86_64"], Path("/k")) == "tcg"
+    assert not (tmp_path / "kvm-probe.json").exists()
+    assert qemu.pick_accel(ARCHES["x86_64"], Path("/k")) == "kvm"
+    assert qemu.pick_accel(ARCHES["x86_64"], Path("/k")) == "kvm" and answers == []

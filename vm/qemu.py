@@ -83,18 +83,23 @@ def pick_accel(arch: Arch, kernel: Path) -> str:
         known = json.loads(cache.read_text())
     except (OSError, ValueError):
         known = {}
-    if key not in known:
-        known[key] = _probe_kvm(arch, kernel)
+    if key in known:
+        return "kvm" if known[key] else "tcg"
+    works = _probe_kvm(arch, kernel)
+    if works is not None:  # a probe that timed out (a loaded host) says nothing: ask again next time
+        known[key] = works
         cache.parent.mkdir(parents=True, exist_ok=True)
         paths.write_atomic(cache, json.dumps(known, indent=1))
-    return "kvm" if known[key] else "tcg"
+    return "kvm" if works else "tcg"
 
 
-def _probe_kvm(arch: Arch, kernel: Path) -> bool:
+def _probe_kvm(arch: Arch, kernel: Path) -> bool | None:
+    """True when KVM boots the kernel to its banner, False when QEMU gave up, None when the probe
+    timed out before either."""
     argv = qemu_argv(arch, BootSpec(kernel=kernel, initrd=None, accel="kvm"))
     child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace", timeout=6)
     try:
-        return bool(child.expect([r"Linux version", pexpect.EOF, pexpect.TIMEOUT]) == 0)
+        return {0: True, 1: False}.get(child.expect([r"Linux version", pexpect.EOF, pexpect.TIMEOUT]))
     finally:
         stop(child)
 

@@ -141,9 +141,16 @@ def echo(line: str) -> None:
 
 
 def command(task: str) -> str:
-    """The command line that reproduces this run."""
-    args = sys.argv[sys.argv.index(task) + 1:] if task in sys.argv else []
-    return shlex.join(["inv", task, *args])
+    """The command line that reproduces this run: the program that ran (inv, or the installed
+    kprobe-harness), invoke's own flags before the task (-r), the task's options, and the tree found
+    from the current folder when --tree was not given."""
+    argv = sys.argv
+    program = "kprobe-harness" if Path(argv[0]).name == "kprobe-harness" else "inv"
+    at = argv.index(task) if task in argv else len(argv)
+    core, args = argv[1:at], argv[at + 1:]
+    if "--tree" not in args and _announced:
+        args = [*args, "--tree", str(next(iter(_announced)))]
+    return shlex.join([program, *core, task, *args])
 
 
 _announced: set[Path] = set()
@@ -171,8 +178,13 @@ def listed(text: str, option: str, valid: Sequence[str] | None = None) -> list[s
 
 
 def arch_names(arches: str) -> list[str]:
-    """--arches as the table's names (aliases resolved)."""
-    return [resolve_arch(a).name for a in listed(arches, "--arches")]
+    """--arches as the table's names (aliases resolved), each once ("arm64,aarch64" is one arch)."""
+    return unique([resolve_arch(a).name for a in listed(arches, "--arches")])
+
+
+def unique(values: list[str]) -> list[str]:
+    """values in their order, each once."""
+    return list(dict.fromkeys(values))
 
 
 def cell_options(task: str, arch: str, tree: str | None, kernel: str = DEFAULT_KERNEL,
@@ -224,4 +236,4 @@ def conclude_run(result: RunResult, task: str, json: Path | None, targets: Repor
         write_json(result, json)
     write_reports([cells.from_run(result)], targets or {}, command(task))
     print("reproduce: " + command(task))
-    return 0 if result.status in PASSING else errors.EXIT_FAIL
+    return errors.EXIT_PASS if result.status in PASSING else errors.EXIT_FAIL

@@ -35,6 +35,7 @@ from harness.cli.options import (
     kernel_tree_here,
     listed,
     report_targets,
+    unique,
     write_reports,
 )
 from harness.host import paths
@@ -65,7 +66,7 @@ def check(c, arch="x86_64", tree=None, kernel=DEFAULT_KERNEL, profile=DEFAULT_PR
           kconfig_add=None, patch=None, json=None, no_known_issues=False, junit=None, ktap=None, markdown=None,
           toolchain="gcc", verbose=False, module="rendered", suite="module", sanitizers=False, kcidb=None,
           kcidb_origin=ORIGIN, kcidb_base_url=""):
-    """Build, boot under QEMU, run the checks. Exit 0 pass or XFAIL (known issue), 1 fail or XPASS, 2 usage, 125 kernel build failed."""
+    """Build, boot under QEMU, run the checks. Exit 0 pass or XFAIL (known issue), 1 fail or XPASS, 125 nothing testable here (no kernel build, a patch that does not apply), 128 usage or setup."""
     from harness.runs.check import run_check
 
     opts = cell_options("check", arch, tree, kernel, profile, func, kconfig_add, patch, no_known_issues, toolchain,
@@ -142,11 +143,14 @@ def matrix(c, arches=ALL_ARCHES, kernels=DEFAULT_KERNEL, tree=None, profile=DEFA
     """Check every arch (and kernel); known kernel issues show as XFAIL. Exit 0 only if every cell passes or is an XFAIL."""
     from harness.runs.matrix import run_matrix
 
-    versions = listed(kernels, "--kernels", None if tree else KERNELS)
-    chains = listed(toolchains, "--toolchains", TOOLCHAINS)
+    versions = unique(listed(kernels, "--kernels", None if tree else KERNELS))
+    if tree and kernels != DEFAULT_KERNEL:
+        raise errors.UserError(f"--kernels {kernels} with --tree {tree}: a tree is one kernel (its Makefile says "
+                               "which); drop --kernels, or drop --tree to check the distribution's kernels")
+    chains = unique(listed(toolchains, "--toolchains", TOOLCHAINS))
     cells = [cell_options("matrix", a, tree, k, profile, None, kconfig_add, patch, no_known_issues, t, module, verbose,
                           suite, sanitizers)
-             for k in (versions[:1] if tree else versions) for t in chains for a in listed(arches, "--arches")]
+             for k in (versions[:1] if tree else versions) for t in chains for a in arch_names(arches)]
     out, targets = json_target(json), report_targets(junit, ktap, markdown, kcidb, kcidb_origin, kcidb_base_url)
     result = run_matrix(cells, echo=echo)
     print()
@@ -171,7 +175,7 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
             profile=DEFAULT_PROFILE, kconfig_add=None, json=None, toolchain="gcc", verbose=False,
             module="rendered", suite="module", sanitizers=False, kcidb=None, kcidb_origin=ORIGIN,
             kcidb_base_url=""):
-    """Check base and head of a git tree (or every commit between) per arch; print what regressed or changed, what was fixed, what failed on both. Exit 1 on a regression, 125 when a step built and booted on neither side, 0 otherwise, 2 usage."""
+    """Check base and head of a git tree (or every commit between) per arch; print what regressed or changed, what was fixed, what failed on both. Exit 1 on a regression, 125 when a step had nothing to compare, 0 otherwise, 128 usage or setup."""
     from harness.runs import compare as comparing
     from harness.runs import matrix as matrix_run
     from harness.runs.options import CheckOptions, check_choices

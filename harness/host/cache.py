@@ -34,7 +34,7 @@ KINDS = (
 OTHER = "other"
 COMPANIONS = (".lock", ".kh-seal")  # files beside an entry that belong to it
 DISK_FULL_TEXT = "No space left on device"
-GB = 1 << 30
+GB = 1000 ** 3  # the unit --max-size and every size printed are in: decimal, as the README says
 NEARLY_FULL = 1 << 20  # bytes: below this, a step that failed to write is taken to have found the disk full
 
 
@@ -147,13 +147,14 @@ def delete(entry: Entry) -> None:
 
 
 def human(size: float) -> str:
-    if abs(size) < 1024:
+    """A size in decimal units (kB, MB, GB), the unit --max-size takes."""
+    if abs(size) < 1000:
         return f"{size:.0f} B"
-    for unit in ("KB", "MB"):
-        size /= 1024
-        if abs(size) < 1024:
+    for unit in ("kB", "MB"):
+        size /= 1000
+        if abs(size) < 1000:
             return f"{size:.1f} {unit}"
-    return f"{size / 1024:.1f} GB"
+    return f"{size / 1000:.1f} GB"
 
 
 def ago(when: float, now: float) -> str:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from harness.errors import UserError
 
@@ -112,18 +113,32 @@ def locked(path: Path, what: str, echo: Callable[[str], None] | None = None) -> 
     """Hold an exclusive lock on path+'.lock' (waits for another run that holds it)."""
     lock_path = path.with_name(path.name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if echo:
-                echo(f"waiting for another run that is using {what} ({lock_path})")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        os.utime(f.fileno())  # the lock's mtime says when the thing was last used (inv cache)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    told = False
+    while True:
+        with open(lock_path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if echo and not told:
+                    echo(f"waiting for another run that is using {what} ({lock_path})")
+                    told = True
+                fcntl.flock(f, fcntl.LOCK_EX)
+            if not _still_there(f, lock_path):
+                continue  # inv cache prune deleted the thing and its lock while we waited: lock the new one
+            os.utime(f.fileno())  # the lock's mtime says when the thing was last used (inv cache)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+            return
+
+
+def _still_there(f: IO[str], lock_path: Path) -> bool:
+    """Whether the lock file f holds is still the one at lock_path (not unlinked while we waited)."""
+    try:
+        return os.fstat(f.fileno()).st_ino == os.stat(lock_path).st_ino
+    except FileNotFoundError:
+        return False
 
 
 @contextmanager
@@ -137,13 +152,17 @@ def in_use(path: Path) -> Iterator[None]:
         yield
         return
     lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_SH)
-        os.utime(f.fileno())
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    while True:
+        with open(lock_path, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_SH)
+            if not _still_there(f, lock_path):
+                continue  # pruned while we waited: hold the lock of what is there now
+            os.utime(f.fileno())
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+            return
 
 
 def _probe_dir(folder: Path, what: str) -> None:

@@ -23,6 +23,7 @@ from harness.host import paths
 from harness.host.proc import CommandLog, run_logged
 from harness.spec.arches import Arch
 from harness.verdict.checks import FAIL, PASS, Check
+from vm import script
 
 DEFINITION = "kprobe-harness"
 STAGES = ("prepare", "insmod", "trigger", "trace", "grammar", "rmmod", "reload")  # the test cases the script reports
@@ -72,7 +73,7 @@ def job_definition(arch: Arch, name: str, kernel_url: str, ramdisk_url: str, cmd
                         "metadata": {"format": "Lava-Test Test Definition 1.0", "name": DEFINITION,
                                      "description": "the kprobe-harness guest session; the harness's checks "
                                                     "read the verdict from this job's log"},
-                        "run": {"steps": ["sh /kh/session.sh"]},
+                        "run": {"steps": [f"sh {script.SCRIPT_PATH}"]},
                     },
                 }],
             }},

@@ -19,7 +19,7 @@ def run_load(opts: CheckOptions, echo: Echo = print) -> int:
     """The upstream module's manual procedure, shown as the guest shows it; 0 when every step worked."""
     ctx = start_run(opts, echo)
     try:
-        built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages)
+        built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages, plan=ctx.plan)
         target = Targets.new().existing
         steps = [("insmod", f"insmod {built.module_path}"),
                  ("trigger", f"cat {target}; cat {target}"),
@@ -54,14 +54,18 @@ def run_boot(opts: CheckOptions, load: bool = True, echo: Echo = print) -> int:
         raise UserError("boot hands the guest's console to you: run it in a terminal")
     ctx = start_run(opts, echo)
     try:
+        # the suite's cases go into the guest too (under the plan's folder), to run by hand
         built = build_everything(opts, ctx.spec, ctx.build, ctx.run_dir, ctx.commands, ctx.stages,
-                                 full_busybox=True)
+                                 full_busybox=True, plan=ctx.plan)
         with booted(opts.arch, built, ctx.run_dir, ctx.commands, ctx.stages) as console:
             if load:
                 answer = console.run(f"insmod {built.module_path}", Stage("insmod", guest.STAGE_SECONDS["insmod"]))
                 echo(f"guest# insmod {built.module_path}" + ("" if answer.ok else f": {answer.output.strip()}"))
                 events = console.run(f"cat {guest.TRACEFS}/kprobe_events", Stage("insmod", 30))
                 echo(f"guest# cat {guest.TRACEFS}/kprobe_events\n{events.output.rstrip()}")
+            if ctx.plan.ftrace_cases:
+                echo(f"the tree's ftrace cases are in {ctx.plan.ftrace_dir}: cd there and run "
+                     "./ftracetest -k test.d/<case>")
             echo("The guest's shell is yours. Ctrl-] leaves and stops QEMU (so does 'reboot -f' in the guest); "
                  f"console log: {ctx.run_dir / 'console.log'}")
             console.interact(ESCAPE)

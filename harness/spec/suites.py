@@ -10,15 +10,6 @@ ALL = "all"
 SUITES = (MODULE, FTRACE, BOOT, ALL)
 DEFAULT_SUITE = MODULE
 
-PROVES = {
-    MODULE: "the in-kernel dynamic-event API: the events are created, enabled, record the right values for "
-            "every element of the probe grammar, refuse malformed definitions and are gone after rmmod",
-    FTRACE: "the kernel's own kprobe and dynamic-event selftests pass on this kernel, through tracefs, "
-            "run from the tree under test",
-    BOOT: "the kernel's boot-time probe self tests pass: 'Testing kprobe tracing' and the KUnit suites "
-          "kprobes_test and fprobe_test (where the arch has fprobe)",
-}
-
 # Every suite beyond the module's builds one larger configuration, in folders of its own: what the
 # ftrace cases look for, and the boot self tests. The default (module) configuration is unchanged.
 SUITE_KCONFIG = (

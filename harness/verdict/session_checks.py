@@ -8,7 +8,7 @@ from harness.spec.arches import ARCHES, PROBE_FUNC
 from harness.spec.render import ProbeSpec, grammar_of
 from harness.verdict import abi_values, grammar_checks, placement, trace
 from harness.verdict.abi_values import VALUE_CHECKS
-from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, finding, make_check
+from harness.verdict.checks import FAIL, NOT_RUN, PASS, Check, clip, finding, make_check
 from harness.verdict.observations import (
     MISSING,
     OPENER,
@@ -218,6 +218,8 @@ def _lost_events_check(recorded: RecordedEvents) -> Check:
         lost.append(f"{dump.entries_written - (dump.entries_in_buffer or 0)} entries written but not in the buffer")
     if len(counters) < 3:
         lost.append("per_cpu stats lack overrun, commit overrun or dropped events")
+    if dump.unparsed:  # a garbled record is a record no check can read
+        lost.append(f"{len(dump.unparsed)} trace line(s) that are no record, first: '{clip(dump.unparsed[0], 120)}'")
     return make_check("no_lost_events", not lost, f"the ring buffer lost nothing ({figures})",
                       "the ring buffer lost events: " + "; ".join(lost) + f" ({figures})", [finding(x) for x in lost])
 
