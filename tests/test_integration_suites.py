@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import KNOWN_612
-from test_integration_bad_kernels import BAD, SUITE_ONLY, WARN_IN_A_CASE, check_json
+from test_integration_bad_kernels import BAD, SKIPS_EVERY_CASE, SUITE_ONLY, WARN_IN_A_CASE, check_json
 from test_integration_qemu import qemu_processes
 
 # the long set (inv test --full): two cold builds of the suites' larger configuration
@@ -79,4 +79,17 @@ def test_a_warn_while_one_case_runs_fails_beside_the_known_oops_of_another(tmp_p
     assert "while dynevent/add_remove_eprobe.tc ran" in log["detail"], log["detail"][:2000]
     assert any("trace_eprobe.c" in f for f in log["findings"]), log["findings"]
     assert f"matched {check} only in part" in data["note"], data["note"]
+    assert not qemu_processes()
+
+
+def test_a_kunit_suite_whose_every_case_skips_fails(tmp_path: Path) -> None:
+    """Before, each skipped case was "not run" and no verdict held it against the kernel: a suite
+    that tested nothing passed."""
+    [(patch, check)] = SKIPS_EVERY_CASE.items()
+    code, data, stdout = check_json(tmp_path, "x86_64", "--suite", "boot", "--patch", str(BAD / patch))
+    checks = {c["name"]: c for c in data["checks"]}
+    assert code == 1 and data["status"] == "fail", stdout[-4000:]
+    assert checks[check]["status"] == "fail" and "every one of its" in checks[check]["detail"], checks.get(check)
+    assert not [n for n in checks if n.startswith(f"{check}/")]
+    assert checks["boot:fprobe_test/test_fprobe"]["status"] == "pass"
     assert not qemu_processes()
