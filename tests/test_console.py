@@ -48,6 +48,23 @@ def test_a_hang_ends_at_the_stage_deadline_and_names_the_stage(console: Console)
     assert "stage 'insmod'" in str(e.value)
 
 
+def test_a_kernel_log_with_several_warn_ends_is_kept_whole(console: Console) -> None:
+    """A command that prints WARNs' ends (a kernel log read back) keeps its whole output; the crash
+    grace only bounds how long it may take after the first."""
+    report = "".join(f"[ 1.{i}] WARNING: at x.c:{i}\n[ 1.{i}] ---[ end trace 0000000000000000 ]---\n" for i in range(3))
+    result = console.run(f"printf '%s' '{report}'; echo after", Stage("t", 5))
+    assert result.output == report + "after\n"
+
+
+def test_a_crash_that_never_lets_the_command_finish_ends_after_the_grace(console: Console,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from vm import console as consoles
+
+    monkeypatch.setattr(consoles, "CRASH_GRACE", 0.5)
+    with pytest.raises(StageError, match="reported a crash"):
+        console.run("echo '---[ end trace 0000000000000000 ]---'; sleep 30", Stage("ftrace", 10))
+
+
 def test_eof_says_the_guest_died(console: Console) -> None:
     with pytest.raises(StageError, match="QEMU exited"):
         console.run("exit 0", Stage("rmmod", 5))

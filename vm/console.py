@@ -183,23 +183,29 @@ class Console:
         except OSError as e:
             raise self._fail(stage, f"cannot write to the console: {e}") from None
         self.expect(framed(f"{tag}B") + rf"(?:\r|{KERNEL_LINE})*\n", stage)
-        match = self._end(framed(f"{tag}E=") + rf"((?:\d|{KERNEL_LINE})+?)\r*\n", stage)
-        output = clean(self.child.before or "")
+        match, output = self._end(framed(f"{tag}E=") + rf"((?:\d|{KERNEL_LINE})+?)\r*\n", stage)
         status = re.sub(KERNEL_LINE, "", match.group(1))
-        return CommandResult(command=command, output=output, status=int(status))
+        return CommandResult(command=command, output=clean(output), status=int(status))
 
-    def _end(self, pattern: str, stage: Stage) -> re.Match[str]:
-        """The command's end frame; when the kernel reports a crash on the console first (an Oops
-        forces its report there), the command gets CRASH_GRACE more seconds at most: a task that died
-        holding a lock leaves the command waiting for ever."""
-        if self._wait([pattern, CRASH_END], stage) == 1:
-            grace = Stage(stage.name, min(CRASH_GRACE, max(stage.remaining(), 0.0)))
+    def _end(self, pattern: str, stage: Stage) -> tuple[re.Match[str], str]:
+        """The command's end frame and its whole output; when a crash report's end shows first (an
+        Oops forces its report onto the console, and a kernel log the command prints holds WARNs'
+        ends), the command gets CRASH_GRACE more seconds at most: a task that died holding a lock
+        leaves the command waiting for ever. The output keeps every report it held."""
+        seen, waiting = "", stage
+        while True:
             try:
-                return self.expect(pattern, grace)
+                which = self._wait([pattern, CRASH_END], waiting)
             except StageError:
+                if waiting is stage:
+                    raise
                 raise self._fail(stage, f"the kernel reported a crash on the console and the command did not "
                                  f"finish within {CRASH_GRACE:.0f}s after it") from None
-        return self._match()
+            if which == 0:
+                return self._match(), seen + (self.child.before or "")
+            seen += (self.child.before or "") + str(self.child.after or "")
+            if waiting is stage:
+                waiting = Stage(stage.name, min(CRASH_GRACE, max(stage.remaining(), 0.0)))
 
     def interact(self, escape: str) -> None:
         """Give the console to the user's terminal until they type escape or QEMU exits."""
