@@ -87,6 +87,10 @@ def test_the_script_frames_every_command_of_the_session_and_branches_on_insmod()
     failed_path = script_frames(before) + script_frames(failed)
     assert [n for n, _, _ in failed_path] == list(range(1, len(failed_path) + 1))
     assert "cat /sys/kernel/tracing/error_log" in failed
+    # nothing the session reads depends on what an earlier command printed: the kernel log after a
+    # failed insmod is read from a marker written before it, not from a line count frozen here
+    assert "echo kh-insmod-0123abcd > /dev/kmsg" in before
+    assert "dmesg | sed -n '/kh-insmod-0123abcd$/,$p'" in failed and "tail -n +" not in text
     # only the commands whose failure is the plan go unjudged: the missing target, test -d after rmmod
     unjudged = [c for _, c, judged in ok_path if not judged]
     assert len(unjudged) == 3 and all("missing" in c or c.startswith("test -d") for c in unjudged), unjudged

@@ -52,7 +52,8 @@ class JobMeta:
         return probe_spec(resolve_arch(self.arch), self.profile, None if self.func == "do_sys_open" else self.func)
 
     def plan(self) -> SuitePlan:
-        return SuitePlan(tuple(self.ftrace_cases), selftests.GUEST_DIR, self.boot, sanitizers=tuple(self.sanitizers))
+        return SuitePlan(tuple(self.ftrace_cases), selftests.GUEST_DIR, self.boot, sanitizers=tuple(self.sanitizers),
+                         ftrace=self.suite in suites.SUITES and suites.FTRACE in suites.parts(self.suite))
 
 
 def write_job(opts: CheckOptions, out: Path, base_url: str = "", echo: Echo = print,
