@@ -4,7 +4,6 @@ bad; what cannot be tested at a commit skips it."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import require_tools
 from test_compare import GIT_ENV, git
+from test_integration_compare import source_repo
 from test_integration_qemu import qemu_processes
-
-from harness.build import tree as trees
-from harness.host import paths
 
 pytestmark = pytest.mark.qemu
 BAD = Path(__file__).parent / "bad-kernels"
@@ -29,15 +26,7 @@ def history() -> Path:
     $(error) in the top Makefile), the commit that mends it, and one that breaks entry kprobes. A stable path in the cache
     with fixed dates (the same hashes every time), so a re-run reuses its build folder."""
     require_tools("git", "make", "gcc", "patch", "rsync", "qemu-system-x86_64")
-    source = trees.default_tree("6.12").path
-    repo = paths.cache_root() / "test-repos" / "linux-6.12-bisect"
-    shutil.rmtree(repo, ignore_errors=True)
-    repo.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-a", str(source), str(repo)], check=True)
-    (repo / trees.UNPACKED_STAMP).unlink()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A", "-f", ".")
-    git(repo, "commit", "-qm", "Linux 6.12 from the distribution source")
+    repo = source_repo("linux-6.12-bisect")
     good = (repo / MAKEFILE).read_text()
     for n in (1, 2):
         (repo / MAKEFILE).write_text(f"$(error this commit does not build ({n}))\n" + good)

@@ -24,6 +24,22 @@ DYNEVENT = "kernel/trace/trace_dynevent.c"
 WARNING_LINE = "static __init int init_dynamic_event(void)\n{\n\tint ret;\n"
 
 
+def source_repo(name: str) -> Path:
+    """A git repository at a stable path in the cache whose one commit (fixed date: the same hash
+    every time) is the distribution's 6.12 source."""
+    source = trees.default_tree("6.12").path
+    repo = paths.cache_root() / "test-repos" / name
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(source), str(repo)], check=True)
+    (repo / trees.UNPACKED_STAMP).unlink()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "gc.auto", "0")
+    git(repo, "add", "-A", "-f", ".")
+    git(repo, "commit", "-qm", "Linux 6.12 from the distribution source")
+    return repo
+
+
 def snapshot(folder: Path) -> str:
     """A digest of every path under folder with its size, mode, mtime and content (git's own
     files included): equal digests mean the folder was not written."""
@@ -42,16 +58,7 @@ def series() -> Path:
     It lives at a stable path in the cache with fixed commit dates (same hashes every time), so a
     re-run reuses its private clone and build folder."""
     require_tools("git", "make", "gcc", "qemu-system-x86_64")
-    source = trees.default_tree("6.12").path
-    repo = paths.cache_root() / "test-repos" / "linux-6.12-series"
-    shutil.rmtree(repo, ignore_errors=True)
-    repo.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-a", str(source), str(repo)], check=True)
-    (repo / trees.UNPACKED_STAMP).unlink()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "gc.auto", "0")
-    git(repo, "add", "-A", "-f", ".")
-    git(repo, "commit", "-qm", "Linux 6.12 from the distribution source")
+    repo = source_repo("linux-6.12-series")
     text = (repo / DYNEVENT).read_text()
     assert WARNING_LINE in text
     (repo / DYNEVENT).write_text(text.replace(WARNING_LINE, WARNING_LINE + "\tint unused_in_series;\n"))
