@@ -3,6 +3,7 @@ installed `kprobe-harness` command runs too."""
 
 from harness.cli.tasks import (  # noqa: F401
     bench,
+    bisect,
     boot,
     cache,
     check,

@@ -67,3 +67,19 @@ def test_a_patch_that_applies_to_no_commit_names_no_first_bad_commit(history: Pa
     assert "is the first bad commit" not in out, out[-5000:]
     assert "only 'skip'ped commits left" in out, out[-5000:]
     assert "does not apply" in out and "skip this commit" in out
+
+
+@pytest.mark.full
+def test_inv_bisect_names_the_first_bad_commit_with_its_findings_and_leaves_the_repository_alone(
+        history: Path, tmp_path: Path) -> None:
+    """The same history through inv bisect: git bisect runs in the private clone (the long set: the
+    clone's first build is one more cold kernel)."""
+    head = git(history, "rev-parse", "HEAD")
+    done = subprocess.run([str(HARNESS), "bisect", "--tree", str(history), "--good", "HEAD~4", "--bad", "HEAD",
+                           "--arch", "x86_64"], capture_output=True, text=True, timeout=3600, stdin=subprocess.DEVNULL,
+                          check=False)
+    assert done.returncode == 1, done.stdout[-4000:] + done.stderr[-2000:]
+    assert f'first bad commit: {head[:12]} "kprobes: break entry probes"' in done.stdout
+    assert "  kprobe_records:" in done.stdout and "finding: never hit" in done.stdout
+    assert git(history, "rev-parse", "HEAD") == head and not (history / ".git/BISECT_LOG").exists()
+    assert not qemu_processes()

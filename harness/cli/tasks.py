@@ -204,6 +204,45 @@ def compare(c, base=None, head="HEAD", tree=None, arches=ALL_ARCHES, each=False,
 
 
 @task(**LONG_OPTIONS, iterable=["kconfig_add", "patch"], help=common_help(
+    "kernel", "func", "profile",
+    tree="the kernel git tree (default: the git tree the command runs in); it is only read, never written",
+    good="a revision that passes (the last known good)", bad="a revision that fails (default HEAD)",
+))
+@guarded
+def bisect(c, good=None, bad="HEAD", tree=None, arch="x86_64", kconfig_add=None, patch=None,  # type: ignore[no-untyped-def]
+           no_known_issues=False, toolchain="gcc", verbose=False, module="rendered", suite="module",
+           sanitizers=False):
+    """Find the first commit between --good and --bad whose check fails (git bisect run in a private clone; your repository is only read). Exit 1 when one is named, 125 when skipped commits hide it, 128 usage or setup."""
+    from harness.build import gitrev
+    from harness.build.patching import check_patch_file
+    from harness.runs import bisect as bisecting
+    from harness.runs.options import CheckOptions, check_choices, check_host
+
+    if not good:
+        raise errors.UserError("--good is required: a revision whose check passes, e.g. --good v6.12")
+    where = Path(tree or (str(here) if (here := kernel_tree_here()) else ".")).expanduser().absolute()
+    repo = gitrev.check_repo(where)
+    args = ["--arch", resolve_arch(arch).name, "--toolchain", toolchain, "--module", module, "--suite", suite,
+            *(["--sanitizers"] if sanitizers else []), *(["--no-known-issues"] if no_known_issues else []),
+            *(["--verbose"] if verbose else []),
+            *[w for k in kconfig_add or [] for w in ("--kconfig-add", k)],
+            *[w for p in patch or [] for w in ("--patch", str(Path(p).expanduser().absolute()))]]
+    # every option is checked as check checks it, before the first commit is built (the tree is checked
+    # at each commit, in the clone)
+    template = CheckOptions(arch=resolve_arch(arch), toolchain=toolchain, module=module, suite=suite,
+                            sanitizers=sanitizers, kconfig_add=tuple(kconfig_add or ()),
+                            patches=tuple(check_patch_file(Path(p)) for p in patch or ()))
+    check_choices(template)
+    check_host(template)
+    echo(f"bisect {repo}: good {good}, bad {bad}, check {' '.join(args)}")
+    result = bisecting.run_bisect(repo, good, bad, args, echo=echo)
+    print()
+    print(bisecting.format_bisect(result))
+    print("reproduce: " + command("bisect"))
+    return result.exit_code
+
+
+@task(**LONG_OPTIONS, iterable=["kconfig_add", "patch"], help=common_help(
     "func", "module",
     out="the folder to write the LAVA job, its device dictionary and its images into",
     base_url="the images' URL prefix for a lab that fetches them over http(s) (default: file:// URLs)",
