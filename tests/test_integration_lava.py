@@ -31,20 +31,24 @@ def failed(data: dict) -> set[str]:  # type: ignore[type-arg]
     return {c["name"] for c in data["checks"] if c["status"] == "fail"}
 
 
-@pytest.mark.parametrize(("arch", "patch"), [("x86_64", ""), ("arm64", ""), ("x86_64", "kprobe-never-fires.patch"),
-                                             ("arm64", "retval-off-by-one.patch"),
-                                             # a later arch through the stock device type (the long set:
-                                             # its full busybox is one more cold build)
-                                             pytest.param("i386", "", marks=pytest.mark.full)])
-def test_a_lava_run_matches_inv_check_verdict_for_verdict(tmp_path: Path, arch: str, patch: str) -> None:
+@pytest.mark.parametrize(("arch", "patch", "suite"), [
+    ("x86_64", "", "module"), ("arm64", "", "module"), ("x86_64", "kprobe-never-fires.patch", "module"),
+    ("arm64", "retval-off-by-one.patch", "module"),
+    # a later arch through the stock device type (the long set: its full busybox is one more cold build)
+    pytest.param("i386", "", "module", marks=pytest.mark.full),
+    # the boot self tests read from the job's kernel log (the long set: the suites' configuration)
+    pytest.param("x86_64", "", "boot", marks=pytest.mark.full)])
+def test_a_lava_run_matches_inv_check_verdict_for_verdict(tmp_path: Path, arch: str, patch: str, suite: str) -> None:
     require_tools("lava-run", QEMU[arch])
-    extra = ("--patch", str(BAD / patch)) if patch else ()
+    extra = ("--suite", suite, *(("--patch", str(BAD / patch)) if patch else ()))
     check_code, check = verdict(tmp_path, "check", "--arch", arch, *extra)
     lava_code, job = verdict(tmp_path, "lava", "--arch", arch, "--out", str(tmp_path / "job"), "--run", *extra)
     assert (lava_code, job["status"]) == (check_code, check["status"]), json.dumps(job["checks"], indent=1)[-3000:]
     assert failed(job) == failed(check)
     assert {"lava_test_cases", "lava_job"} <= {c["name"] for c in job["checks"]}
     assert job["status"] == ("fail" if patch else HEALTHY)
+    assert [c["name"] for c in job["checks"] if c["name"].startswith("boot:")] == \
+        [c["name"] for c in check["checks"] if c["name"].startswith("boot:")]
     log = lava.parse_log((tmp_path / "job" / "lava-log.yaml").read_text())
     cases = [(r["case"], r["result"]) for r in log.results if r.get("definition") != "lava"]
     assert cases == [(f"kh-{s}", "pass") for s in lava.STAGES], "each stage reported once, in order"
