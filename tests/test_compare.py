@@ -332,3 +332,17 @@ def test_a_check_that_passed_and_then_is_excused_or_gone_is_a_change() -> None:
     # a session that stopped early: the checks it never reached are not each a change
     stopped = [Check("insmod", PASS), Check("boot", "fail", "no answer")]
     assert {c.check for c in compare.diff_checks(full, stopped)} == {"boot"}
+
+
+def test_a_stopped_check_is_written_to_the_json_the_schema_reads(tmp_path: Path) -> None:
+    revs = [Revision("v1", "a" * 40, "base"), Revision("HEAD", "c" * 40, "head")]
+    cells = [_cell("x86_64", revs[0], [Check("insmod", PASS), Check("fetch_argn", PASS), Check("reload", PASS)]),
+             _cell("x86_64", revs[1], [Check("insmod", PASS), Check("fetch_argn", "not run", "lacks it",
+                                                                    excuse="not offered, no expectation: x"),
+                                       Check("reload", PASS)])]
+    result = compare.CompareResult(Path("/repo"), revs, ["x86_64"], matrix.MatrixResult(cells),
+                                   compare.steps(revs, ["x86_64"], cells))
+    assert result.exit_code == 1 and result.first_regression == revs[1]
+    out = tmp_path / "compare.json"
+    compare.write_json(result, out)
+    validate_json(json.loads(out.read_text()), "compare")
