@@ -239,3 +239,37 @@ def test_a_sync_that_failed_is_done_again_by_the_next_run(tree: trees.KernelTree
     monkeypatch.setenv("PATH", path)
     patching.prepare(tree, [a], CommandLog())
     assert (copy / "kernel/trace/new.c").read_text() == "int n;\n", "the copy stayed stale after a failed sync"
+
+
+def test_a_tree_made_again_at_its_path_gets_a_fresh_copy(tree: trees.KernelTree, tmp_path: Path) -> None:
+    """A tree removed and made again (git clone, cp -a) shares no inode with the copy: every file of
+    the copy looks changed by hand; the copy starts anew instead of listing thousands of exclusions."""
+    import shutil as sh
+
+    for i in range(patching.REPLACED_TREE + 50):
+        (tree.path / f"drivers/f{i}.c").parent.mkdir(parents=True, exist_ok=True)
+        (tree.path / f"drivers/f{i}.c").write_text(f"int f{i};\n")
+    patching.prepare(tree, [write(tmp_path, "a.diff", PATCH_A)], CommandLog())
+    again = tmp_path / "linux.again"
+    sh.copytree(tree.path, again, copy_function=sh.copy2)
+    sh.rmtree(tree.path)
+    again.rename(tree.path)
+    copy = patching.prepare(tree, [write(tmp_path, "b.diff", PATCH_B)], CommandLog()).path
+    assert (copy / "kernel/trace/x.c").read_text() == "int a;\nint b;\n", "the last run's patch is undone"
+    assert "y_broken" in (copy / "kernel/trace/y.c").read_text()
+    assert os.path.samefile(copy / "drivers/f7.c", tree.path / "drivers/f7.c"), "linked to the new tree"
+
+
+def test_an_unforeseen_error_exits_128_with_its_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    """A harness bug (here an OSError no check foresaw) must not read as a bad commit."""
+    from invoke.exceptions import Exit
+
+    from harness.cli.options import guarded
+
+    def boom() -> int:
+        raise OSError(7, "Argument list too long", "rsync")
+
+    with pytest.raises(Exit) as e:
+        guarded(boom)()
+    assert e.value.code == 128 and "not a verdict on the tree" in str(e.value.message)
+    assert "Traceback" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from harness.host.proc import CommandLog
 MANIFEST = ".kh-patched-files"
 SYNCED = ".kh-synced"  # beside the copy: kernel.stamp_start of the last sync with the tree
 PREPARED = ".kh-prepared"  # beside the copy; its mtime: when a run last left the copy as it wanted
+REPLACED_TREE = 1000  # more files than this unlinked from the tree, unrecorded: the tree was made again
 PATCH_ARGS = ("-p1", "--forward", "--batch", "--no-backup-if-mismatch")
 # how GNU patch names each file it would touch: "checking file F", "checking file F (renamed from G)"
 _CHECKING = re.compile(r"^checking file (.+?)(?: \((?:renamed|copied) from (.+)\))?$", re.MULTILINE)
@@ -157,14 +158,22 @@ def prepare(tree: KernelTree, patches: list[Path], commands: CommandLog) -> Kern
     if not _in_sync(copy, tree.path):
         # a file of the copy that is no hard link was changed by something no manifest recorded: it
         # is put back with a new mtime too, so no build folder keeps an object of the changed text
-        sticky = list(dict.fromkeys(sticky + [rel for rel in own_files(copy, tree.path, commands) if rel != MANIFEST]))
-        excludes = [f"--exclude=/{rel}" for rel in sticky]
+        own = [rel for rel in own_files(copy, tree.path, commands) if rel != MANIFEST]
+        if len(set(own) - set(sticky)) > REPLACED_TREE:
+            # the tree itself was replaced (made again, cloned again at its path): no file of the copy
+            # links to it any more, and a fresh copy is cheaper than putting thousands back one by one
+            shutil.rmtree(copy)
+            copy.mkdir()
+            own = []
+        sticky = list(dict.fromkeys(sticky + own))
+        exclude_list = copy.parent / "rsync-excludes"
+        exclude_list.write_text("".join(f"/{rel}\n" for rel in sticky))
         # the stamp marks when the sync started, but it takes its name only once rsync succeeded: an
         # interrupted or failed sync leaves no stamp, so the next run syncs again
         (copy.parent / SYNCED).unlink(missing_ok=True)
         starting = copy.parent / (SYNCED + ".new")
         stamp_start(starting)
-        _run(["rsync", "-a", "--delete", "--exclude=/.git", *excludes, f"--link-dest={tree.path}", f"{tree.path}/",
+        _run(["rsync", "-a", "--delete", "--exclude=/.git", f"--exclude-from={exclude_list}", f"--link-dest={tree.path}", f"{tree.path}/",
               f"{copy}/"], commands, f"could not sync the private copy {copy} with {tree.path}")
         starting.replace(copy.parent / SYNCED)
     _refresh(copy, sticky, tree.path)

@@ -9,9 +9,10 @@ import json
 import shlex
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from invoke.exceptions import Exit
 from invoke.tasks import Task
@@ -95,7 +96,9 @@ def _sigterm(signum: int, frame: Any) -> None:
 
 def guarded(body: Callable[..., int]) -> Callable[..., None]:
     """A task body that returns its exit code: harness errors become Exit(message, code), Ctrl-C and
-    SIGTERM stop every build and QEMU (exit 130), and a non-zero code is the exit status."""
+    SIGTERM stop every build and QEMU (exit 130), and a non-zero code is the exit status. Anything
+    else is a fault of the harness or the machine, never of the tree: its traceback is printed and it
+    exits 128, so that `git bisect run` stops rather than marking the commit bad."""
 
     @functools.wraps(body)
     def run(*args: Any, **kwargs: Any) -> None:
@@ -105,17 +108,28 @@ def guarded(body: Callable[..., int]) -> Callable[..., None]:
         except (errors.HarnessError, OSError) as raised:
             e = cache.as_disk_full(raised) or raised
             if not isinstance(e, errors.HarnessError):
-                raise
+                _unexpected(body.__name__, kwargs, e)
             _early_result(body.__name__, kwargs, e.exit_code, str(e))
             raise Exit(f"error: {e}", e.exit_code) from None
         except KeyboardInterrupt:
             proc.stop_all()
             _early_result(body.__name__, kwargs, 130, "interrupted (Ctrl-C or SIGTERM); builds and QEMU were stopped")
             raise Exit("interrupted; builds and QEMU were stopped", 130) from None
+        except Exception as e:  # noqa: BLE001 - a harness bug: its traceback, and an exit that stops a bisect
+            _unexpected(body.__name__, kwargs, e)
         if code:
             raise Exit(code=code)
 
     return run
+
+
+def _unexpected(task: str, options: dict[str, Any], e: BaseException) -> NoReturn:
+    """An error the harness did not foresee: print its traceback, keep the --json file, exit 128."""
+    traceback.print_exception(e)
+    message = f"{type(e).__name__}: {e}"
+    _early_result(task, options, errors.EXIT_SETUP, f"internal error: {message}")
+    raise Exit(f"error: the harness failed ({message}); this is not a verdict on the tree: please report it "
+               "with the traceback above", errors.EXIT_SETUP) from None
 
 
 def _early_result(task: str, options: dict[str, Any], exit_code: int, error: str) -> None:
