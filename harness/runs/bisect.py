@@ -74,21 +74,30 @@ def run_bisect(repo: Path, good: str, bad: str, check_args: list[str], echo: Ech
                                      text=True, check=False)
             if started.returncode != 0:
                 raise UserError(f"git bisect start {bad} {good} failed: {started.stderr.strip()}")
-            lines = []
-            with subprocess.Popen([*git, "bisect", "run", *check_argv(clone, results, check_args)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  stdin=subprocess.DEVNULL) as proc:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    lines.append(line)
-                    echo(f"bisect | {line.rstrip()}")
+            output = _run_at(clone, [*git, "bisect", "run", *check_argv(clone, results, check_args)], echo)
             log = subprocess.run([*git, "bisect", "log"], capture_output=True, text=True, check=False).stdout
         finally:
             subprocess.run([*git, "bisect", "reset", "--quiet"], capture_output=True, check=False)
-    first, candidates = conclusion("".join(lines))
-    found = results / f"{first}.json"
+        first, candidates = conclusion(output)
+        found = results / f"{first}.json"
+        if first and not found.exists():  # the bad end itself: git never ran the check there
+            gitrev.checkout(clone, first)
+            echo(f"bisect | checking the first bad commit {first[:12]} for its findings")
+            _run_at(clone, check_argv(clone, results, check_args), echo)
     result = RunResult.from_json(json.loads(found.read_text())) if first and found.exists() else None
     return BisectResult(repo, first, gitrev.subject(repo, first) if first else "", candidates, result, log)
+
+
+def _run_at(clone: Path, argv: list[str], echo: Echo) -> str:
+    """Run argv in the clone, its output echoed line by line as it comes; the whole output."""
+    lines = []
+    with subprocess.Popen(argv, cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          stdin=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            echo(f"bisect | {line.rstrip()}")
+    return "".join(lines)
 
 
 def format_bisect(b: BisectResult) -> str:
