@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from invoke.collection import Collection
 from invoke.exceptions import ParseError
@@ -17,18 +18,19 @@ class HarnessProgram(Program):
     so that `git bisect run` stops instead of marking every commit bad (invoke's own exit is 1)."""
 
     def parse_core(self, argv: list[str] | None) -> None:
-        try:
-            super().parse_core(argv)
-        except ParseError as e:
-            print(f"{e}; see 'kprobe-harness --help TASK'", file=sys.stderr)
-            sys.exit(EXIT_SETUP)
+        _refusing(lambda: super(HarnessProgram, self).parse_core(argv))
 
     def parse_tasks(self) -> None:
-        try:
-            super().parse_tasks()
-        except ParseError as e:
-            print(f"{e}; see 'kprobe-harness --help TASK'", file=sys.stderr)
-            sys.exit(EXIT_SETUP)
+        _refusing(super().parse_tasks)
+
+
+def _refusing(parse: Callable[[], None]) -> None:
+    """Run one of invoke's parse steps; a ParseError is said on stderr and exits 128."""
+    try:
+        parse()
+    except ParseError as e:
+        print(f"{e}; see 'kprobe-harness --help TASK'", file=sys.stderr)
+        sys.exit(EXIT_SETUP)
 
 
 program = HarnessProgram(namespace=Collection.from_module(tasks), name="kprobe-harness", binary="kprobe-harness",

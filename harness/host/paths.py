@@ -113,19 +113,33 @@ def locked(path: Path, what: str, echo: Callable[[str], None] | None = None) -> 
     """Hold an exclusive lock on path+'.lock' (waits for another run that holds it)."""
     lock_path = path.with_name(path.name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def waiting() -> None:
+        if echo:
+            echo(f"waiting for another run that is using {what} ({lock_path})")
+
+    with _flocked(lock_path, fcntl.LOCK_EX, waiting):
+        yield
+
+
+@contextmanager
+def _flocked(lock_path: Path, mode: int, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold lock_path in mode (LOCK_EX or LOCK_SH), waiting for whoever holds it (waiting is called
+    once when that happens); its mtime says when the thing was last used (inv cache). When inv cache
+    prune deleted the file (and the thing) while we waited, the file now at the path is locked."""
     told = False
     while True:
         with open(lock_path, "a") as f:
             try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, mode | fcntl.LOCK_NB)
             except BlockingIOError:
-                if echo and not told:
-                    echo(f"waiting for another run that is using {what} ({lock_path})")
+                if waiting and not told:
+                    waiting()
                     told = True
-                fcntl.flock(f, fcntl.LOCK_EX)
+                fcntl.flock(f, mode)
             if not _still_there(f, lock_path):
-                continue  # inv cache prune deleted the thing and its lock while we waited: lock the new one
-            os.utime(f.fileno())  # the lock's mtime says when the thing was last used (inv cache)
+                continue
+            os.utime(f.fileno())
             try:
                 yield
             finally:
@@ -151,18 +165,8 @@ def in_use(path: Path) -> Iterator[None]:
     if not path.resolve().is_relative_to(trees_dir().resolve()):
         yield
         return
-    lock_path = path.with_name(path.name + ".lock")
-    while True:
-        with open(lock_path, "a") as f:
-            fcntl.flock(f, fcntl.LOCK_SH)
-            if not _still_there(f, lock_path):
-                continue  # pruned while we waited: hold the lock of what is there now
-            os.utime(f.fileno())
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-            return
+    with _flocked(path.with_name(path.name + ".lock"), fcntl.LOCK_SH):
+        yield
 
 
 def _probe_dir(folder: Path, what: str) -> None:

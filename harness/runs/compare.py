@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.build import gitrev
 from harness.build.gitrev import Revision
-from harness.errors import UserError
+from harness.errors import EXIT_UNTESTABLE, UserError
 from harness.host import paths
 from harness.host.proc import Echo
 from harness.results.run import SCHEMA_VERSION
@@ -25,7 +25,7 @@ LAST_STAGE = "reload"  # the check of the session's last stage
 STOPPED = "stopped running"  # passed before; the later revision did not run it (excused or not) or lacks it
 BAD = (REGRESSED, CHANGED, STOPPED)  # the kinds that make a regression (exit 1)
 PER_REVISION = "build_warnings"  # judges only the files its own revision changed
-EXIT_UNTESTED = 125  # neither side of a step was tested: nothing to say, as git bisect run's skip
+EXIT_UNTESTED = EXIT_UNTESTABLE  # a step had nothing to compare: nothing to say, as git bisect run's skip
 
 
 @dataclass(frozen=True)

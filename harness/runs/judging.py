@@ -74,7 +74,7 @@ def finished_before(result: RunResult, error: StageError, spec: ProbeSpec, arch:
     events = RecordedEvents(obs, spec)
     checks = session_checks.check_session(obs, spec, arch.word_bits, "", events, arch.entry_offsets, taint)
     target = grammar_of(spec)
-    grammar_names = set(grammar_checks.check_names(target)) - {grammar_checks.REMOVED} if target else set()
+    grammar_names = set(grammar_checks.check_names(target)) if target else set()
     kept = [c for c in checks if session_checks.stage_of(c.name, grammar_names) in done]
     if "trace" in done:
         result.facts = session_checks.facts(obs, spec, events)

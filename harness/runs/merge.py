@@ -22,7 +22,7 @@ from harness.runs.options import CheckOptions
 from harness.spec import suites
 from harness.spec.arches import resolve_arch
 from harness.spec.cell import series
-from harness.verdict import suite_checks
+from harness.verdict import expectations
 from harness.verdict.checks import FAIL, PASS, Check, verdict
 from harness.verdict.known_issues import KnownIssue
 from harness.verdict.known_issues import load as load_known_issues
@@ -98,8 +98,8 @@ def suite_checks_of(result: RunResult) -> list[str]:
     """The checks its suite and sanitizers imply beside the module's: the ftrace suite's kernel log,
     the boot suite's startup test, the sanitizers' report check (and kmemleak's where it ran)."""
     parts = suites.parts(result.suite) if result.suite in suites.SUITES else set()
-    return [*([f"{suite_checks.FTRACE}kernel_log"] if suites.FTRACE in parts else []),
-            *([f"{suite_checks.BOOT}kprobe_tracing"] if suites.BOOT in parts else []),
+    return [*([f"{expectations.FTRACE}kernel_log"] if suites.FTRACE in parts else []),
+            *([f"{expectations.BOOT}kprobe_tracing"] if suites.BOOT in parts else []),
             *(["sanitizer_reports", "kmemleak"] if result.sanitizers else [])]
 
 

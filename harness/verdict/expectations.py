@@ -9,7 +9,7 @@ from dataclasses import replace
 from harness.spec.offers import Offers
 from harness.verdict.checks import BY_DESIGN, FAIL, NO_EXPECTATION, UNSUPPORTED, Check
 
-FTRACE, BOOT = "ftrace:", "boot:"
+FTRACE, BOOT = "ftrace:", "boot:"  # the prefixes of the kernel's own suites' checks (suite_checks)
 NEEDS = "needs "  # an excuse that rests on a grammar element's absence: "needs fetch_argn: ..."
 
 

@@ -34,6 +34,7 @@ CORE_CHECKS = (
     "rmmod", "events_removed", "no_records_after_rmmod", "reload",
 )
 CHECKS_AFTER_INSMOD = (*CORE_CHECKS, *PLACEMENT_CHECKS)
+_STAT = re.compile(r"^(overrun|commit overrun|dropped events):\s*(\d+)\s*$", re.MULTILINE)
 # the module session's stages in order (vm/guest.py), and the checks each one's reads decide
 STAGES = ("prepare", "insmod", "trigger", "trace", "grammar", "rmmod", "reload", "kmemleak")
 _STAGE_OF = {
@@ -42,7 +43,7 @@ _STAGE_OF = {
     "trigger": "trigger",
     **dict.fromkeys(("kprobe_records", "kretprobe_records", "kprobe_hit_counts", "kretprobe_hit_counts",
                      "no_lost_events", "kprobe_location", *VALUE_CHECKS), "trace"),
-    **dict.fromkeys(("rmmod", "events_removed", "kprobes_released", "grammar_events_removed",
+    **dict.fromkeys(("rmmod", "events_removed", "kprobes_released", grammar_checks.REMOVED,
                      "no_records_after_rmmod"), "rmmod"),
     **dict.fromkeys(("reload", "taint", "kernel_log"), "reload"),
 }
@@ -50,8 +51,7 @@ _STAGE_OF = {
 
 def stage_of(check: str, grammar_names: set[str]) -> str:
     """The stage whose reads decide a check ('' for one of no stage of the session)."""
-    return "grammar" if check in grammar_names else _STAGE_OF.get(check, "")
-_STAT = re.compile(r"^(overrun|commit overrun|dropped events):\s*(\d+)\s*$", re.MULTILINE)
+    return _STAGE_OF.get(check, "grammar" if check in grammar_names else "")
 
 
 def value_checks_of(profile: str, func: str, arch: str) -> tuple[str, ...]:

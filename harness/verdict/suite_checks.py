@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from harness.spec import suites
 from harness.verdict import session_checks
 from harness.verdict.checks import FAIL, NO_EXPECTATION, NOT_RUN, PASS, SKIPPED_BY_TEST, Check, excused, finding
-from harness.verdict.expectations import needs
+from harness.verdict.expectations import BOOT, FTRACE, needs
 from harness.verdict.observations import CommandResult, Observations, SuitePlan, read_problem
 
-FTRACE, BOOT = "ftrace:", "boot:"
 # what the framework prints per case: "[N]" (instance) description, a tab, "[RESULT]"
 _RESULT = re.compile(r"^\[(\d+)\](?P<instance> \(instance\) )?(?P<title>.*?)\s*"
                      r"\[(?P<result>PASS|FAIL|UNRESOLVED|UNTESTED|UNSUPPORTED|XFAIL|UNDEFINED)\]\s*$", re.MULTILINE)
